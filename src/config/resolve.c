@@ -1,0 +1,357 @@
+/*
+ * Resolution: layers (defaults < user config < file < command line) are
+ * merged field by field, the selected backend's section is filled with its
+ * defaults and every other section is null, decoder presets fill what no
+ * source set, and the cross-field rules run on the result.
+ */
+#include "config/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct preset_value {
+	const char *preset;
+	enum field_id id;
+	const char *value;
+};
+
+/* The original tool's presets (seed-repo.md §2.2). */
+static const struct preset_value presets[] = {
+	{ "deterministic", FIELD_DECODER_TEMPERATURE, "0.0" },
+	{ "deterministic", FIELD_DECODER_DO_SAMPLE, "false" },
+	{ "standard", FIELD_DECODER_TEMPERATURE, "1.0" },
+	{ "standard", FIELD_DECODER_DO_SAMPLE, "true" },
+	{ "standard", FIELD_DECODER_TOP_P, "0.95" },
+	{ "creative", FIELD_DECODER_TEMPERATURE, "0.8" },
+	{ "creative", FIELD_DECODER_DO_SAMPLE, "true" },
+	{ "creative", FIELD_DECODER_TOP_P, "0.9" },
+	{ "creative", FIELD_DECODER_REPETITION_PENALTY, "1.1" },
+	{ "factual", FIELD_DECODER_TEMPERATURE, "0.3" },
+	{ "factual", FIELD_DECODER_DO_SAMPLE, "true" },
+};
+
+/* Precisions each backend can run (the original's PRECISION_SUPPORT). */
+static const struct {
+	const char *backend;
+	const char *precisions;
+} precision_support[] = {
+	{ "native", "fp32,fp16,bf16" },
+	{ "pytorch", "fp32,fp16,bf16" },
+	{ "vllm", "fp16,bf16" },
+	{ "tensorrt", "fp16,bf16" },
+};
+
+static int value_from_text(struct cfg_value *out, const struct field *f,
+			   const char *text, struct diag_list *diags)
+{
+	struct ynode n = { .kind = YN_SCALAR, .file = "<schema>",
+			   .text = (char *)(text ? text : "null"), .plain = true };
+
+	return cfg_value_from_node(out, f, &n, f->path, diags);
+}
+
+static void set_value(struct config *cfg, enum field_id id,
+		      const struct cfg_value *v, const struct cfg_origin *o)
+{
+	cfg_value_release(&cfg->v[id]);
+	free(cfg->o[id].source);
+	cfg_value_copy(&cfg->v[id], v);
+	cfg->o[id].source = o && o->source ? xstrdup(o->source) : NULL;
+	cfg->o[id].line = o ? o->line : 0;
+	cfg->o[id].col = o ? o->col : 0;
+}
+
+static void set_null(struct config *cfg, enum field_id id)
+{
+	struct cfg_value null = { .kind = CV_NULL };
+
+	set_value(cfg, id, &null, NULL);
+}
+
+/* Reports a rule violation at the first of the fields that has a source. */
+static void rule_error(const struct config *cfg, struct diag_list *diags,
+		       enum field_id a, enum field_id b, const char *fallback,
+		       const char *hint, const char *msg)
+{
+	const struct cfg_origin *o = cfg->o[a].source ? &cfg->o[a] : &cfg->o[b];
+	enum field_id at = cfg->o[a].source ? a : b;
+
+	diag_add(diags, DIAG_ERROR, o->source ? o->source : fallback, o->line,
+		 o->col, schema_fields[at].path, hint, "%s", msg);
+}
+
+static bool is_true(const struct config *cfg, enum field_id id)
+{
+	return cfg->v[id].kind == CV_BOOL && cfg->v[id].b;
+}
+
+static bool is_false(const struct config *cfg, enum field_id id)
+{
+	return cfg->v[id].kind == CV_BOOL && !cfg->v[id].b;
+}
+
+static bool is_set(const struct config *cfg, enum field_id id)
+{
+	return cfg->v[id].kind != CV_NULL;
+}
+
+static bool list_has(const char *csv, const char *word)
+{
+	size_t n = strlen(word);
+
+	while (*csv) {
+		if (!strncmp(csv, word, n) && (csv[n] == ',' || !csv[n]))
+			return true;
+		csv = strchr(csv, ',');
+		if (!csv)
+			break;
+		csv++;
+	}
+	return false;
+}
+
+static void check_rules(const struct config *cfg, const char *fb,
+			struct diag_list *diags)
+{
+	const char *backend = cfg_str(cfg, FIELD_BACKEND);
+	const char *precision = cfg_str(cfg, FIELD_PRECISION);
+	double floor_s = cfg_float(cfg, FIELD_WARMUP_THERMAL_FLOOR_SECONDS);
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(precision_support); i++) {
+		const char *ok = precision_support[i].precisions;
+		char *msg, *hint;
+
+		if (strcmp(precision_support[i].backend, backend) ||
+		    list_has(ok, precision))
+			continue;
+		msg = xasprintf("%s is not supported by backend '%s'", precision, backend);
+		hint = xasprintf("supported precisions for %s: %s", backend, ok);
+		rule_error(cfg, diags, FIELD_PRECISION, FIELD_BACKEND, fb, hint, msg);
+		free(msg);
+		free(hint);
+	}
+	if (is_true(cfg, FIELD_PYTORCH_LOAD_IN_4BIT) &&
+	    is_true(cfg, FIELD_PYTORCH_LOAD_IN_8BIT))
+		rule_error(cfg, diags, FIELD_PYTORCH_LOAD_IN_8BIT, FIELD_PYTORCH_LOAD_IN_4BIT,
+			   fb, "choose one of load_in_4bit and load_in_8bit",
+			   "cannot be true together with pytorch.load_in_4bit");
+	if ((is_set(cfg, FIELD_PYTORCH_TORCH_COMPILE_MODE) ||
+	     is_set(cfg, FIELD_PYTORCH_TORCH_COMPILE_BACKEND)) &&
+	    !is_true(cfg, FIELD_PYTORCH_TORCH_COMPILE))
+		rule_error(cfg, diags,
+			   is_set(cfg, FIELD_PYTORCH_TORCH_COMPILE_MODE)
+				   ? FIELD_PYTORCH_TORCH_COMPILE_MODE
+				   : FIELD_PYTORCH_TORCH_COMPILE_BACKEND,
+			   FIELD_PYTORCH_TORCH_COMPILE, fb,
+			   "set pytorch.torch_compile: true",
+			   "requires pytorch.torch_compile to be true");
+	{
+		static const enum field_id bnb[] = {
+			FIELD_PYTORCH_BNB_4BIT_COMPUTE_DTYPE,
+			FIELD_PYTORCH_BNB_4BIT_QUANT_TYPE,
+			FIELD_PYTORCH_BNB_4BIT_USE_DOUBLE_QUANT
+		};
+
+		for (i = 0; i < ARRAY_SIZE(bnb); i++)
+			if (is_set(cfg, bnb[i]) && !is_true(cfg, FIELD_PYTORCH_LOAD_IN_4BIT))
+				rule_error(cfg, diags, bnb[i], FIELD_PYTORCH_LOAD_IN_4BIT, fb,
+					   "set pytorch.load_in_4bit: true",
+					   "requires pytorch.load_in_4bit to be true");
+	}
+	if (is_set(cfg, FIELD_PYTORCH_CACHE_IMPLEMENTATION) &&
+	    is_false(cfg, FIELD_PYTORCH_USE_CACHE))
+		rule_error(cfg, diags, FIELD_PYTORCH_CACHE_IMPLEMENTATION,
+			   FIELD_PYTORCH_USE_CACHE, fb,
+			   "remove cache_implementation or set use_cache: true",
+			   "requires pytorch.use_cache to be true or null");
+	if (floor_s > 0 && floor_s < 30)
+		rule_error(cfg, diags, FIELD_WARMUP_THERMAL_FLOOR_SECONDS,
+			   FIELD_WARMUP_THERMAL_FLOOR_SECONDS, fb,
+			   "use 0 to skip the wait (tests, demos) or 30 and more to let the hardware settle",
+			   "must be 0 or at least 30");
+	if (cfg_int(cfg, FIELD_WARMUP_MIN_PROMPTS) > cfg_int(cfg, FIELD_WARMUP_MAX_PROMPTS))
+		rule_error(cfg, diags, FIELD_WARMUP_MIN_PROMPTS, FIELD_WARMUP_MAX_PROMPTS,
+			   fb, NULL, "must not exceed warmup.max_prompts");
+	if (is_set(cfg, FIELD_DECODER_MIN_NEW_TOKENS) &&
+	    cfg_int(cfg, FIELD_DECODER_MIN_NEW_TOKENS) > cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS))
+		rule_error(cfg, diags, FIELD_DECODER_MIN_NEW_TOKENS, FIELD_MAX_OUTPUT_TOKENS,
+			   fb, NULL, "must not exceed max_output_tokens");
+	if (is_set(cfg, FIELD_ENERGY_BACKEND) &&
+	    !strcmp(cfg_str(cfg, FIELD_ENERGY_BACKEND), "replay") &&
+	    !is_set(cfg, FIELD_ENERGY_REPLAY_FILE))
+		rule_error(cfg, diags, FIELD_ENERGY_BACKEND, FIELD_ENERGY_BACKEND, fb,
+			   "set energy.replay_file to a recorded trace",
+			   "replay needs energy.replay_file");
+	if (is_set(cfg, FIELD_ENERGY_REPLAY_FILE) &&
+	    !(is_set(cfg, FIELD_ENERGY_BACKEND) &&
+	      !strcmp(cfg_str(cfg, FIELD_ENERGY_BACKEND), "replay")))
+		rule_error(cfg, diags, FIELD_ENERGY_REPLAY_FILE, FIELD_ENERGY_BACKEND, fb,
+			   "set energy.backend: replay or remove energy.replay_file",
+			   "is only used when energy.backend is replay");
+}
+
+/* The section a field belongs to ("native" for native.batch_size), or -1. */
+static int section_of(enum field_id id)
+{
+	const char *p = schema_fields[id].path, *dot = strchr(p, '.');
+	const struct field *f;
+	char *head;
+
+	if (!dot)
+		return -1;
+	head = xstrndup(p, (size_t)(dot - p));
+	f = schema_find(head);
+	free(head);
+	return f && f->type == FT_SECTION ? (int)schema_id(f) : -1;
+}
+
+static void check_sections(struct config *cfg,
+			   const struct cfg_layer *const *layers, size_t n,
+			   const char *fb, struct diag_list *diags)
+{
+	const char *backend = cfg_str(cfg, FIELD_BACKEND);
+	size_t id, li;
+
+	for (id = 0; id < FIELD_COUNT; id++) {
+		int sec = schema_fields[id].type == FT_SECTION ? (int)id : section_of(id);
+		const char *name;
+
+		if (sec < 0)
+			continue;
+		name = schema_fields[sec].path;
+		if (!strcmp(name, backend)) {
+			if (id == (size_t)sec) {
+				struct cfg_value present = { .kind = CV_SECTION };
+
+				set_value(cfg, id, &present, &cfg->o[id]);
+			}
+			continue;
+		}
+		/* An inactive backend: a value from a strict source is an error. */
+		for (li = 0; li < n; li++) {
+			const struct cfg_layer *l = layers[li];
+			char *msg, *hint;
+
+			if (!l->set[id] || l->lenient_sections ||
+			    l->v[id].kind == CV_NULL)
+				continue;
+			if (id != (size_t)sec && l->set[sec])
+				continue; /* the section itself is reported */
+			msg = xasprintf("config section provided but backend is '%s'",
+					backend);
+			hint = xasprintf("remove the %s settings or set backend: %s",
+					 name, name);
+			diag_add(diags, DIAG_ERROR,
+				 l->o[id].source ? l->o[id].source : fb,
+				 l->o[id].line, l->o[id].col, schema_fields[id].path,
+				 hint, "%s", msg);
+			free(msg);
+			free(hint);
+		}
+		set_null(cfg, (enum field_id)id);
+	}
+}
+
+static void apply_preset(struct config *cfg,
+			 const struct cfg_layer *const *layers, size_t n,
+			 struct diag_list *diags)
+{
+	const char *preset = cfg_str(cfg, FIELD_DECODER_PRESET);
+	size_t i, li;
+
+	if (!preset)
+		return;
+	for (i = 0; i < ARRAY_SIZE(presets); i++) {
+		struct cfg_value v;
+		bool explicit_value = false;
+
+		if (strcmp(presets[i].preset, preset))
+			continue;
+		for (li = 0; li < n; li++)
+			explicit_value |= layers[li]->set[presets[i].id];
+		if (explicit_value)
+			continue;
+		if (value_from_text(&v, &schema_fields[presets[i].id],
+				    presets[i].value, diags) == 0) {
+			set_value(cfg, presets[i].id, &v, &cfg->o[FIELD_DECODER_PRESET]);
+			cfg_value_release(&v);
+		}
+	}
+}
+
+static int merge(struct config *out, const struct cfg_layer *const *layers,
+		 size_t nlayers, bool study_fields, const char *fb,
+		 struct diag_list *diags)
+{
+	size_t id, before = diag_error_count(diags);
+
+	memset(out, 0, sizeof(*out));
+	for (id = 0; id < FIELD_COUNT; id++) {
+		const struct field *f = &schema_fields[id];
+		size_t li = nlayers;
+		struct cfg_value v;
+
+		if (!!(f->flags & F_STUDY) != study_fields) {
+			out->v[id].kind = CV_NULL;
+			continue;
+		}
+		while (li > 0 && !layers[li - 1]->set[id])
+			li--;
+		if (li > 0) {
+			set_value(out, (enum field_id)id, &layers[li - 1]->v[id],
+				  &layers[li - 1]->o[id]);
+			continue;
+		}
+		if (f->flags & F_REQUIRED) {
+			diag_add(diags, DIAG_ERROR, fb, 0, 0, f->path,
+				 !strcmp(f->path, "model")
+					 ? "add 'model: synthetic/smollm-135m' (or a model directory) to the file, or pass --model"
+					 : NULL,
+				 "is required");
+			out->v[id].kind = CV_NULL;
+			continue;
+		}
+		if (value_from_text(&v, f, f->def, diags) == 0) {
+			set_value(out, (enum field_id)id, &v, NULL);
+			cfg_value_release(&v);
+		}
+	}
+	return diag_error_count(diags) == before ? 0 : -1;
+}
+
+int cfg_resolve(struct config *out, const struct cfg_layer *const *layers,
+		size_t nlayers, const char *fallback, struct diag_list *diags)
+{
+	size_t before = diag_error_count(diags);
+
+	if (merge(out, layers, nlayers, false, fallback, diags) != 0)
+		return -1;
+	check_sections(out, layers, nlayers, fallback, diags);
+	apply_preset(out, layers, nlayers, diags);
+	check_rules(out, fallback, diags);
+	if (diag_error_count(diags) != before)
+		return -1;
+	cfg_finish_hash(out);
+	return 0;
+}
+
+int cfg_resolve_execution(struct config *out,
+			  const struct cfg_layer *const *layers, size_t nlayers,
+			  struct diag_list *diags)
+{
+	return merge(out, layers, nlayers, true, NULL, diags);
+}
+
+void config_release(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < FIELD_COUNT; i++) {
+		cfg_value_release(&cfg->v[i]);
+		free(cfg->o[i].source);
+	}
+	free(cfg->canonical_json);
+	memset(cfg, 0, sizeof(*cfg));
+}
