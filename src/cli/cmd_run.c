@@ -44,7 +44,7 @@ static void usage(FILE *out)
 		"      --no-gaps            no pauses between experiments and cycles\n"
 		"Other:\n"
 		"      --dry-run            validate and print the resolved config; run nothing\n"
-		"      --json               with --dry-run: print the effective config as JSON\n"
+		"      --json               with --dry-run: print the resolved config(s) and hashes as JSON\n"
 		"      --user-config PATH   user config file ('' for none; default\n"
 		"                           $XDG_CONFIG_HOME/llem/config.yaml)\n"
 		"  -q, --quiet              less output\n"
@@ -200,7 +200,17 @@ static int dry_run_experiment(const struct config *cfg, const struct run_opts *o
 		goto out;
 	}
 	if (o->json) {
-		config_pretty_json(cfg, false, &json);
+		struct jsonw w;
+
+		jsonw_init(&w, &json, JSONW_PRETTY);
+		jsonw_object_begin(&w);
+		jsonw_key(&w, "config_hash");
+		jsonw_string(&w, cfg->hash);
+		jsonw_key(&w, "output_dir");
+		jsonw_string(&w, cfg_str(cfg, FIELD_OUTPUT_DIR));
+		jsonw_key(&w, "config");
+		jsonw_raw(&w, cfg->canonical_json);
+		jsonw_object_end(&w);
 		printf("%s\n", json.buf);
 		goto out;
 	}
@@ -265,13 +275,45 @@ static int dry_run_study(const struct study *s, const struct run_opts *o)
 		}
 	}
 	if (o->json) {
-		printf("[");
+		struct jsonw w;
+
+		strbuf_reset(&sb);
+		jsonw_init(&w, &sb, JSONW_PRETTY);
+		jsonw_object_begin(&w);
+		jsonw_key(&w, "study_name");
+		jsonw_string(&w, s->name);
+		jsonw_key(&w, "study_design_hash");
+		jsonw_string(&w, s->design_hash);
+		jsonw_key(&w, "n_cycles");
+		jsonw_int(&w, cycles);
+		jsonw_key(&w, "total_runs");
+		jsonw_int(&w, (int64_t)runs);
+		jsonw_key(&w, "experiments");
+		jsonw_array_begin(&w);
 		for (i = 0; i < s->count; i++) {
-			strbuf_reset(&sb);
-			config_pretty_json(&s->points[i], false, &sb);
-			printf("%s%s", i ? ",\n" : "\n", sb.buf);
+			jsonw_object_begin(&w);
+			jsonw_key(&w, "label");
+			jsonw_string(&w, s->labels[i]);
+			jsonw_key(&w, "config_hash");
+			jsonw_string(&w, s->points[i].hash);
+			jsonw_key(&w, "config");
+			jsonw_raw(&w, s->points[i].canonical_json);
+			jsonw_object_end(&w);
 		}
-		printf("\n]\n");
+		jsonw_array_end(&w);
+		jsonw_key(&w, "skipped");
+		jsonw_array_begin(&w);
+		for (i = 0; i < s->skipped_count; i++) {
+			jsonw_object_begin(&w);
+			jsonw_key(&w, "label");
+			jsonw_string(&w, s->skipped[i].label);
+			jsonw_key(&w, "reason");
+			jsonw_string(&w, s->skipped[i].reason);
+			jsonw_object_end(&w);
+		}
+		jsonw_array_end(&w);
+		jsonw_object_end(&w);
+		printf("%s\n", sb.buf);
 		strbuf_release(&sb);
 		return EXIT_OK;
 	}

@@ -30,6 +30,10 @@ void cfg_layer_from_map(struct cfg_layer *l, const struct ynode *map,
 /* Applies "key.path=value" from the command line. */
 int cfg_layer_set_override(struct cfg_layer *l, const char *assignment,
 			   enum cfg_scope scope, struct diag_list *diags);
+/* did_you_mean with a distance limit scaled to the word: at most 3 and
+ * at most half its length, so "foo" is not "corrected" to "n". */
+const char *cfg_suggest(const char *word, const char *const *candidates,
+			size_t n);
 /* Reports an unknown key with the nearest valid name. */
 void cfg_unknown_key(struct diag_list *diags, const struct ynode *key,
 		     const char *prefix, const char *path);

@@ -124,8 +124,9 @@ int config_load(struct loaded_config *out, const struct config_request *req,
 
 		if (tree.root)
 			cfg_layer_from_map(&file, tree.root, SCOPE_EXPERIMENT, NULL, diags);
-		if (diag_error_count(diags) == before)
-			cfg_resolve(&out->experiment, layers, ARRAY_SIZE(layers),
+		/* Resolve even after errors: cross-field rules and missing
+		 * required fields are reported in the same pass. */
+		cfg_resolve(&out->experiment, layers, ARRAY_SIZE(layers),
 				    req->path ? req->path : "command line", diags);
 	}
 out:

@@ -326,8 +326,9 @@ int cfg_resolve(struct config *out, const struct cfg_layer *const *layers,
 {
 	size_t before = diag_error_count(diags);
 
-	if (merge(out, layers, nlayers, false, fallback, diags) != 0)
-		return -1;
+	/* Carry on after merge errors: the rules below only read fields that
+	 * always hold a value, and reporting everything at once is the point. */
+	merge(out, layers, nlayers, false, fallback, diags);
 	check_sections(out, layers, nlayers, fallback, diags);
 	apply_preset(out, layers, nlayers, diags);
 	check_rules(out, fallback, diags);

@@ -216,7 +216,7 @@ int cfg_value_from_node(struct cfg_value *out, const struct field *f,
 			count++;
 		enum_list(f, &allowed);
 		near = n->kind == YN_SCALAR
-			       ? did_you_mean(n->text, f->values, count, 3) : NULL;
+			       ? cfg_suggest(n->text, f->values, count) : NULL;
 		if (near) {
 			char *hint = xasprintf("did you mean '%s'?", near);
 

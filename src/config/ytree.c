@@ -134,6 +134,29 @@ static struct ynode *convert_scalar(struct fy_node *fyn, const char *file,
 	return n;
 }
 
+/*
+ * Duplicate keys are found here rather than by libfyaml, so the message
+ * can name the key and its first position, and parsing can go on to
+ * report the file's other problems too.
+ */
+static bool report_duplicate(const struct ynode *map, const struct ynode *key,
+			     struct diag_list *diags)
+{
+	size_t i;
+
+	for (i = 0; i < map->count; i++) {
+		const struct ynode *prev = map->keys[i];
+
+		if (strcmp(prev->text, key->text))
+			continue;
+		diag_add(diags, DIAG_ERROR, key->file, key->line, key->col, NULL,
+			 "remove one of them", "duplicate key '%s' (first at line %d, column %d)",
+			 key->text, prev->line, prev->col);
+		return true;
+	}
+	return false;
+}
+
 static struct ynode *convert(struct fy_node *fyn, const char *file,
 			     int line, int col, struct diag_list *diags)
 {
@@ -165,6 +188,10 @@ static struct ynode *convert(struct fy_node *fyn, const char *file,
 				continue;
 			}
 			key = convert_scalar(k, file, diags);
+			if (report_duplicate(n, key, diags)) {
+				ynode_free(key);
+				continue;
+			}
 			if (n->count == 0 && key->line) {
 				n->line = key->line;
 				n->col = key->col;
@@ -219,7 +246,7 @@ int ytree_parse(struct ytree *out, const char *file, const char *text,
 	fy_diag_set_collect_errors(diag, true);
 
 	memset(&pcfg, 0, sizeof(pcfg));
-	pcfg.flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT;
+	pcfg.flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT | FYPCF_ALLOW_DUPLICATE_KEYS;
 	pcfg.diag = diag;
 	fyd = fy_document_build_from_string(&pcfg, text, len);
 
