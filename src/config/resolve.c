@@ -36,10 +36,10 @@ static const struct {
 	const char *backend;
 	const char *precisions;
 } precision_support[] = {
-	{ "native", "fp32,fp16,bf16" },
-	{ "pytorch", "fp32,fp16,bf16" },
-	{ "vllm", "fp16,bf16" },
-	{ "tensorrt", "fp16,bf16" },
+	{ "native", "fp32, fp16, bf16" },
+	{ "pytorch", "fp32, fp16, bf16" },
+	{ "vllm", "fp16, bf16" },
+	{ "tensorrt", "fp16, bf16" },
 };
 
 static int value_from_text(struct cfg_value *out, const struct field *f,
@@ -96,17 +96,18 @@ static bool is_set(const struct config *cfg, enum field_id id)
 	return cfg->v[id].kind != CV_NULL;
 }
 
-static bool list_has(const char *csv, const char *word)
+/* Is word an item of "a, b, c"? */
+static bool list_has(const char *list, const char *word)
 {
 	size_t n = strlen(word);
 
-	while (*csv) {
-		if (!strncmp(csv, word, n) && (csv[n] == ',' || !csv[n]))
+	while (*list) {
+		if (!strncmp(list, word, n) && (list[n] == ',' || !list[n]))
 			return true;
-		csv = strchr(csv, ',');
-		if (!csv)
+		list = strchr(list, ',');
+		if (!list)
 			break;
-		csv++;
+		list += strspn(list, ", ");
 	}
 	return false;
 }

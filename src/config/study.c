@@ -308,6 +308,7 @@ int study_load(struct study *out, const struct ytree *tree,
 	size_t ndims = 0, i, before = diag_error_count(diags), nskip = 0;
 	const struct cfg_layer *layers[5];
 	size_t nlayers = 0;
+	bool grid_ok;
 
 	memset(out, 0, sizeof(*out));
 	out->path = xstrdup(tree->file);
@@ -325,7 +326,8 @@ int study_load(struct study *out, const struct ytree *tree,
 	}
 	if ((n = ynode_map_get(root, "base"))) {
 		char *dir = fs_dirname(tree->file);
-		char *path = n->kind == YN_SCALAR ? fs_join(dir, n->text) : NULL;
+		char *path = n->kind != YN_SCALAR ? NULL
+			     : strcmp(dir, ".") ? fs_join(dir, n->text) : xstrdup(n->text);
 
 		if (!path) {
 			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "base",
@@ -403,10 +405,9 @@ int study_load(struct study *out, const struct ytree *tree,
 				 "sweeps '%s' settings but the study does not run backend '%s'",
 				 sec, sec);
 	}
-	if (diag_error_count(diags) != before)
-		goto out;
-
-	if (ndims > 0 || backends.count > 1)
+	/* Grid errors stop expansion but not the checks of experiments:. */
+	grid_ok = diag_error_count(diags) == before;
+	if (grid_ok && (ndims > 0 || backends.count > 1))
 		for (i = 0; i < backends.count; i++) {
 			/* The backend dimension itself is handled per grid. */
 			struct dimension *rest = xcalloc(ndims + 1, sizeof(*rest));
@@ -439,7 +440,7 @@ int study_load(struct study *out, const struct ytree *tree,
 				}
 				cfg_layer_init(&entry);
 				cfg_layer_from_map(&entry, e, SCOPE_EXPERIMENT, NULL, diags);
-				if (diag_error_count(diags) == mark) {
+				if (grid_ok && diag_error_count(diags) == mark) {
 					layers[nlayers] = &entry;
 					explicit_label(&label, &entry);
 					add_point(out, layers, nlayers + 1, tree->file,

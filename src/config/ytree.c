@@ -95,10 +95,28 @@ static void node_position(struct fy_node *fyn, int *line, int *col)
 
 	*line = m ? m->line + 1 : 0;
 	*col = m ? m->column + 1 : 0;
+	/* libfyaml marks a quoted scalar at its first character; point at
+	 * the opening quote, where the user sees the value begin. */
+	if (fyn && *col > 1 && (fy_node_get_style(fyn) == FYNS_SINGLE_QUOTED ||
+				fy_node_get_style(fyn) == FYNS_DOUBLE_QUOTED))
+		(*col)--;
 }
 
-static struct ynode *convert(struct fy_node *fyn, const char *file,
-			     int line, int col, struct diag_list *diags);
+/* Alias expansion can blow a small file up exponentially ("billion
+ * laughs"); configs are small, so a generous cap costs nothing. */
+#define MAX_NODES 1000000
+#define MAX_DEPTH 128
+
+struct convert_ctx {
+	const char *file;
+	struct diag_list *diags;
+	size_t nodes;
+	int depth;
+	bool too_big;
+};
+
+static struct ynode *convert(struct fy_node *fyn, struct convert_ctx *cx,
+			     int line, int col);
 
 static struct ynode *convert_scalar(struct fy_node *fyn, const char *file,
 				    struct diag_list *diags)
@@ -157,12 +175,38 @@ static bool report_duplicate(const struct ynode *map, const struct ynode *key,
 	return false;
 }
 
-static struct ynode *convert(struct fy_node *fyn, const char *file,
-			     int line, int col, struct diag_list *diags)
+static struct ynode *convert(struct fy_node *fyn, struct convert_ctx *cx,
+			     int line, int col)
 {
+	const char *file = cx->file;
+	struct diag_list *diags = cx->diags;
 	struct ynode *n;
 	void *iter = NULL;
 
+	if (++cx->nodes > MAX_NODES || cx->depth >= MAX_DEPTH) {
+		if (!cx->too_big)
+			diag_add(diags, DIAG_ERROR, file, line, col, NULL, NULL,
+				 "document too large or too deeply nested (after expanding aliases)");
+		cx->too_big = true;
+		return ynode_new(YN_SCALAR, file, line, col);
+	}
+	if (fyn && fy_node_is_alias(fyn)) {
+		struct fy_node *target = fy_node_resolve_alias(fyn);
+		int al, ac;
+
+		node_position(fyn, &al, &ac);
+		if (!target) {
+			diag_add(diags, DIAG_ERROR, file, al, ac, NULL, NULL,
+				 "alias does not resolve (undefined anchor or a cycle)");
+			n = ynode_new(YN_SCALAR, file, al, ac);
+			n->text = xstrdup("");
+			return n;
+		}
+		cx->depth++;
+		n = convert(target, cx, al, ac);
+		cx->depth--;
+		return n;
+	}
 	if (!fyn || fy_node_get_type(fyn) == FYNT_SCALAR) {
 		n = convert_scalar(fyn, file, diags);
 		if (!fyn) {
@@ -188,6 +232,13 @@ static struct ynode *convert(struct fy_node *fyn, const char *file,
 				continue;
 			}
 			key = convert_scalar(k, file, diags);
+			if (key->plain && !strcmp(key->text, "<<")) {
+				diag_add(diags, DIAG_ERROR, file, key->line, key->col, NULL,
+					 "write the keys out, or use an alias for a whole value",
+					 "merge keys (<<) are not supported");
+				ynode_free(key);
+				continue;
+			}
 			if (report_duplicate(n, key, diags)) {
 				ynode_free(key);
 				continue;
@@ -196,8 +247,9 @@ static struct ynode *convert(struct fy_node *fyn, const char *file,
 				n->line = key->line;
 				n->col = key->col;
 			}
-			val = convert(fy_node_pair_value(pair), file, key->line,
-				      key->col, diags);
+			cx->depth++;
+			val = convert(fy_node_pair_value(pair), cx, key->line, key->col);
+			cx->depth--;
 			ynode_map_add(n, key, val);
 		}
 		return n;
@@ -209,7 +261,9 @@ static struct ynode *convert(struct fy_node *fyn, const char *file,
 
 		if (!item)
 			break;
-		child = convert(item, file, line, col, diags);
+		cx->depth++;
+		child = convert(item, cx, line, col);
+		cx->depth--;
 		if (n->count == 0 && child->line) {
 			n->line = child->line;
 			n->col = child->col;
@@ -246,7 +300,7 @@ int ytree_parse(struct ytree *out, const char *file, const char *text,
 	fy_diag_set_collect_errors(diag, true);
 
 	memset(&pcfg, 0, sizeof(pcfg));
-	pcfg.flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT | FYPCF_ALLOW_DUPLICATE_KEYS;
+	pcfg.flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS;
 	pcfg.diag = diag;
 	fyd = fy_document_build_from_string(&pcfg, text, len);
 
@@ -256,12 +310,12 @@ int ytree_parse(struct ytree *out, const char *file, const char *text,
 		diag_add(diags, DIAG_ERROR, file, err->line, err->column, NULL,
 			 NULL, "%s", err->msg ? err->msg : "invalid YAML");
 	}
-	if (fyd && diag_error_count(diags) == before)
-		out->root = fy_document_root(fyd)
-				    ? convert(fy_document_root(fyd), out->file, 1, 1, diags)
-				    : NULL;
-	else if (diag_error_count(diags) == before)
-		diag_add(diags, DIAG_ERROR, file, 0, 0, NULL, NULL, "invalid YAML");
+	if (fyd && diag_error_count(diags) == before && fy_document_root(fyd)) {
+		struct convert_ctx cx = { out->file, diags, 0, 0, false };
+
+		out->root = convert(fy_document_root(fyd), &cx, 1, 1);
+	}
+	/* No document and no error: the input held only comments/blank lines. */
 	if (fyd)
 		fy_document_destroy(fyd);
 	fy_diag_destroy(diag);
