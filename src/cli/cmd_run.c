@@ -404,7 +404,10 @@ int cmd_run(int argc, char **argv)
 		case 'p': add_string_override(&o, "precision", optarg); break;
 		case 'o': add_string_override(&o, "output_dir", optarg); break;
 		case OPT_BATCH: o.batch_size = optarg; break;
-		case OPT_SET: add_raw_override(&o, NULL, optarg); break;
+		case OPT_SET:
+			add_raw_override(&o, NULL, optarg);
+			have_model |= str_starts_with(optarg, "model=");
+			break;
 		case OPT_DRY: o.dry_run = true; break;
 		case OPT_JSON: o.json = true; break;
 		case OPT_CYCLES: add_raw_override(&o, "execution.n_cycles", optarg); break;

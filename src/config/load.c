@@ -112,10 +112,9 @@ int config_load(struct loaded_config *out, const struct config_request *req,
 		if (out->is_study)
 			scope = SCOPE_STUDY;
 	}
+	/* A bad override does not stop the other checks: all errors at once. */
 	for (i = 0; i < req->overrides_count; i++)
 		cfg_layer_set_override(&cli, req->overrides[i], scope, diags);
-	if (diag_error_count(diags) != before)
-		goto out;
 
 	if (out->is_study) {
 		study_load(&out->study, &tree, &user, &cli, diags);

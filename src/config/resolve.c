@@ -282,6 +282,17 @@ static void apply_preset(struct config *cfg,
 	}
 }
 
+/* Was a value for path already rejected? Then "is required" adds nothing. */
+static bool diag_names_path(const struct diag_list *dl, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < dl->count; i++)
+		if (dl->items[i].path && !strcmp(dl->items[i].path, path))
+			return true;
+	return false;
+}
+
 static int merge(struct config *out, const struct cfg_layer *const *layers,
 		 size_t nlayers, bool study_fields, const char *fb,
 		 struct diag_list *diags)
@@ -306,11 +317,12 @@ static int merge(struct config *out, const struct cfg_layer *const *layers,
 			continue;
 		}
 		if (f->flags & F_REQUIRED) {
-			diag_add(diags, DIAG_ERROR, fb, 0, 0, f->path,
-				 !strcmp(f->path, "model")
-					 ? "add 'model: synthetic/smollm-135m' (or a model directory) to the file, or pass --model"
-					 : NULL,
-				 "is required");
+			if (!diag_names_path(diags, f->path))
+				diag_add(diags, DIAG_ERROR, fb, 0, 0, f->path,
+					 !strcmp(f->path, "model")
+						 ? "add 'model: synthetic/smollm-135m' (or a model directory) to the file, or pass --model"
+						 : NULL,
+					 "is required");
 			out->v[id].kind = CV_NULL;
 			continue;
 		}

@@ -233,119 +233,161 @@ static bool is_config_hash(const char *s)
 {
 	size_t i;
 
-	for (i = 0; i < 16; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+	for (i = 0; i < 16; i++) {
+		bool digit = s[i] >= '0' && s[i] <= '9';
+
+		if (!digit && !(s[i] >= 'a' && s[i] <= 'f'))
 			return false;
+	}
 	return s[16] == '\0';
 }
 
-static int bad(const char *source, const char *path, const char *why)
+#define UTC_RULE "must be ISO-8601 UTC (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)"
+
+static int bad(const char *source, const char *path, const char *fmt, ...)
+	LLEM_PRINTF(3, 4);
+
+/* "source: path: why", the layout of every reader error too. */
+static int bad(const char *source, const char *path, const char *fmt, ...)
 {
-	return error_set(LLEM_EINVAL, "%s: %s: %s", source, path, why);
+	struct strbuf why = STRBUF_INIT;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&why, fmt, ap);
+	va_end(ap);
+	rc = error_set(LLEM_EINVAL, "%s: %s: %s", source, path, why.buf);
+	strbuf_release(&why);
+	return rc;
 }
 
-int result_check(const struct llem_result *r, const char *source)
+static int check_identity(const struct llem_result *r, const char *source)
 {
-	const struct result_tokens *t = &r->tokens;
-	static const char *const required[] = {
+	const char *const names[] = {
 		"experiment_id", "config_hash", "model", "backend",
 		"start_time", "end_time"
 	};
-	const char *values[ARRAY_SIZE(required)];
-	static const char *const stats_names[] = { "ttft_ms", "itl_ms", "tpot_ms", "e2e_ms" };
+	const char *const values[] = {
+		r->experiment_id, r->config_hash, r->model, r->backend,
+		r->start_time, r->end_time
+	};
+	const struct result_window *w = &r->steady_state_window;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (!values[i])
+			return bad(source, names[i], "is required (null given)");
+	if (!is_config_hash(r->config_hash))
+		return bad(source, "config_hash",
+			   "must be 16 lowercase hex digits");
+	if (!is_utc_timestamp(r->start_time))
+		return bad(source, "start_time", UTC_RULE);
+	if (!is_utc_timestamp(r->end_time))
+		return bad(source, "end_time", UTC_RULE);
+	if (!isfinite(r->duration_s))
+		return bad(source, "duration_s", "is required (a finite number)");
+	if (!result_methodology_name(r->methodology))
+		return bad(source, "measurement_methodology", "unknown value");
+	/* A span is what makes steady_state and windowed mean something. */
+	if (w->present != (r->methodology != RESULT_METHODOLOGY_TOTAL))
+		return bad(source, "steady_state_window",
+			   "must be set exactly when measurement_methodology "
+			   "is not \"total\"");
+	if (w->present && (!isfinite(w->start_s) || !isfinite(w->end_s)))
+		return bad(source, "steady_state_window",
+			   "start_s and end_s are required when it is set");
+	return 0;
+}
+
+static int check_counts(const struct llem_result *r, const char *source)
+{
+	const struct result_tokens *t = &r->tokens;
+	const char *const names[] = { "ttft_ms", "itl_ms", "tpot_ms", "e2e_ms" };
 	const struct result_stats *stats[] = {
 		&r->latency.ttft_ms, &r->latency.itl_ms, &r->latency.tpot_ms,
 		&r->latency.e2e_ms
 	};
+	const struct env_nvml *nv = &r->environment.nvml;
 	size_t i;
 
-	if (!source)
-		source = "result";
-	values[0] = r->experiment_id;
-	values[1] = r->config_hash;
-	values[2] = r->model;
-	values[3] = r->backend;
-	values[4] = r->start_time;
-	values[5] = r->end_time;
-	for (i = 0; i < ARRAY_SIZE(required); i++)
-		if (!values[i])
-			return bad(source, required[i], "is required (null given)");
-	if (!result_methodology_name(r->methodology))
-		return bad(source, "measurement_methodology", "unknown value");
-	if (!is_config_hash(r->config_hash))
-		return bad(source, "config_hash", "must be 16 lowercase hex digits");
-	if (!is_utc_timestamp(r->start_time))
-		return bad(source, "start_time",
-			   "must be ISO-8601 UTC (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)");
-	if (!is_utc_timestamp(r->end_time))
-		return bad(source, "end_time",
-			   "must be ISO-8601 UTC (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)");
-	if (!isfinite(r->duration_s))
-		return bad(source, "duration_s", "is required (a finite number)");
-	if (r->steady_state_window.present !=
-	    (r->methodology != RESULT_METHODOLOGY_TOTAL))
-		return bad(source, "steady_state_window",
-			   "must be set exactly when measurement_methodology is not \"total\"");
-	if (r->steady_state_window.present &&
-	    (!isfinite(r->steady_state_window.start_s) ||
-	     !isfinite(r->steady_state_window.end_s)))
-		return bad(source, "steady_state_window",
-			   "start_s and end_s are required when it is set");
 	if (t->requests < 0 || t->input_tokens < 0 || t->output_tokens < 0 ||
 	    t->total_tokens < 0)
 		return bad(source, "tokens", "every count is required (>= 0)");
 	if (t->total_tokens != t->input_tokens + t->output_tokens)
 		return bad(source, "tokens.total_tokens",
 			   "must equal input_tokens + output_tokens");
-	if (r->energy.present && r->energy_null_reason)
-		return bad(source, "energy_null_reason",
-			   "must be null when energy is measured");
-	if (!r->energy.present && (!r->energy_null_reason || !*r->energy_null_reason))
-		return bad(source, "energy_null_reason",
-			   "must say why energy is null");
 	for (i = 0; i < ARRAY_SIZE(stats); i++)
 		if (stats[i]->present && stats[i]->samples < 0)
-			return error_set(LLEM_EINVAL, "%s: latency.%s.samples: is required (>= 0)",
-					 source, stats_names[i]);
-	for (i = 0; i < r->environment.nvml.gpu_count; i++)
-		if (r->environment.nvml.gpus[i].index < 0)
-			return error_set(LLEM_EINVAL, "%s: environment.nvml.gpus[%zu].index: is required (>= 0)",
-					 source, i);
-	if (r->energy.present) {
-		const struct result_baseline *b = &r->energy.baseline;
+			return bad(source, "latency",
+				   "%s.samples is required (>= 0)", names[i]);
+	for (i = 0; i < nv->gpu_count; i++)
+		if (nv->gpus[i].index < 0)
+			return bad(source, "environment.nvml.gpus",
+				   "[%zu].index is required (>= 0)", i);
+	return 0;
+}
 
-		if (r->energy.device_count == 0)
-			return bad(source, "energy.devices",
-				   "must list the device(s) measured");
-		if (!isfinite(r->energy.total_energy_j))
-			return bad(source, "energy.total_energy_j",
-				   "is required when energy is measured");
+static int check_energy(const struct llem_result *r, const char *source)
+{
+	const struct result_energy *e = &r->energy;
+	size_t i;
 
-		if (!result_baseline_method_name(b->method))
-			return bad(source, "energy.baseline.method", "unknown value");
-		if (b->measured_at && !is_utc_timestamp(b->measured_at))
-			return bad(source, "energy.baseline.measured_at",
-				   "must be ISO-8601 UTC (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)");
-		for (i = 0; i < r->energy.device_count; i++) {
-			const struct result_energy_device *d = &r->energy.devices[i];
-			char path[64];
+	/* No sensor, no number: a null needs its reason, a number none. */
+	if (e->present && r->energy_null_reason)
+		return bad(source, "energy_null_reason",
+			   "must be null when energy is measured");
+	if (!e->present && (!r->energy_null_reason || !*r->energy_null_reason))
+		return bad(source, "energy_null_reason",
+			   "must say why energy is null");
+	if (!e->present)
+		return 0;
+	if (e->device_count == 0)
+		return bad(source, "energy.devices",
+			   "must list the device(s) measured");
+	if (!isfinite(e->total_energy_j))
+		return bad(source, "energy.total_energy_j",
+			   "is required when energy is measured");
+	if (!result_baseline_method_name(e->baseline.method))
+		return bad(source, "energy.baseline.method", "unknown value");
+	if (e->baseline.measured_at && !is_utc_timestamp(e->baseline.measured_at))
+		return bad(source, "energy.baseline.measured_at", UTC_RULE);
+	for (i = 0; i < e->device_count; i++) {
+		const struct result_energy_device *d = &e->devices[i];
+		char path[64];
 
-			snprintf(path, sizeof(path), "energy.devices[%zu]", i);
-			if (!d->device || !*d->device)
-				return error_set(LLEM_EINVAL, "%s: %s.device: is required",
-						 source, path);
-			if (!isfinite(d->energy_j))
-				return error_set(LLEM_EINVAL, "%s: %s.energy_j: is required",
-						 source, path);
-			if (!result_energy_source_name(d->source) ||
-			    !result_energy_method_name(d->method))
-				return bad(source, path, "unknown source or method");
-		}
+		snprintf(path, sizeof(path), "energy.devices[%zu]", i);
+		if (!d->device || !*d->device)
+			return bad(source, path,
+				   "device is required (non-empty)");
+		if (!isfinite(d->energy_j))
+			return bad(source, path, "energy_j is required");
+		if (!result_energy_source_name(d->source) ||
+		    !result_energy_method_name(d->method))
+			return bad(source, path, "unknown source or method");
 	}
+	return 0;
+}
+
+int result_check(const struct llem_result *r, const char *source)
+{
+	size_t i;
+	int rc;
+
+	if (!source)
+		source = "result";
+	rc = check_identity(r, source);
+	if (!rc)
+		rc = check_counts(r, source);
+	if (!rc)
+		rc = check_energy(r, source);
+	if (rc)
+		return rc;
 	if (!result_warmup_mode_name(r->warmup.mode))
 		return bad(source, "warmup.mode", "unknown value");
 	for (i = 0; i < r->warning_count; i++)
 		if (!r->warnings[i])
-			return bad(source, "warnings", "holds a null string");
+			return bad(source, "warnings", "[%zu] is a null string",
+				   i);
 	return 0;
 }

@@ -167,14 +167,16 @@ static void leave(struct frame *f)
 				continue;
 			near = did_you_mean(key, f->seen, f->nseen, 2);
 			if (near)
-				fail(f, key, "unknown key (did you mean '%s'?)", near);
+				fail(f, key, "unknown key (did you mean '%s'?)",
+				     near);
 			else
 				fail(f, key, "unknown key");
 			break;
 		}
 	}
 	if (!rd->rc && f->missing)
-		fail(f, f->missing, "missing key (every key is written, null when unknown)");
+		fail(f, f->missing,
+		     "missing key (every key is written, null when unknown)");
 	if (rd->path.buf) {
 		rd->path.len = f->outer_len;
 		rd->path.buf[rd->path.len] = '\0';
@@ -650,7 +652,8 @@ static void read_result(struct frame *root, struct llem_result *r)
 		leave(&c);
 	}
 	if (enter(&c, root, "memory", false)) {
-		get_double(&c, "model_memory_mb", &r->memory.model_memory_mb, true);
+		get_double(&c, "model_memory_mb", &r->memory.model_memory_mb,
+			   true);
 		get_double(&c, "peak_memory_mb", &r->memory.peak_memory_mb, true);
 		get_string(&c, "method", &r->memory.method, true);
 		leave(&c);
@@ -678,7 +681,8 @@ int result_from_json(struct llem_result *out, const char *json,
 		return error_set(LLEM_EINVAL, "%s:%d:%d: not valid JSON: %s",
 				 rd.source, jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(doc)) {
-		int rc = error_set(LLEM_EINVAL, "%s: expected a JSON object, got %s",
+		int rc = error_set(LLEM_EINVAL,
+				   "%s: expected a JSON object, got %s",
 				   rd.source, type_name(doc));
 
 		json_decref(doc);

@@ -8,8 +8,6 @@
 #include "llem/llem.h"
 
 #include <jansson.h>
-#include <math.h>
-#include <stdlib.h>
 
 /* A count: negative means unknown, written as null. */
 static void put_count(struct jsonw *w, const char *key, int64_t v)
@@ -385,7 +383,8 @@ int result_to_json(const struct llem_result *r, struct strbuf *out)
 		return rc;
 	/* Parse first, so that a bad config leaves out untouched. */
 	if (r->effective_config) {
-		config = parse_object(r->effective_config, "result: effective_config");
+		config = parse_object(r->effective_config,
+				      "result: effective_config");
 		if (!config)
 			return LLEM_EINVAL;
 	}

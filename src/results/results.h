@@ -115,7 +115,7 @@ struct result_energy_device {
 struct result_energy {
 	bool present;           /* false: no sensor; see energy_null_reason */
 	double total_energy_j;  /* sum of devices[].energy_j */
-	double energy_adjusted_j;          /* sum of devices[].energy_adjusted_j */
+	double energy_adjusted_j; /* sum of devices[].energy_adjusted_j */
 	double energy_per_output_token_j;  /* total_energy_j / output_tokens */
 	double energy_adjusted_per_output_token_j;
 	double mean_power_w;    /* total_energy_j / duration_s */

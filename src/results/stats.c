@@ -7,7 +7,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 /*
  * numpy's pairwise summation (loops_utils.h: blocks of 8 accumulators up
