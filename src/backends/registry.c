@@ -8,10 +8,8 @@
 #include <string.h>
 
 static const struct backend_info registry[] = {
-	{ "native", false,
-	  "not in this build yet: the built-in C engine has not landed" },
-	{ "pytorch", false,
-	  "not in this build yet: the transformers worker has not landed" },
+	{ "native", false, "the built-in C engine is not part of this build yet" },
+	{ "pytorch", false, "the transformers worker is not part of this build yet" },
 	{ "vllm", false, "not implemented in this version of llem" },
 	{ "tensorrt", false, "not implemented in this version of llem" },
 };

@@ -356,8 +356,8 @@ static int refuse_to_run(const struct loaded_config *lc)
 
 	if (bi && bi->runnable)
 		return EXIT_OK;
-	cli_error("cannot run: backend '%s' is %s", backend,
-		  bi ? bi->status : "unknown");
+	cli_error("cannot run: backend '%s' is unavailable: %s", backend,
+		  bi ? bi->status : "unknown backend");
 	cli_hint("this build validates and resolves configs only; use --dry-run to inspect one, "
 		 "and 'llem config' to see which backends can run");
 	return EXIT_RUN_FAILED;

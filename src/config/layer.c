@@ -31,10 +31,15 @@ void cfg_layer_set(struct cfg_layer *l, enum field_id id,
 		   const struct cfg_value *v, const char *source, int line,
 		   int col)
 {
+	/* Copy first: v and source may point into l itself. */
+	struct cfg_value nv;
+	char *nsource = source ? xstrdup(source) : NULL;
+
+	cfg_value_copy(&nv, v);
 	cfg_value_release(&l->v[id]);
 	free(l->o[id].source);
-	cfg_value_copy(&l->v[id], v);
-	l->o[id].source = source ? xstrdup(source) : NULL;
+	l->v[id] = nv;
+	l->o[id].source = nsource;
 	l->o[id].line = line;
 	l->o[id].col = col;
 	l->set[id] = true;

@@ -51,15 +51,19 @@ static int value_from_text(struct cfg_value *out, const struct field *f,
 	return cfg_value_from_node(out, f, &n, f->path, diags);
 }
 
+/* v and o may point into cfg itself: copy before releasing. */
 static void set_value(struct config *cfg, enum field_id id,
 		      const struct cfg_value *v, const struct cfg_origin *o)
 {
+	struct cfg_value nv;
+	struct cfg_origin no = { NULL, o ? o->line : 0, o ? o->col : 0 };
+
+	cfg_value_copy(&nv, v);
+	no.source = o && o->source ? xstrdup(o->source) : NULL;
 	cfg_value_release(&cfg->v[id]);
 	free(cfg->o[id].source);
-	cfg_value_copy(&cfg->v[id], v);
-	cfg->o[id].source = o && o->source ? xstrdup(o->source) : NULL;
-	cfg->o[id].line = o ? o->line : 0;
-	cfg->o[id].col = o ? o->col : 0;
+	cfg->v[id] = nv;
+	cfg->o[id] = no;
 }
 
 static void set_null(struct config *cfg, enum field_id id)

@@ -194,7 +194,8 @@ class DryRun(unittest.TestCase):
     def test_run_without_dry_run_refuses_honestly(self):
         r = run(["run", os.path.join(EXAMPLES, "quickstart.yaml")])
         self.assertEqual(r.returncode, 1)
-        self.assertIn("llem: error: cannot run: backend 'native' is not in this build yet", r.stderr)
+        self.assertIn("llem: error: cannot run: backend 'native' is unavailable: "
+                      "the built-in C engine is not part of this build yet", r.stderr)
         self.assertEqual(r.stdout, "")
 
     def test_too_many_prompts(self):

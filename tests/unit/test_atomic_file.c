@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "llem/llem.h"
 #include "util/util.h"
 
@@ -22,37 +24,6 @@
 #include <unistd.h>
 
 #define PAYLOAD_SIZE (8u << 20)
-
-static char *make_tmpdir(void)
-{
-	char *dir = xstrdup("/tmp/llem-test-atomic-XXXXXX");
-
-	assert_non_null(mkdtemp(dir));
-	return dir;
-}
-
-static void rm_rf(const char *dir)
-{
-	pid_t pid = fork();
-	int status;
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
-		_exit(127);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-static void write_plain(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-}
 
 static void assert_file_is(const char *path, const char *want, size_t want_len)
 {
@@ -91,7 +62,7 @@ static size_t list_dir(const char *dir, char **one, char **temp_name)
 
 static void test_atomic_file_survives_kill_during_write(void **state)
 {
-	char *dir = make_tmpdir();
+	char *dir = test_tmpdir("atomic");
 	char *target = xasprintf("%s/result.json", dir);
 	char *first, *temp, *temp_path;
 	int pfd[2], status;
@@ -100,7 +71,7 @@ static void test_atomic_file_survives_kill_during_write(void **state)
 	pid_t pid;
 
 	(void)state;
-	write_plain(target, "OLD");
+	test_write_text(target, "OLD");
 	assert_int_equal(pipe(pfd), 0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -145,14 +116,14 @@ static void test_atomic_file_survives_kill_during_write(void **state)
 	free(temp_path);
 	free(temp);
 	free(first);
-	rm_rf(dir);
+	test_rm_rf(dir);
 	free(target);
 	free(dir);
 }
 
 static void test_atomic_file_commit_replaces(void **state)
 {
-	char *dir = make_tmpdir();
+	char *dir = test_tmpdir("atomic");
 	char *target = xasprintf("%s/manifest.json", dir);
 	struct atomic_file *af;
 	char *big = xmalloc(PAYLOAD_SIZE), *first;
@@ -162,7 +133,7 @@ static void test_atomic_file_commit_replaces(void **state)
 	(void)state;
 	for (i = 0; i < PAYLOAD_SIZE; i++)
 		big[i] = (char)('a' + i % 23);
-	write_plain(target, "OLD");
+	test_write_text(target, "OLD");
 	assert_int_equal(atomic_file_open(&af, target), 0);
 	assert_int_equal(atomic_file_write(af, big, 1000), 0);
 	assert_int_equal(atomic_file_write(af, big + 1000, PAYLOAD_SIZE - 1000), 0);
@@ -183,7 +154,7 @@ static void test_atomic_file_commit_replaces(void **state)
 	assert_int_equal(atomic_write_file(target, "", 0), 0);
 	assert_file_is(target, "", 0);
 
-	rm_rf(dir);
+	test_rm_rf(dir);
 	free(big);
 	free(target);
 	free(dir);
@@ -191,14 +162,14 @@ static void test_atomic_file_commit_replaces(void **state)
 
 static void test_atomic_file_abort_leaves_nothing(void **state)
 {
-	char *dir = make_tmpdir();
+	char *dir = test_tmpdir("atomic");
 	char *target = xasprintf("%s/study.json", dir);
 	char *fresh = xasprintf("%s/fresh.json", dir);
 	struct atomic_file *af;
 	char *first;
 
 	(void)state;
-	write_plain(target, "OLD");
+	test_write_text(target, "OLD");
 	assert_int_equal(atomic_file_open(&af, target), 0);
 	assert_int_equal(atomic_file_write(af, "partial", 7), 0);
 	atomic_file_abort(af);
@@ -214,7 +185,7 @@ static void test_atomic_file_abort_leaves_nothing(void **state)
 	free(first);
 	atomic_file_abort(NULL);
 
-	rm_rf(dir);
+	test_rm_rf(dir);
 	free(fresh);
 	free(target);
 	free(dir);
@@ -222,7 +193,7 @@ static void test_atomic_file_abort_leaves_nothing(void **state)
 
 static void test_atomic_file_missing_dir_named(void **state)
 {
-	char *dir = make_tmpdir();
+	char *dir = test_tmpdir("atomic");
 	char *missing = xasprintf("%s/no/such/dir", dir);
 	char *target = xasprintf("%s/result.json", missing);
 	struct atomic_file *af = (struct atomic_file *)&af;
@@ -236,7 +207,7 @@ static void test_atomic_file_missing_dir_named(void **state)
 	assert_true(strstr(error_last(), missing) != NULL);
 	assert_false(fs_exists(target));
 
-	rm_rf(dir);
+	test_rm_rf(dir);
 	free(target);
 	free(missing);
 	free(dir);

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "config/config.h"
 #include "llem/llem.h"
 
@@ -20,16 +22,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static char tmpdir[] = "/tmp/llem-test-config-XXXXXX";
+static char *tmpdir;
 
 static char *write_file(const char *name, const char *text)
 {
 	char *path = xasprintf("%s/%s", tmpdir, name);
-	FILE *f = fopen(path, "w");
 
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	test_write_text(path, text);
 	return path;
 }
 
@@ -689,21 +688,15 @@ static void test_public_api(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(tmpdir) ? 0 : -1;
+	tmpdir = test_tmpdir("config");
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	const char *rm[] = { "rm", "-rf", tmpdir, NULL };
-	pid_t pid;
-
 	(void)state;
-	/* Test-only cleanup of our own temp dir, argv form. */
-	pid = fork();
-	if (pid == 0) {
-		execvp(rm[0], (char *const *)rm);
-		_exit(127);
-	}
+	test_rm_rf(tmpdir);
+	free(tmpdir);
 	return 0;
 }
 

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "build_info.h"
 #include "datasets/datasets.h"
 #include "llem/llem.h"
@@ -54,38 +56,6 @@ static size_t longest_bytes(const struct prompt_set *ps)
 		if (strlen(ps->prompts[i]) > max)
 			max = strlen(ps->prompts[i]);
 	return max;
-}
-
-static void write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
-static char *make_tmpdir(void)
-{
-	char *dir = xstrdup("/tmp/llem-test-datasets-XXXXXX");
-
-	assert_non_null(mkdtemp(dir));
-	return dir;
-}
-
-static void rm_rf(const char *dir)
-{
-	pid_t pid = fork();
-	int status;
-
-	/* Only ever our own mkdtemp directory; argv, no shell. */
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
-		_exit(127);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void test_builtin_loads_all_prompts(void **state)
@@ -299,14 +269,14 @@ static void test_name_is_path_rule(void **state)
 static void test_path_to_file(void **state)
 {
 	struct prompt_set ps = PROMPT_SET_INIT;
-	char *dir = make_tmpdir();
+	char *dir = test_tmpdir("datasets");
 	char *txt = xasprintf("%s/prompts.txt", dir);
 	char *missing = xasprintf("%s/nope.jsonl", dir);
 	char *path = NULL;
 
 	(void)state;
 	/* A '/' makes it a path even without the .jsonl suffix; CRLF is fine. */
-	write_text(txt, "{\"text\": \"a\"}\r\n\r\n{\"prompt\": \"b\"}");
+	test_write_text(txt, "{\"text\": \"a\"}\r\n\r\n{\"prompt\": \"b\"}");
 	assert_int_equal(dataset_load(&ps, txt, 0), 0);
 	assert_int_equal(ps.count, 2);
 	assert_string_equal(ps.prompts[0], "a");
@@ -320,11 +290,11 @@ static void test_path_to_file(void **state)
 	assert_null(path);
 
 	/* A file of headers and blank lines has no prompts. */
-	write_text(missing, "{\"_only\": \"header\"}\n\n");
+	test_write_text(missing, "{\"_only\": \"header\"}\n\n");
 	assert_int_equal(dataset_load(&ps, missing, 0), LLEM_EINVAL);
 	assert_true(strstr(error_last(), "holds no prompts") != NULL);
 
-	rm_rf(dir);
+	test_rm_rf(dir);
 	free(missing);
 	free(txt);
 	free(dir);
@@ -333,14 +303,14 @@ static void test_path_to_file(void **state)
 static void test_data_dir_override(void **state)
 {
 	struct prompt_set ps = PROMPT_SET_INIT;
-	char *dir = make_tmpdir();
+	char *dir = test_tmpdir("datasets");
 	char *sub = xasprintf("%s/datasets", dir);
 	char *file = xasprintf("%s/aienergyscore.jsonl", sub);
 	char *path = NULL;
 
 	(void)state;
 	assert_int_equal(mkdir(sub, 0755), 0);
-	write_text(file, "{\"_provenance\": \"override\"}\n{\"prompt\": \"x\"}\n"
+	test_write_text(file, "{\"_provenance\": \"override\"}\n{\"prompt\": \"x\"}\n"
 			 "{\"prompt\": \"y\"}\n{\"prompt\": \"z\"}\n");
 	assert_int_equal(setenv("LLEM_DATA_DIR", dir, 1), 0);
 	assert_int_equal(dataset_resolve(&path, "aienergyscore"), 0);
@@ -360,7 +330,7 @@ static void test_data_dir_override(void **state)
 	prompt_set_release(&ps);
 
 	unsetenv("LLEM_DATA_DIR");
-	rm_rf(dir);
+	test_rm_rf(dir);
 	free(file);
 	free(sub);
 	free(dir);
@@ -386,7 +356,7 @@ static int probe_builtin(void)
  */
 static void test_exe_relative_install(void **state)
 {
-	char *dir = make_tmpdir();
+	char *dir = test_tmpdir("datasets");
 	char *bin = xasprintf("%s/bin", dir);
 	char *exe = xasprintf("%s/bin/probe", dir);
 	char *share = xasprintf("%s/share/llem/datasets", dir);
@@ -405,7 +375,7 @@ static void test_exe_relative_install(void **state)
 	assert_int_equal(fs_mkdirs(share, 0755), 0);
 	assert_int_equal(atomic_write_file(exe, self, self_len), 0);
 	assert_int_equal(chmod(exe, 0755), 0);
-	write_text(file, "{\"prompt\": \"installed 1\"}\n{\"prompt\": \"installed 2\"}\n");
+	test_write_text(file, "{\"prompt\": \"installed 1\"}\n{\"prompt\": \"installed 2\"}\n");
 
 	assert_int_equal(pipe(pfd), 0);
 	pid = fork();
@@ -430,7 +400,7 @@ static void test_exe_relative_install(void **state)
 	assert_string_equal(out, want);
 
 	free(want);
-	rm_rf(dir);
+	test_rm_rf(dir);
 	free(self);
 	free(file);
 	free(share);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "llem/llem.h"
 #include "results/results.h"
 #include "util/util.h"
@@ -638,14 +640,6 @@ static void test_effective_config_is_normalised(void **state)
 	result_release(&b);
 }
 
-static char *make_tmpdir(void)
-{
-	char *dir = xstrdup("/tmp/llem-test-results-XXXXXX");
-
-	assert_non_null(mkdtemp(dir));
-	return dir;
-}
-
 /* Names in dir other than "." and ".."; cleans them up as it goes. */
 static size_t count_and_clean(const char *dir)
 {
@@ -671,7 +665,7 @@ static size_t count_and_clean(const char *dir)
 static void test_save_is_atomic_and_replaces(void **state)
 {
 	struct llem_result a, b, c;
-	char *dir = make_tmpdir(), *path, *text, *data, *missing;
+	char *dir = test_tmpdir("results"), *path, *text, *data, *missing;
 	size_t len;
 
 	(void)state;
@@ -724,7 +718,7 @@ static void test_save_is_atomic_and_replaces(void **state)
 static void test_load_names_the_file(void **state)
 {
 	struct llem_result r;
-	char *dir = make_tmpdir(), *path = fs_join(dir, "result.json");
+	char *dir = test_tmpdir("results"), *path = fs_join(dir, "result.json");
 	FILE *f = fopen(path, "w");
 
 	(void)state;
