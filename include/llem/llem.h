@@ -71,10 +71,16 @@ typedef struct {
 LLEM_API int llem_config_load(llem_config **out, const char *path,
 			      const llem_config_options *opts);
 
-/* 16 hex digits identifying what is measured (see docs/config-hash.md). */
+/*
+ * 16 hex digits identifying what is measured (docs/config-hash.md); for a
+ * study, its design hash over all its experiments. Borrowed from cfg.
+ */
 LLEM_API const char *llem_config_hash(const llem_config *cfg);
 
-/* The canonical JSON: sorted keys, every field present, Python-compatible. */
+/*
+ * The canonical JSON that is hashed: sorted keys, every measurement field,
+ * Python json.dumps layout. For a study, its first experiment's. Borrowed.
+ */
 LLEM_API const char *llem_config_canonical_json(const llem_config *cfg);
 
 /* Non-zero when the file was a study (it had `sweep:` or `experiments:`). */
