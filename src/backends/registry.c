@@ -5,13 +5,14 @@
  */
 #include "backends/backends.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const struct backend_info registry[] = {
-	{ "native", false, "the built-in C engine is not part of this build yet" },
-	{ "pytorch", false, "the transformers worker is not part of this build yet" },
-	{ "vllm", false, "not implemented in this version of llem" },
-	{ "tensorrt", false, "not implemented in this version of llem" },
+	{ "native", true, "built-in C engine, no downloads", &backend_native },
+	{ "pytorch", false, "the transformers worker is not part of this build yet", NULL },
+	{ "vllm", false, "not implemented in this version of llem", NULL },
+	{ "tensorrt", false, "not implemented in this version of llem", NULL },
 };
 
 size_t backends_list(const struct backend_info **out)
@@ -28,4 +29,20 @@ const struct backend_info *backends_find(const char *name)
 		if (!strcmp(registry[i].name, name))
 			return &registry[i];
 	return NULL;
+}
+
+void backend_model_info_release(struct backend_model_info *info)
+{
+	size_t i;
+
+	free(info->model);
+	free(info->architecture);
+	free(info->weight_dtype);
+	free(info->kv_cache_dtype);
+	free(info->tokenizer);
+	free(info->kernels);
+	for (i = 0; i < info->n_warnings; i++)
+		free(info->warnings[i]);
+	free(info->warnings);
+	memset(info, 0, sizeof(*info));
 }

@@ -194,8 +194,8 @@ class DryRun(unittest.TestCase):
     def test_run_without_dry_run_refuses_honestly(self):
         r = run(["run", os.path.join(EXAMPLES, "quickstart.yaml")])
         self.assertEqual(r.returncode, 1)
-        self.assertIn("llem: error: cannot run: backend 'native' is unavailable: "
-                      "the built-in C engine is not part of this build yet", r.stderr)
+        self.assertIn("llem: error: cannot run yet: this build has no measurement layer",
+                      r.stderr)
         self.assertEqual(r.stdout, "")
 
     def test_too_many_prompts(self):
@@ -206,7 +206,7 @@ class DryRun(unittest.TestCase):
     def test_custom_jsonl_dataset(self):
         d = tempfile.mkdtemp()
         path = write(d, "p.jsonl", '{"text": "a"}\n{"prompt": "b"}\n')
-        r = run(["run", "--model", "m", "-d", path, "-n", "2", "--dry-run"])
+        r = run(["run", "--model", "synthetic/tiny-llama", "-d", path, "-n", "2", "--dry-run"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(f"{path} (2 of 2 prompts)", r.stdout)
 
@@ -223,7 +223,7 @@ class OverridesAndPrecedence(unittest.TestCase):
     def test_cli_beats_file_beats_user_config_beats_default(self):
         self.user_config("n: 7\nmax_output_tokens: 99\nprecision: fp16\n"
                          "decoder: {top_k: 3}\n")
-        path = write(self.dir, "e.yaml", "model: m\nn: 20\nprecision: fp32\n")
+        path = write(self.dir, "e.yaml", "model: synthetic/tiny-llama\nn: 20\nprecision: fp32\n")
         cfg = dry_json([path, "-n", "5"], env=self.env)["config"]
         self.assertEqual(cfg["n"], 5)                    # command line
         self.assertEqual(cfg["precision"], "fp32")       # file
@@ -233,13 +233,13 @@ class OverridesAndPrecedence(unittest.TestCase):
 
     def test_user_section_for_another_backend_is_ignored(self):
         self.user_config("pytorch: {batch_size: 4}\nnative: {threads: 2}\n")
-        cfg = dry_json(["--model", "m"], env=self.env)["config"]
+        cfg = dry_json(["--model", "synthetic/tiny-llama"], env=self.env)["config"]
         self.assertIsNone(cfg["pytorch"])
         self.assertEqual(cfg["native"]["threads"], 2)
 
     def test_invalid_user_config_stops_a_run(self):
         self.user_config("n: -3\n")
-        r = run(["run", "--model", "m", "--dry-run"], env=self.env)
+        r = run(["run", "--model", "synthetic/tiny-llama", "--dry-run"], env=self.env)
         self.assertEqual(r.returncode, 2)
         self.assertIn("config.yaml:1:4: n: must be at least 1", r.stderr)
 
@@ -256,19 +256,19 @@ class OverridesAndPrecedence(unittest.TestCase):
         self.assertEqual(d["output_dir"], "/tmp/out")
 
     def test_batch_size_follows_the_files_backend(self):
-        path = write(self.dir, "p.yaml", "model: m\nbackend: pytorch\n")
+        path = write(self.dir, "p.yaml", "model: synthetic/tiny-llama\nbackend: pytorch\n")
         cfg = dry_json([path, "--batch-size", "16"])["config"]
         self.assertEqual(cfg["pytorch"]["batch_size"], 16)
         self.assertIsNone(cfg["native"])
 
     def test_batch_size_for_a_backend_without_one(self):
-        r = run(["run", "--model", "m", "-b", "vllm", "-p", "fp16", "--batch-size", "8",
+        r = run(["run", "--model", "synthetic/tiny-llama", "-b", "vllm", "-p", "fp16", "--batch-size", "8",
                  "--dry-run"])
         self.assertEqual(r.returncode, 2)
         self.assertIn("--batch-size: backend 'vllm' has no batch_size setting", r.stderr)
 
     def test_bad_set(self):
-        r = run(["run", "--model", "m", "--set", "native.threds=2", "--set", "n=abc",
+        r = run(["run", "--model", "synthetic/tiny-llama", "--set", "native.threds=2", "--set", "n=abc",
                  "--set", "oops", "--dry-run"])
         self.assertEqual(r.returncode, 2)
         lines = r.stderr.splitlines()
@@ -278,8 +278,14 @@ class OverridesAndPrecedence(unittest.TestCase):
         self.assertEqual(lines[-1], "llem: error: invalid configuration: 3 errors")
 
     def test_model_with_yaml_special_characters_stays_a_string(self):
-        cfg = dry_json(["--model", "dir: with #odd 'chars'", "-d", "aienergyscore"])["config"]
-        self.assertEqual(cfg["model"], "dir: with #odd 'chars'")
+        model = os.path.join(self.dir, "dir: with #odd 'chars'")
+        os.makedirs(model)
+        with open(os.path.join(SOURCE, "data", "synthetic-presets.json"), encoding="utf-8") as f:
+            arch = json.load(f)["tiny-llama"]
+        write(model, "config.json", json.dumps(arch))
+        write(model, "model.safetensors", "")
+        cfg = dry_json(["--model", model, "--set", "native.tokenizer=byte"])["config"]
+        self.assertEqual(cfg["model"], model)
 
 
 class ConfigHash(unittest.TestCase):
@@ -309,15 +315,15 @@ class ConfigHash(unittest.TestCase):
         self.assertEqual(d["config_hash"], "04e8aa5820a2a31e")
 
     def test_key_order_and_spelling_of_numbers_do_not_matter(self):
-        a = write(self.dir, "a.yaml", "model: m\nn: 10\ndecoder: {temperature: 1, top_p: 0.50}\n")
-        b = write(self.dir, "b.json", '{"decoder": {"top_p": 5e-1, "temperature": 1.0}, "n": 10, "model": "m"}')
+        a = write(self.dir, "a.yaml", "model: synthetic/tiny-llama\nn: 10\ndecoder: {temperature: 1, top_p: 0.50}\n")
+        b = write(self.dir, "b.json", '{"decoder": {"top_p": 5e-1, "temperature": 1.0}, "n": 10, "model": "synthetic/tiny-llama"}')
         self.assertEqual(dry_json([a])["config_hash"], dry_json([b])["config_hash"])
 
     def test_output_dir_is_not_hashed_but_measurement_fields_are(self):
-        base = dry_json(["--model", "m"])["config_hash"]
-        self.assertEqual(dry_json(["--model", "m", "-o", "elsewhere"])["config_hash"], base)
-        self.assertNotEqual(dry_json(["--model", "m", "-n", "99"])["config_hash"], base)
-        self.assertNotEqual(dry_json(["--model", "m", "--set", "native.threads=1"])["config_hash"], base)
+        base = dry_json(["--model", "synthetic/tiny-llama"])["config_hash"]
+        self.assertEqual(dry_json(["--model", "synthetic/tiny-llama", "-o", "elsewhere"])["config_hash"], base)
+        self.assertNotEqual(dry_json(["--model", "synthetic/tiny-llama", "-n", "99"])["config_hash"], base)
+        self.assertNotEqual(dry_json(["--model", "synthetic/tiny-llama", "--set", "native.threads=1"])["config_hash"], base)
 
 
 class DocumentedErrors(unittest.TestCase):
