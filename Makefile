@@ -14,7 +14,8 @@ APT_PACKAGES = build-essential cmake pkg-config libfyaml-dev libjansson-dev \
                libcmocka-dev libopenblas-dev python3 python3-venv git
 PY_VENV      = $(BUILD_DIR)/.venv
 PY_PACKAGES  = pyyaml==6.0.2 jsonschema==4.23.0 torch==2.13.0 \
-               transformers==5.24.0 safetensors==0.8.0 numpy==2.4.6
+               transformers==5.24.0 safetensors==0.8.0 numpy==2.4.6 \
+               pyarrow==26.0.1 duckdb==2.0.1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -40,17 +41,17 @@ $(BUILD_DIR)/CMakeCache.txt:
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Until the measurement layer lands, the quickstart runs as a dry run.
+# The machine report, then the quickstart for real (results/ in this folder).
 run: build
 	./$(BUILD_DIR)/llem config
-	./$(BUILD_DIR)/llem run examples/quickstart.yaml --dry-run
+	./$(BUILD_DIR)/llem run examples/quickstart.yaml
 
 # Python packages for the cross-checks (PyYAML, jsonschema, and torch +
 # transformers for the engine check against Hugging Face) live in a venv
 # inside the build tree, pinned, so the system Python is left alone.
 pydeps: deps
 	@[ -x $(PY_VENV)/bin/python ] || python3 -m venv $(PY_VENV)
-	@$(PY_VENV)/bin/python -c 'import yaml, jsonschema, torch, transformers, safetensors, numpy' 2>/dev/null \
+	@$(PY_VENV)/bin/python -c 'import yaml, jsonschema, torch, transformers, safetensors, numpy, pyarrow, duckdb' 2>/dev/null \
 	  || $(PY_VENV)/bin/pip install -q $(PY_PACKAGES)
 
 test: deps pydeps

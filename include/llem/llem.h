@@ -88,6 +88,37 @@ LLEM_API int llem_config_is_study(const llem_config *cfg);
 
 LLEM_API void llem_config_free(llem_config *cfg);
 
+/* ---- running ---------------------------------------------------------- */
+
+typedef struct {
+	unsigned int version;
+	/* Where the experiment directory goes; NULL: the config's output_dir. */
+	const char *results_dir;
+	/* Non-zero: write result.json and timeseries.parquet there. */
+	int write_files;
+	/* Set to non-zero (e.g. from a SIGINT handler) to stop early; may be
+	 * NULL. The run then fails with LLEM_EINTR. */
+	volatile int *interrupt;
+} llem_run_options;
+
+#define LLEM_RUN_OPTIONS_VERSION 1
+#define LLEM_RUN_OPTIONS_INIT { LLEM_RUN_OPTIONS_VERSION, NULL, 1, NULL }
+
+/*
+ * Runs one experiment (the whole lifecycle: preflight, load, baseline,
+ * warmup, measurement window, metrics). *out_json receives the result as
+ * JSON text (docs/results.md), *out_dir the directory written (NULL when
+ * write_files is 0); free both with llem_free. out_dir may be NULL.
+ * Errors: LLEM_EINVAL (preflight problems, one per line), LLEM_ENOTSUP (a
+ * study: use llem run), LLEM_EINTR, LLEM_EIO, LLEM_ERROR.
+ */
+LLEM_API int llem_run_experiment(char **out_json, char **out_dir,
+				 const llem_config *cfg,
+				 const llem_run_options *opts);
+
+/* Frees memory libllem handed to the caller. */
+LLEM_API void llem_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

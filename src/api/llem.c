@@ -5,6 +5,8 @@
 #include "llem/llem.h"
 #include "build_info.h"
 #include "config/config.h"
+#include "measure/measure.h"
+#include "results/results.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -86,4 +88,51 @@ LLEM_API void llem_config_free(llem_config *cfg)
 		return;
 	loaded_config_release(&cfg->lc);
 	free(cfg);
+}
+
+LLEM_API int llem_run_experiment(char **out_json, char **out_dir,
+				 const llem_config *cfg,
+				 const llem_run_options *opts)
+{
+	llem_run_options defaults = LLEM_RUN_OPTIONS_INIT;
+	struct measure_options mo = { 0 };
+	struct llem_result r;
+	struct strbuf json = STRBUF_INIT;
+	char *dir = NULL;
+	int rc;
+
+	*out_json = NULL;
+	if (out_dir)
+		*out_dir = NULL;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != LLEM_RUN_OPTIONS_VERSION)
+		return error_set(LLEM_EINVAL, "llem_run_options version %u is not supported",
+				 opts->version);
+	if (cfg->lc.is_study)
+		return error_set(LLEM_ENOTSUP, "a study runs with 'llem run' (study runner), "
+				 "not llem_run_experiment");
+	mo.results_dir = opts->results_dir;
+	mo.write_files = opts->write_files != 0;
+	mo.interrupted = (volatile sig_atomic_t *)opts->interrupt;
+	rc = measure_experiment(&r, &dir, &cfg->lc.experiment, &mo);
+	if (rc == 0)
+		rc = result_to_json(&r, &json);
+	result_release(&r);
+	if (rc) {
+		free(dir);
+		strbuf_release(&json);
+		return rc;
+	}
+	*out_json = strbuf_detach(&json);
+	if (out_dir)
+		*out_dir = dir;
+	else
+		free(dir);
+	return 0;
+}
+
+LLEM_API void llem_free(void *p)
+{
+	free(p);
 }

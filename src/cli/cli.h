@@ -19,6 +19,10 @@ enum {
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 
+/* Runs one resolved experiment and prints its summary; an exit code. */
+struct config;
+int cli_run_experiment(const struct config *cfg, bool quiet);
+
 /* "llem: error: ..." on stderr. */
 void cli_error(const char *fmt, ...) LLEM_PRINTF(1, 2);
 void cli_hint(const char *fmt, ...) LLEM_PRINTF(1, 2);

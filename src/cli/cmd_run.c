@@ -1,7 +1,7 @@
 /*
  * `llem run CONFIG [overrides] [--dry-run]`: load, validate and resolve an
- * experiment or a study; print it with --dry-run. Running arrives with the
- * first runnable backend; until then a real run says so and exits 1.
+ * experiment or a study; print it with --dry-run, or run the experiment
+ * (run_experiment.c).
  */
 #include "cli/cli.h"
 #include "backends/backends.h"
@@ -183,7 +183,7 @@ static int preflight(const struct config *cfg)
 	int rc = EXIT_OK;
 
 	if (!bi || !bi->ops)
-		return EXIT_OK; /* nothing to check against: said in refuse_to_run */
+		return EXIT_OK; /* not runnable: the run's own preflight says so */
 	if (bi->ops->preflight(cfg, &diags) != 0) {
 		cli_print_diags(&diags);
 		cli_error("preflight failed: %zu problem%s", diag_error_count(&diags),
@@ -381,19 +381,16 @@ static int dry_run_study(const struct study *s, const struct run_opts *o)
 	return EXIT_OK;
 }
 
-/*
- * A real run needs the measurement layer (energy sources, the experiment
- * lifecycle), which is not part of this build: say so rather than run
- * inference and print numbers without the energy they exist to report.
- */
-static int refuse_to_run(const struct loaded_config *lc)
+/* Studies run with their own supervisor (cycles, workers, manifest). */
+static int run_loaded(const struct loaded_config *lc, const struct run_opts *o)
 {
-	(void)lc;
-	cli_error("cannot run yet: this build has no measurement layer (energy sources and the "
-		  "experiment lifecycle)");
-	cli_hint("use --dry-run to validate and inspect the config, and 'llem config' to see "
-		 "what this machine can measure");
-	return EXIT_RUN_FAILED;
+	if (lc->is_study) {
+		cli_error("cannot run studies yet: this build runs single experiments "
+			  "(cycles, worker processes and the manifest come with the study runner)");
+		cli_hint("use --dry-run to validate the study and see its grid");
+		return EXIT_RUN_FAILED;
+	}
+	return cli_run_experiment(&lc->experiment, o->quiet);
 }
 
 int cmd_run(int argc, char **argv)
@@ -496,7 +493,7 @@ int cmd_run(int argc, char **argv)
 		rc = lc.is_study ? dry_run_study(&lc.study, &o)
 				 : dry_run_experiment(&lc.experiment, &o);
 	else
-		rc = refuse_to_run(&lc);
+		rc = run_loaded(&lc, &o);
 	loaded_config_release(&lc);
 	goto out;
 

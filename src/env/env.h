@@ -105,6 +105,49 @@ typedef struct nvmlMemory_st {                 /* nvmlMemory_t (v1), bytes */
 #define NVML_NAME_BUFFER_SIZE 96 /* also enough for UUIDs */
 #define NVML_VERSION_BUFFER_SIZE 80
 
+typedef struct nvmlUtilization_st {           /* percent over the last sample period */
+	unsigned int gpu;
+	unsigned int memory;
+} nvmlUtilization_t;
+
+/*
+ * nvmlDeviceGetFieldValues' in/out record, as NVML 12.x lays it out: the
+ * caller sets fieldId and scopeId (named "unused" before 12.2, must be 0
+ * then); NVML fills the rest. value is only meaningful when nvmlReturn is
+ * NVML_SUCCESS, and valueType says which union member it is. 40 bytes on
+ * every ABI NVML ships for (no padding anywhere), value at offset 32;
+ * static assertions in nvml_lib.c hold us to that.
+ */
+typedef union nvmlValue_st {
+	double dVal;
+	int siVal;
+	unsigned int uiVal;
+	unsigned long ulVal;
+	unsigned long long ullVal;
+	signed long long sllVal;
+	unsigned short usVal;
+} nvmlValue_t;
+
+typedef struct nvmlFieldValue_st {
+	unsigned int fieldId;
+	unsigned int scopeId;    /* for power fields: NVML_POWER_SCOPE_* */
+	long long timestamp;     /* CPU time of the value, us since 1970 */
+	long long latencyUsec;   /* how long NVML took to update it */
+	int valueType;           /* nvmlValueType_t: NVML_VALUE_TYPE_* */
+	nvmlReturn_t nvmlReturn; /* per-field result; check before value */
+	nvmlValue_t value;
+} nvmlFieldValue_t;
+
+#define NVML_VALUE_TYPE_DOUBLE 0
+#define NVML_VALUE_TYPE_UNSIGNED_INT 1
+#define NVML_VALUE_TYPE_UNSIGNED_LONG 2
+#define NVML_VALUE_TYPE_UNSIGNED_LONG_LONG 3
+#define NVML_VALUE_TYPE_SIGNED_LONG_LONG 4
+#define NVML_VALUE_TYPE_SIGNED_INT 5
+#define NVML_VALUE_TYPE_UNSIGNED_SHORT 6
+#define NVML_FI_DEV_POWER_INSTANT 186 /* mW, uiVal; NVML 12.2 (R535) on */
+#define NVML_POWER_SCOPE_GPU 0        /* GPU only (MODULE 1 adds Grace's CPU) */
+
 /*
  * One loaded NVML. Adding a symbol: a function pointer here plus one row in
  * the table in nvml_lib.c. Optional pointers are NULL when the driver lacks
@@ -148,6 +191,15 @@ struct nvml_lib {
 	/* sensor: NVML_TEMPERATURE_GPU; temp in degrees C */
 	nvmlReturn_t (*device_get_temperature)(nvmlDevice_t device, int sensor,
 					       unsigned int *temp_c);
+	/* count records in values, each with fieldId/scopeId set */
+	nvmlReturn_t (*device_get_field_values)(nvmlDevice_t device, int count,
+						nvmlFieldValue_t *values);
+	nvmlReturn_t (*device_get_utilization_rates)(nvmlDevice_t device,
+						     nvmlUtilization_t *util);
+	/* nvmlDeviceGetCurrentClocksEventReasons (12.2+), else the older
+	 * ...ClocksThrottleReasons: the same bits under both names */
+	nvmlReturn_t (*device_get_clocks_event_reasons)(
+		nvmlDevice_t device, unsigned long long *reasons);
 };
 
 /*

@@ -51,7 +51,22 @@ static const struct nvml_symbol nvml_symbols[] = {
 	    device_get_total_energy_consumption, false),
 	SYM("nvmlDeviceGetPowerUsage", NULL, device_get_power_usage, false),
 	SYM("nvmlDeviceGetTemperature", NULL, device_get_temperature, false),
+	SYM("nvmlDeviceGetFieldValues", NULL, device_get_field_values, false),
+	SYM("nvmlDeviceGetUtilizationRates", NULL, device_get_utilization_rates,
+	    false),
+	SYM("nvmlDeviceGetCurrentClocksEventReasons",
+	    "nvmlDeviceGetCurrentClocksThrottleReasons",
+	    device_get_clocks_event_reasons, false),
 };
+
+/* The driver writes these records; a layout that differs from NVML's
+ * would corrupt memory rather than fail. */
+_Static_assert(sizeof(nvmlFieldValue_t) == 40, "nvmlFieldValue_t is 40 bytes");
+_Static_assert(offsetof(nvmlFieldValue_t, timestamp) == 8, "timestamp at 8");
+_Static_assert(offsetof(nvmlFieldValue_t, valueType) == 24, "valueType at 24");
+_Static_assert(offsetof(nvmlFieldValue_t, nvmlReturn) == 28, "nvmlReturn at 28");
+_Static_assert(offsetof(nvmlFieldValue_t, value) == 32, "value at 32");
+_Static_assert(sizeof(nvmlUtilization_t) == 8, "nvmlUtilization_t is 8 bytes");
 
 /* The soname first: the bare .so link comes only with development
  * packages, which driver-only hosts and containers lack. */

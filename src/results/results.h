@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "env/env.h"
+#include "results/table.h"
 #include "util/util.h"
 
 /* Bumped on any change a reader of an older version would misread. */

@@ -191,11 +191,10 @@ class DryRun(unittest.TestCase):
         batch = [e["config"]["native"]["batch_size"] for e in d["experiments"]]
         self.assertEqual(batch, [1, 4, 16, 1, 4, 16, 1])
 
-    def test_run_without_dry_run_refuses_honestly(self):
-        r = run(["run", os.path.join(EXAMPLES, "quickstart.yaml")])
+    def test_running_a_study_is_refused_honestly(self):
+        r = run(["run", os.path.join(EXAMPLES, "batch-sweep.yaml")])
         self.assertEqual(r.returncode, 1)
-        self.assertIn("llem: error: cannot run yet: this build has no measurement layer",
-                      r.stderr)
+        self.assertIn("llem: error: cannot run studies yet", r.stderr)
         self.assertEqual(r.stdout, "")
 
     def test_too_many_prompts(self):

@@ -1,0 +1,71 @@
+/*
+ * measure: one experiment, start to finish (DESIGN.md §4): preflight,
+ * environment snapshot, model load, idle baseline, warmup, thermal floor
+ * wait, the measurement window over the whole workload, metrics, result.
+ * Measurement lives here and nowhere else; backends only generate.
+ *
+ * Ownership: measure_experiment fills a caller-owned struct llem_result
+ * (release with result_release) and, when asked, returns the directory it
+ * wrote (caller frees).
+ */
+#ifndef LLEM_MEASURE_H
+#define LLEM_MEASURE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backends/backends.h"
+#include "config/config.h"
+#include "results/results.h"
+
+/* Progress for humans; every callback may be NULL. */
+struct measure_progress {
+	/* A phase starts: "load", "baseline", "warmup", "thermal floor",
+	 * "measure"; expected_s is its planned length or -1. */
+	void (*phase)(void *ctx, const char *phase, double expected_s);
+	/* Requests done in the measurement window. */
+	void (*requests)(void *ctx, size_t done, size_t total);
+	void *ctx;
+};
+
+struct measure_options {
+	const struct measure_progress *progress;
+	/* Set asynchronously (SIGINT): waits end early, the run fails. */
+	volatile sig_atomic_t *interrupted;
+	/* Where the experiment directory goes (NULL: the config's output_dir). */
+	const char *results_dir;
+	bool write_files;         /* result.json + timeseries files */
+};
+
+/*
+ * Everything that can be checked before any work: the backend (and its
+ * own preflight), the dataset and n, the energy sources the config names.
+ * All problems into diags. Returns 0 or -1.
+ */
+int measure_preflight(const struct config *cfg, struct diag_list *diags);
+
+/*
+ * Runs one experiment. On success *out holds the result and, with
+ * write_files, *out_dir the directory holding result.json (else NULL).
+ * Errors: negative LLEM_E* with error_last(); LLEM_EINTR when interrupted.
+ */
+int measure_experiment(struct llem_result *out, char **out_dir,
+		       const struct config *cfg, const struct measure_options *o);
+
+/* "synthetic/SmolLM-135M" -> "synthetic-smollm-135m" (file names). */
+char *measure_model_slug(const char *model);
+
+/*
+ * FLOPs of a workload (metrics.c): 2 x non-embedding parameters per
+ * processed token, plus the LM head (2 x vocab x hidden) per sampled
+ * token, plus attention (4 x layers x heads x head_dim x context) per
+ * token; prompts are prefill, generated tokens decode.
+ */
+struct measure_flops_request {
+	int64_t input_tokens, output_tokens;
+};
+void measure_flops(struct result_flops *out, const struct backend_model_info *mi,
+		   const struct measure_flops_request *reqs, size_t n);
+
+#endif
