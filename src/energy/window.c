@@ -79,6 +79,10 @@ void energy_window_compute(struct energy_window_device *out,
 	}
 	if (points >= 2)
 		out->integral_j = in.sum_j;
+	/* Both edges must have been read: an integral of the samples before a
+	 * device was lost would silently cover part of the window only. */
+	if (!start[i].valid || !end[i].valid)
+		out->integral_j = NAN;
 	if (!isnan(out->counter_j) && !out->counter_reset) {
 		out->energy_j = out->counter_j;
 		out->from_counter = true;

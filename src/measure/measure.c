@@ -76,7 +76,9 @@ static struct energy_meter_opts meter_opts(const struct config *cfg)
 							    : cfg_str(cfg, FIELD_ENERGY_BACKEND);
 	mo.rapl_root = cfg_str(cfg, FIELD_ENERGY_RAPL_ROOT);
 	mo.replay_file = cfg_str(cfg, FIELD_ENERGY_REPLAY_FILE);
-	mo.cuda_visible = getenv("CUDA_VISIBLE_DEVICES");
+	mo.cuda_visible = cfg_is_null(cfg, FIELD_ENERGY_GPU_DEVICES)
+				  ? getenv("CUDA_VISIBLE_DEVICES")
+				  : cfg_str(cfg, FIELD_ENERGY_GPU_DEVICES);
 	return mo;
 }
 
@@ -242,8 +244,14 @@ static void fill_energy(struct llem_result *r, struct run_state *st,
 			r->thermal.thermal = r->thermal.sw_thermal || r->thermal.hw_thermal;
 		}
 		if (w.counter_reset)
-			result_add_warning(r, "energy_counter_reset: %s's counter went backwards "
-					   "in the window; its energy is not reported", d->name);
+			result_add_warning(r, "energy_counter_reset: %s's counter went backwards in "
+					   "the window; %s", d->name,
+					   isnan(w.integral_j) ? "its energy is not reported"
+							       : "its energy is the power integral");
+		if (!st->edge0[i].valid || !st->edge1[i].valid)
+			result_add_warning(r, "device_read_failed: %s could not be read at the %s of "
+					   "the window; its energy is not reported", d->name,
+					   st->edge0[i].valid ? "end" : "start");
 		if (isnan(w.energy_j))
 			continue;
 		rd = result_add_energy_device(r);

@@ -86,6 +86,29 @@ class Install(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         want = json.loads(run(["run", quickstart, "--dry-run", "--json"]).stdout)["config_hash"]
         self.assertEqual(r.stdout, f"llem 0.1.0: experiment {want}\n")
+        # llem_run_experiment from a program built against the install.
+        runner = os.path.join(self.prefix, "run_experiment")
+        cc = subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror"] + extra +
+                            [os.path.join(SOURCE, "examples", "run_experiment.c"), "-o", runner]
+                            + flags, capture_output=True, text=True)
+        self.assertEqual(cc.returncode, 0, cc.stderr)
+        cfg = os.path.join(self.prefix, "tiny.yaml")
+        with open(cfg, "w", encoding="utf-8") as f:
+            f.write("model: synthetic/tiny-llama\nn: 3\nmax_output_tokens: 4\n"
+                    "decoder: {preset: deterministic, min_new_tokens: 4}\n"
+                    "warmup: {enabled: false, thermal_floor_seconds: 0}\n"
+                    "baseline: {enabled: false}\nenergy: {backend: null}\n"
+                    f"output_dir: {self.prefix}/results\n")
+        r = subprocess.run([runner, cfg], capture_output=True, text=True,
+                           env=dict(clean_env(), LD_LIBRARY_PATH=libdir,
+                                    LLEM_NVML_LIBRARY="/nonexistent"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        res = json.loads(r.stdout)
+        self.assertEqual(res["tokens"]["output_tokens"], 12)
+        self.assertIsNone(res["energy"])
+        self.assertEqual(res["energy_null_reason"], "energy measurement disabled (energy.backend: null)")
+        saved = r.stderr.strip().split("saved in ", 1)[1]
+        self.assertTrue(os.path.isfile(os.path.join(saved, "result.json")))
         bad = subprocess.run([exe, os.path.join(SOURCE, "tests/data/invalid/bad-enums.yaml")],
                              capture_output=True, text=True,
                              env=dict(clean_env(), LD_LIBRARY_PATH=libdir))

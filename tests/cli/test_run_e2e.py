@@ -122,6 +122,31 @@ class RunE2E(unittest.TestCase):
         power = {d: {p for p, dd in zip(t["power_w"], t["device"]) if dd == d} for d in ("gpu0", "gpu1")}
         self.assertEqual(power, {"gpu0": {300.0}, "gpu1": {150.0}})
 
+    def test_gpu_lost_mid_run_reports_no_energy_for_it(self):
+        # gpu1 is lost 1 s after the first nvmlInit: after the meter has
+        # opened (well under 1 s), before the window of this workload ends.
+        env = clean_env(LD_LIBRARY_PATH=FAKE_NVML_DIR, FAKE_NVML_GPUS="2",
+                        FAKE_NVML_LOST_GPU="1", FAKE_NVML_LOST_AFTER_MS="1000")
+        r = run(["run", self.config("synthetic/smollm-135m"), "--set", "n=8",
+                 "--set", "max_output_tokens=32", "--set", "decoder.min_new_tokens=32",
+                 "--set", "warmup.enabled=false"], env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        res, _ = self.result(r)
+        self.assertEqual([d["device"] for d in res["energy"]["devices"]], ["gpu0"])
+        self.assertTrue(any(w.startswith("device_read_failed: gpu1") for w in res["warnings"]),
+                        res["warnings"])
+
+    def test_gpu_devices_selects_what_is_measured(self):
+        env = clean_env(LD_LIBRARY_PATH=FAKE_NVML_DIR, FAKE_NVML_GPUS="3",
+                        CUDA_VISIBLE_DEVICES="0")
+        r = run(["run", self.config(), "--set", "energy.gpu_devices=2,1"], env=env)
+        res, _ = self.result(r)
+        # The config wins over CUDA_VISIBLE_DEVICES; order as listed.
+        self.assertEqual([d["device"] for d in res["energy"]["devices"]], ["gpu2", "gpu1"])
+        r = run(["run", self.config()], env=env)
+        res, _ = self.result(r)
+        self.assertEqual([d["device"] for d in res["energy"]["devices"]], ["gpu0"])
+
     def test_baseline_is_fresh_and_adjusts_energy(self):
         env = clean_env(LD_LIBRARY_PATH=FAKE_NVML_DIR, FAKE_NVML_GPUS="1",
                         FAKE_NVML_POWER_MW="100000")
