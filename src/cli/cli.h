@@ -18,6 +18,7 @@ enum {
 
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_worker(int argc, char **argv); /* hidden: one experiment of a study */
 
 /* Runs one resolved experiment and prints its summary; an exit code. */
 struct config;

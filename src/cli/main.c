@@ -79,6 +79,9 @@ int main(int argc, char **argv)
 	for (size_t c = 0; c < ARRAY_SIZE(commands); c++)
 		if (!strcmp(argv[i], commands[c].name))
 			return commands[c].fn(argc - i, argv + i);
+	/* Not in the table, so not in --help: the study runner's worker. */
+	if (!strcmp(argv[i], "__worker"))
+		return cmd_worker(argc - i, argv + i);
 	for (size_t c = 0; c < ARRAY_SIZE(commands); c++)
 		names[c] = commands[c].name;
 	near = did_you_mean(argv[i], names, ARRAY_SIZE(names), 2);

@@ -35,6 +35,9 @@ struct measure_options {
 	volatile sig_atomic_t *interrupted;
 	/* Where the experiment directory goes (NULL: the config's output_dir). */
 	const char *results_dir;
+	/* Write into exactly this directory instead (a study's c<cycle>_...
+	 * directory); created if missing. */
+	const char *experiment_dir;
 	bool write_files;         /* result.json + timeseries files */
 };
 

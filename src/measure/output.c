@@ -122,6 +122,13 @@ int measure_write_outputs(struct llem_result *r, char **out_dir,
 	char *name, *path;
 	int rc;
 
+	if (o->experiment_dir) {
+		rc = fs_mkdirs(o->experiment_dir, 0755);
+		if (rc)
+			goto out;
+		exp_dir = xstrdup(o->experiment_dir);
+		goto write;
+	}
 	/* 2026-11-27T20:15:00.123456Z -> 2026-11-27T20-15-00 */
 	name = xasprintf("%s_%.10sT%.2s-%.2s-%.2s", slug, r->start_time, r->start_time + 11,
 			 r->start_time + 14, r->start_time + 17);
@@ -134,6 +141,7 @@ int measure_write_outputs(struct llem_result *r, char **out_dir,
 		rc = error_set_errno(LLEM_EIO, "cannot create '%s'", exp_dir);
 		goto out;
 	}
+write:
 	if (energy_meter_device_count(m) > 0) {
 		path = xasprintf("%s/timeseries.parquet", exp_dir);
 		rc = write_timeseries(path, r, s, m, experiment_t0, window_t0, window_t1);

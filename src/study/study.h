@@ -1,0 +1,118 @@
+/*
+ * study: running a study (DESIGN.md §6): the expanded grid (config layer)
+ * in cycles and an order, one fresh `llem` worker process per experiment,
+ * gaps, Ctrl+C, an atomically rewritten manifest, and the study outputs.
+ *
+ * Ownership: every _open/_new has a _close/_free; strings in structs
+ * filled through `out` belong to the struct.
+ */
+#ifndef LLEM_STUDY_H
+#define LLEM_STUDY_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "results/results.h"
+
+/* ---- run order (cycles.c) ---------------------------------------------- */
+
+enum study_order { STUDY_SEQUENTIAL, STUDY_INTERLEAVED, STUDY_SHUFFLED };
+
+struct study_run_entry {
+	size_t point;   /* index into struct study.points */
+	int cycle;      /* 1-based: the n-th run of that point */
+};
+
+/*
+ * The runs of npoints experiments over ncycles: sequential AAABBB,
+ * interleaved ABAB, shuffled = a fresh permutation per cycle drawn from
+ * Python's random.Random(seed).shuffle (MT19937), so the same study always
+ * runs in the same order and Python can reproduce it. Returns the count
+ * (npoints * ncycles) and an array the caller frees.
+ */
+size_t study_order_runs(struct study_run_entry **out, size_t npoints, int ncycles,
+			enum study_order order, uint32_t seed);
+
+/* ---- manifest (manifest.c) -------------------------------------------- */
+
+enum manifest_state { MANIFEST_PENDING, MANIFEST_RUNNING, MANIFEST_COMPLETED,
+		      MANIFEST_FAILED, MANIFEST_INTERRUPTED };
+
+struct manifest_entry {
+	char *config_hash;       /* 16 hex */
+	char *config_summary;    /* "native / synthetic-smollm-135m / bf16 / batch 8" */
+	int cycle;
+	enum manifest_state status;
+	char *result_file;       /* relative to the study dir, or NULL */
+	char *error_type;        /* "TimeoutError", "ProcessCrash", ... or NULL */
+	char *error_message;
+	char *started_at, *completed_at; /* UTC ISO-8601 'Z' or NULL */
+};
+
+struct manifest {
+	char *path;              /* <study dir>/manifest.json */
+	char *study_name;
+	char *study_design_hash;
+	char *llem_version;
+	char *started_at, *completed_at;
+	enum manifest_state status; /* RUNNING, COMPLETED, INTERRUPTED, FAILED */
+	struct manifest_entry *entries;
+	size_t count;
+};
+
+/*
+ * Every function that changes a manifest rewrites the whole file
+ * atomically (temp file, fsync, rename, fsync dir), so a kill at any moment
+ * leaves either the old or the new file. Each returns 0 or the negative
+ * LLEM_E* of a failed write (error_last() says why); the in-memory state is
+ * updated either way and the old file stays, so the caller may go on. A
+ * manifest whose path is NULL lives in memory only and is never written.
+ * Counters (total, completed, failed, pending = pending + running) are
+ * derived from the entries when writing, never stored.
+ */
+
+/*
+ * A new manifest at path: one pending entry per run, in run order; entry i
+ * takes point_hashes[runs[i].point], point_summaries[runs[i].point] and
+ * runs[i].cycle. Study status running, started_at now. *out is set even
+ * when the first write fails (then the write's error is returned); it is
+ * NULL only for LLEM_EINVAL (a NULL hash, summary or name).
+ */
+int manifest_create(struct manifest **out, const char *path, const char *study_name,
+		    const char *study_design_hash, const char *const *point_hashes,
+		    const char *const *point_summaries,
+		    const struct study_run_entry *runs, size_t nruns);
+/* Entry index: running, started_at now; result and error cleared. */
+int manifest_mark_running(struct manifest *m, size_t index);
+/* Entry index: completed, completed_at now; result_file "" when not saved. */
+int manifest_mark_completed(struct manifest *m, size_t index, const char *result_file);
+int manifest_mark_failed(struct manifest *m, size_t index, const char *error_type,
+			 const char *error_message);
+/*
+ * Study interrupted (Ctrl+C): status interrupted; a running entry goes back
+ * to pending (its started_at cleared) so that --resume runs it again.
+ */
+int manifest_mark_interrupted(struct manifest *m);
+/* Study completed, completed_at now. */
+int manifest_mark_study_completed(struct manifest *m);
+/* Rewrites the file from the current state (e.g. after --resume edits). */
+int manifest_write(const struct manifest *m);
+/* The JSON text that manifest_write stores (pretty, trailing newline). */
+void manifest_serialize(const struct manifest *m, struct strbuf *out);
+/*
+ * Reads path strictly for --resume: every key required, no unknown key,
+ * exact types, known status strings, counters equal to the entries';
+ * errors name the key ("experiments[3].cycle: ..."). m->path = path.
+ */
+int manifest_load(struct manifest **out, const char *path);
+void manifest_free(struct manifest *m);
+/* "pending", "running", "completed", "failed", "interrupted". */
+const char *manifest_state_name(enum manifest_state s);
+
+/* ---- worker processes (worker.c) -------------------------------------- */
+/* (declared by the worker module; see worker.h) */
+
+#endif
