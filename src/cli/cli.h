@@ -23,6 +23,9 @@ int cmd_worker(int argc, char **argv); /* hidden: one experiment of a study */
 /* Runs one resolved experiment and prints its summary; an exit code. */
 struct config;
 int cli_run_experiment(const struct config *cfg, bool quiet);
+/* Runs a study; 0, 3 (some failed) or 130 (interrupted). */
+struct study;
+int cli_run_study(const struct study *s, bool quiet);
 
 /* "llem: error: ..." on stderr. */
 void cli_error(const char *fmt, ...) LLEM_PRINTF(1, 2);

@@ -381,15 +381,10 @@ static int dry_run_study(const struct study *s, const struct run_opts *o)
 	return EXIT_OK;
 }
 
-/* Studies run with their own supervisor (cycles, workers, manifest). */
 static int run_loaded(const struct loaded_config *lc, const struct run_opts *o)
 {
-	if (lc->is_study) {
-		cli_error("cannot run studies yet: this build runs single experiments "
-			  "(cycles, worker processes and the manifest come with the study runner)");
-		cli_hint("use --dry-run to validate the study and see its grid");
-		return EXIT_RUN_FAILED;
-	}
+	if (lc->is_study)
+		return cli_run_study(&lc->study, o->quiet);
 	return cli_run_experiment(&lc->experiment, o->quiet);
 }
 

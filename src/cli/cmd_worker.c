@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
 
@@ -40,6 +42,15 @@ int cmd_worker(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* If the study runner dies (even by SIGKILL), stop too: no orphan
+	 * keeps a model loaded and a machine busy. posix_spawn cannot set
+	 * this for us, so the worker asks for it itself, then checks that
+	 * the runner did not die before it could. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1) {
+		cli_error("worker: the study runner is gone");
+		return EXIT_RUN_FAILED;
+	}
 
 	/* The config is already resolved (user config included): read nothing else. */
 	req.path = argv[1];

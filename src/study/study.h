@@ -115,4 +115,47 @@ const char *manifest_state_name(enum manifest_state s);
 /* ---- worker processes (worker.c) -------------------------------------- */
 /* (declared by the worker module; see worker.h) */
 
+/* ---- running a study (runner.c) ---------------------------------------- */
+
+/* What the runner reports as it goes; the CLI prints, the runner never. */
+struct study_events {
+	void (*run_start)(void *ctx, size_t k, size_t total, const char *label, int cycle);
+	void (*run_end)(void *ctx, size_t k, size_t total, const char *label, bool ok,
+			const char *error, double wall_s);
+	/* Called about once a second during a gap; remaining_s reaches 0. */
+	void (*gap)(void *ctx, const char *kind, double remaining_s);
+	void *ctx;
+};
+
+struct study_run_options {
+	const char *llem_exe;        /* the llem binary for workers */
+	const char *results_root;    /* NULL: the first experiment's output_dir */
+	volatile sig_atomic_t *interrupt; /* 1: stop after ending the current run cleanly, 2: kill it */
+	const struct study_events *events;
+};
+
+struct study_outcome {
+	char *dir;                   /* the study directory */
+	size_t total, completed, failed;
+	bool interrupted;
+	double wall_s;
+	double total_energy_j;       /* over completed runs with energy; NAN if none */
+	char **labels;               /* per run, in run order */
+	bool *ok;                    /* per run */
+	double *energy_j, *tokens_per_s, *wall_s_each; /* per run, NAN if unknown */
+	size_t nruns;                /* runs attempted */
+};
+
+/*
+ * Runs every experiment of s for its cycles in its order, each in a fresh
+ * worker process (llem __worker), with the configured gaps, rewriting
+ * manifest.json after every transition and writing results.csv,
+ * results.parquet and study.json at the end (also when interrupted).
+ * Returns 0 when the study ran (some runs may have failed; see out), or a
+ * negative LLEM_E* when it could not start.
+ */
+int study_run(struct study_outcome *out, const struct study *s,
+	      const struct study_run_options *o);
+void study_outcome_release(struct study_outcome *out);
+
 #endif

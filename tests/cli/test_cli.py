@@ -191,12 +191,6 @@ class DryRun(unittest.TestCase):
         batch = [e["config"]["native"]["batch_size"] for e in d["experiments"]]
         self.assertEqual(batch, [1, 4, 16, 1, 4, 16, 1])
 
-    def test_running_a_study_is_refused_honestly(self):
-        r = run(["run", os.path.join(EXAMPLES, "batch-sweep.yaml")])
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("llem: error: cannot run studies yet", r.stderr)
-        self.assertEqual(r.stdout, "")
-
     def test_too_many_prompts(self):
         r = run(["run", "--model", "synthetic/smollm-135m", "-n", "1001", "--dry-run"])
         self.assertEqual(r.returncode, 2)

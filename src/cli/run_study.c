@@ -1,0 +1,155 @@
+/*
+ * `llem run STUDY`: runs a study through the study layer, with progress on
+ * stderr, a gap countdown on a terminal, the summary table on stdout
+ * (seed-repo.md §1.6 shape, failed rows included and marked) and the exit
+ * code: 0 all completed, 3 some failed, 130 interrupted.
+ */
+#include "cli/cli.h"
+#include "study/study.h"
+#include "llem/llem.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t interrupts;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	if (interrupts < 2)
+		interrupts++;
+	if (interrupts == 1) {
+		static const char msg[] = "\nInterrupt received. Waiting for the experiment to end "
+					  "cleanly (Ctrl+C again to force)...\n";
+		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+		(void)w;
+	} else {
+		static const char msg[] = "\nForce-killing the experiment...\n";
+		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+		(void)w;
+	}
+}
+
+struct progress {
+	bool quiet, tty;
+};
+
+static void run_start(void *ctx, size_t k, size_t total, const char *label, int cycle)
+{
+	struct progress *p = ctx;
+
+	if (!p->quiet)
+		fprintf(stderr, "[%zu/%zu] ... %s (cycle %d)\n", k + 1, total, label, cycle);
+}
+
+static void run_end(void *ctx, size_t k, size_t total, const char *label, bool ok,
+		    const char *error, double wall_s)
+{
+	struct progress *p = ctx;
+
+	if (p->quiet)
+		return;
+	fprintf(stderr, "[%zu/%zu] %s %s (%.1f s)\n", k + 1, total, ok ? "OK  " : "FAIL", label,
+		wall_s);
+	if (!ok && error)
+		fprintf(stderr, "        %s\n", error);
+}
+
+static void gap_tick(void *ctx, const char *kind, double remaining_s)
+{
+	struct progress *p = ctx;
+
+	if (p->quiet || !p->tty)
+		return;
+	if (remaining_s > 0)
+		fprintf(stderr, "\r%s: %.0fs remaining   ", kind, remaining_s);
+	else
+		fprintf(stderr, "\r%s: done              \n", kind);
+}
+
+static void print_table(const struct study *s, const struct study_outcome *o)
+{
+	size_t k;
+
+	printf("Study: %s\nHash:  %s\n\n", s->name ? s->name : "unnamed", s->design_hash);
+	printf("%-4s %-52s %-6s %9s %12s %10s\n", "#", "Config", "Status", "Time", "Energy", "tok/s");
+	for (k = 0; k < o->nruns; k++) {
+		char energy[32] = "n/a", tps[32] = "n/a";
+
+		if (!isnan(o->energy_j[k]))
+			snprintf(energy, sizeof(energy), "%.4g J", o->energy_j[k]);
+		if (!isnan(o->tokens_per_s[k]))
+			snprintf(tps, sizeof(tps), "%.4g", o->tokens_per_s[k]);
+		printf("%-4zu %-52.52s %-6s %8.1fs %12s %10s\n", k + 1, o->labels[k],
+		       o->ok[k] ? "OK" : "FAIL", isnan(o->wall_s_each[k]) ? 0.0 : o->wall_s_each[k],
+		       energy, tps);
+	}
+	printf("\nTotal: %zu/%zu completed  |  %.1f s", o->completed, o->total, o->wall_s);
+	if (!isnan(o->total_energy_j))
+		printf("  |  %.4g J", o->total_energy_j);
+	printf("\n");
+	if (o->failed)
+		printf("Failed: %zu experiment(s)\n", o->failed);
+	printf("Results: %s\n", o->dir);
+}
+
+int cli_run_study(const struct study *s, bool quiet)
+{
+	struct progress pr = { quiet, isatty(STDERR_FILENO) != 0 };
+	struct study_events ev = { run_start, run_end, gap_tick, &pr };
+	struct study_run_options so = { 0 };
+	struct study_outcome out;
+	struct sigaction sa, old;
+	char *exe_dir = fs_exe_dir();
+	char *exe = exe_dir ? fs_join(exe_dir, "llem") : NULL;
+	int64_t cycles = cfg_int(&s->execution, FIELD_EXECUTION_N_CYCLES);
+	int rc;
+
+	if (!exe || !fs_exists(exe)) {
+		cli_error("cannot find the llem executable to start workers");
+		free(exe);
+		free(exe_dir);
+		return EXIT_RUN_FAILED;
+	}
+	if (!quiet) {
+		fprintf(stderr, "Study [%s]: %zu configs x %lld cycles = %zu runs\n", s->design_hash,
+			s->count, (long long)cycles, s->count * (size_t)cycles);
+		fprintf(stderr, "Order: %s\n", cfg_str(&s->execution, FIELD_EXECUTION_CYCLE_ORDER));
+		if (s->skipped_count)
+			fprintf(stderr, "Skipping %zu/%zu invalid configs (see --dry-run)\n",
+				s->skipped_count, s->count + s->skipped_count);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old);
+	interrupts = 0;
+	so.llem_exe = exe;
+	so.interrupt = &interrupts;
+	so.events = &ev;
+	rc = study_run(&out, s, &so);
+	sigaction(SIGINT, &old, NULL);
+	free(exe);
+	free(exe_dir);
+	if (rc) {
+		cli_error("%s", error_last());
+		study_outcome_release(&out);
+		return EXIT_RUN_FAILED;
+	}
+	print_table(s, &out);
+	if (out.interrupted) {
+		fprintf(stderr, "\n%zu/%zu experiments completed. Results in %s. Manifest: interrupted.\n",
+			out.completed, out.total, out.dir);
+		rc = EXIT_INTERRUPTED;
+	} else {
+		rc = out.failed ? EXIT_PARTIAL : EXIT_OK;
+	}
+	study_outcome_release(&out);
+	return rc;
+}
