@@ -25,7 +25,7 @@ struct config;
 int cli_run_experiment(const struct config *cfg, bool quiet);
 /* Runs a study; 0, 3 (some failed) or 130 (interrupted). */
 struct study;
-int cli_run_study(const struct study *s, bool quiet);
+int cli_run_study(const struct study *s, bool quiet, const char *resume_dir);
 
 /* "llem: error: ..." on stderr. */
 void cli_error(const char *fmt, ...) LLEM_PRINTF(1, 2);

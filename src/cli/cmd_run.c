@@ -17,6 +17,7 @@ struct run_opts {
 	const char *config_path;
 	const char *user_config;
 	const char *batch_size;
+	const char *resume_dir;
 	struct strbuf *overrides; /* "key=value" each */
 	size_t noverrides;
 	bool dry_run, quiet, verbose, json;
@@ -42,6 +43,7 @@ static void usage(FILE *out)
 		"      --cycles N           execution.n_cycles\n"
 		"      --order ORDER        execution.cycle_order: sequential, interleaved, shuffled\n"
 		"      --no-gaps            no pauses between experiments and cycles\n"
+		"      --resume DIR         continue the interrupted study in DIR (same study file)\n"
 		"Other:\n"
 		"      --dry-run            validate and print the resolved config; run nothing\n"
 		"      --json               with --dry-run: print the resolved config(s) and hashes as JSON\n"
@@ -383,15 +385,20 @@ static int dry_run_study(const struct study *s, const struct run_opts *o)
 
 static int run_loaded(const struct loaded_config *lc, const struct run_opts *o)
 {
+	if (!lc->is_study && o->resume_dir) {
+		cli_error("--resume continues a study; '%s' is a single experiment",
+			  o->config_path ? o->config_path : "this config");
+		return EXIT_USAGE;
+	}
 	if (lc->is_study)
-		return cli_run_study(&lc->study, o->quiet);
+		return cli_run_study(&lc->study, o->quiet, o->resume_dir);
 	return cli_run_experiment(&lc->experiment, o->quiet);
 }
 
 int cmd_run(int argc, char **argv)
 {
 	enum { OPT_BATCH = 256, OPT_SET, OPT_DRY, OPT_CYCLES, OPT_ORDER, OPT_NOGAPS,
-	       OPT_USERCFG, OPT_JSON };
+	       OPT_USERCFG, OPT_JSON, OPT_RESUME };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "backend", required_argument, NULL, 'b' },
@@ -406,6 +413,7 @@ int cmd_run(int argc, char **argv)
 		{ "order", required_argument, NULL, OPT_ORDER },
 		{ "no-gaps", no_argument, NULL, OPT_NOGAPS },
 		{ "user-config", required_argument, NULL, OPT_USERCFG },
+		{ "resume", required_argument, NULL, OPT_RESUME },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -442,6 +450,7 @@ int cmd_run(int argc, char **argv)
 			add_raw_override(&o, "execution.cycle_gap_seconds", "0");
 			break;
 		case OPT_USERCFG: o.user_config = optarg; break;
+		case OPT_RESUME: o.resume_dir = optarg; break;
 		case 'q': o.quiet = true; break;
 		case 'v': o.verbose = true; break;
 		case 'h': usage(stdout); rc = EXIT_OK; goto out;
@@ -457,6 +466,10 @@ int cmd_run(int argc, char **argv)
 		o.config_path = argv[optind++];
 	if (optind < argc) {
 		rc = cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (o.resume_dir && o.dry_run) {
+		rc = cli_usage_error("run", "--resume and --dry-run do not go together");
 		goto out;
 	}
 	if (o.json && !o.dry_run) {

@@ -99,7 +99,7 @@ static void print_table(const struct study *s, const struct study_outcome *o)
 	printf("Results: %s\n", o->dir);
 }
 
-int cli_run_study(const struct study *s, bool quiet)
+int cli_run_study(const struct study *s, bool quiet, const char *resume_dir)
 {
 	struct progress pr = { quiet, isatty(STDERR_FILENO) != 0 };
 	struct study_events ev = { run_start, run_end, gap_tick, &pr };
@@ -131,6 +131,7 @@ int cli_run_study(const struct study *s, bool quiet)
 	sigaction(SIGINT, &sa, &old);
 	interrupts = 0;
 	so.llem_exe = exe;
+	so.resume_dir = resume_dir;
 	so.interrupt = &interrupts;
 	so.events = &ev;
 	rc = study_run(&out, s, &so);
@@ -140,7 +141,8 @@ int cli_run_study(const struct study *s, bool quiet)
 	if (rc) {
 		cli_error("%s", error_last());
 		study_outcome_release(&out);
-		return EXIT_RUN_FAILED;
+		/* A resume of another study is a usage error, not a failed run. */
+		return rc == LLEM_EINVAL && resume_dir ? EXIT_USAGE : EXIT_RUN_FAILED;
 	}
 	print_table(s, &out);
 	if (out.interrupted) {

@@ -189,6 +189,74 @@ out:
 	return ok;
 }
 
+/* Reloads an interrupted study's manifest and checks it is this study. */
+static int resume_manifest(struct manifest **out, const char *dir, const struct study *s,
+			   const struct study_run_entry *runs, size_t nruns)
+{
+	char *path = xasprintf("%s/manifest.json", dir);
+	struct manifest *m;
+	size_t k;
+	int rc = manifest_load(&m, path);
+
+	free(path);
+	*out = NULL;
+	if (rc)
+		return rc;
+	if (strcmp(m->study_design_hash, s->design_hash) != 0) {
+		rc = error_set(LLEM_EINVAL,
+			       "cannot resume '%s': the study definition changed (design hash %s, "
+			       "the manifest has %s); resume with the same study file", dir,
+			       s->design_hash, m->study_design_hash);
+		manifest_free(m);
+		return rc;
+	}
+	if (m->count != nruns)
+		rc = error_set(LLEM_EINVAL, "cannot resume '%s': %zu runs in the manifest, %zu in "
+			       "the study", dir, m->count, nruns);
+	for (k = 0; !rc && k < nruns; k++)
+		if (strcmp(m->entries[k].config_hash, s->points[runs[k].point].hash) ||
+		    m->entries[k].cycle != runs[k].cycle)
+			rc = error_set(LLEM_EINVAL, "cannot resume '%s': run %zu of the manifest is "
+				       "not run %zu of the study", dir, k + 1, k + 1);
+	if (rc) {
+		manifest_free(m);
+		return rc;
+	}
+	m->status = MANIFEST_RUNNING;
+	free(m->completed_at);
+	m->completed_at = NULL;
+	*out = m;
+	return manifest_write(m);
+}
+
+/* A run the manifest records as completed: its numbers from result.json. */
+static void keep_completed(struct run_row *row, struct study_outcome *out, size_t k,
+			   size_t point, int cycle, const char *dir, const char *result_file,
+			   const char *summary)
+{
+	struct llem_result r;
+	char *path = xasprintf("%s/%s", dir, result_file ? result_file : "");
+
+	row->point = point;
+	row->cycle = cycle;
+	row->status = "completed";
+	row->result_file = xstrdup(result_file ? result_file : "");
+	if (result_load(&r, path) == 0)
+		fill_row(row, &r);
+	result_release(&r);
+	free(path);
+	out->labels[k] = xstrdup(summary);
+	out->ok[k] = true;
+	out->energy_j[k] = row->has_result ? row->energy_j : NAN;
+	out->tokens_per_s[k] = row->has_result ? row->out_tok_s : NAN;
+	out->wall_s_each[k] = NAN;
+	out->nruns = k + 1;
+	out->completed++;
+	if (row->has_result && !isnan(row->energy_j))
+		out->total_energy_j = (isnan(out->total_energy_j) ? 0 : out->total_energy_j) +
+				      row->energy_j;
+}
+
 static uint32_t shuffle_seed(const struct study *s)
 {
 	if (!cfg_is_null(&s->execution, FIELD_EXECUTION_SHUFFLE_SEED))
@@ -227,18 +295,24 @@ int study_run(struct study_outcome *out, const struct study *s,
 		return error_set(LLEM_EINVAL, "the study has no valid experiment");
 	worker_become_subreaper();
 	nruns = study_order_runs(&runs, s->count, cycles, order_of(s), shuffle_seed(s));
-	rc = make_study_dir(&out->dir, root, s->name ? s->name : "study");
-	if (rc)
-		goto done;
 	hashes = xcalloc(s->count, sizeof(*hashes));
 	summaries = xcalloc(s->count, sizeof(*summaries));
 	for (i = 0; i < s->count; i++) {
 		hashes[i] = s->points[i].hash;
 		summaries[i] = summary_of(&s->points[i], s->labels[i]);
 	}
-	{
-		char *mpath = xasprintf("%s/manifest.json", out->dir);
+	if (o->resume_dir) {
+		rc = resume_manifest(&m, o->resume_dir, s, runs, nruns);
+		if (rc)
+			goto done;
+		out->dir = xstrdup(o->resume_dir);
+	} else {
+		char *mpath;
 
+		rc = make_study_dir(&out->dir, root, s->name ? s->name : "study");
+		if (rc)
+			goto done;
+		mpath = xasprintf("%s/manifest.json", out->dir);
 		rc = manifest_create(&m, mpath, s->name ? s->name : "unnamed-study",
 				     s->design_hash, hashes, summaries, runs, nruns);
 		free(mpath);
@@ -258,6 +332,12 @@ int study_run(struct study_outcome *out, const struct study *s,
 		double w;
 		bool ok;
 
+		if (m->entries[k].status == MANIFEST_COMPLETED) {
+			/* Kept from the interrupted run: its result, not a rerun. */
+			keep_completed(&rows[k], out, k, p, runs[k].cycle, out->dir,
+				       m->entries[k].result_file, summaries[p]);
+			continue;
+		}
 		if (k > 0 && gap_e > 0)
 			gap(o, "Experiment gap", gap_e);
 		if (k > 0 && k % s->count == 0 && gap_c > 0)

@@ -132,6 +132,10 @@ struct study_run_options {
 	const char *results_root;    /* NULL: the first experiment's output_dir */
 	volatile sig_atomic_t *interrupt; /* 1: stop after ending the current run cleanly, 2: kill it */
 	const struct study_events *events;
+	/* Continue the study in this directory: runs its manifest records as
+	 * completed are kept, every other run runs. The study's design hash
+	 * must equal the manifest's (LLEM_EINVAL otherwise). */
+	const char *resume_dir;
 };
 
 struct study_outcome {

@@ -149,6 +149,51 @@ class StudyE2E(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual(workers(), [], "a worker outlived its study runner")
 
+    def test_resume_after_sigkill_runs_exactly_the_missing_runs(self):
+        path = self.study(
+            "sweep:\n  native.batch_size: [1, 2, 3]\n"
+            "execution: {n_cycles: 1, cycle_order: sequential, experiment_gap_seconds: 30,"
+            " cycle_gap_seconds: 0}\n")
+        p = subprocess.Popen([LLEM, "run", path], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=clean_env())
+        deadline = time.monotonic() + 60
+        manifest = None
+        while time.monotonic() < deadline:
+            dirs = os.listdir(self.out) if os.path.isdir(self.out) else []
+            if dirs:
+                manifest = os.path.join(self.out, dirs[0], "manifest.json")
+                with open(manifest, encoding="utf-8") as f:
+                    if json.load(f)["completed"] == 1:
+                        break
+            time.sleep(0.05)
+        p.kill()  # SIGKILL: no chance to mark anything
+        p.wait()
+        with open(manifest, encoding="utf-8") as f:
+            before = json.load(f)
+        self.assertEqual(before["status"], "running")
+        first = before["experiments"][0]
+        d = os.path.dirname(manifest)
+        # Another study file refuses to resume this directory.
+        other = self.study("sweep:\n  native.batch_size: [1, 2]\n")
+        r = run(["run", other, "--resume", d, "--no-gaps"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("the study definition changed", r.stderr)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(BASE % {"out": self.out} +
+                    "sweep:\n  native.batch_size: [1, 2, 3]\n"
+                    "execution: {n_cycles: 1, cycle_order: sequential,"
+                    " experiment_gap_seconds: 30, cycle_gap_seconds: 0}\n")
+        r = run(["run", path, "--resume", d, "--no-gaps"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.count("] ... "), 2)  # only the two missing runs
+        with open(manifest, encoding="utf-8") as f:
+            after = json.load(f)
+        self.assertEqual(after["status"], "completed")
+        self.assertEqual([e["status"] for e in after["experiments"]], ["completed"] * 3)
+        self.assertEqual(after["experiments"][0]["started_at"], first["started_at"])
+        with open(os.path.join(d, "results.csv"), encoding="utf-8") as f:
+            self.assertEqual(len(list(csv.DictReader(f))), 3)
+
     def test_ctrl_c_during_a_gap(self):
         path = self.study(
             "sweep:\n  native.batch_size: [1, 2]\n"
