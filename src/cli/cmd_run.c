@@ -286,6 +286,36 @@ static void format_duration(struct strbuf *out, double s)
 		strbuf_addf(out, "%ldh %02ldm", total / 3600, (total % 3600) / 60);
 }
 
+/* A small set of strings: the checks a study's dry run already made. */
+struct seen {
+	char **keys;
+	size_t count;
+};
+
+/* Adds key (taking ownership); true when it was new. */
+static bool seen_add(struct seen *s, char *key)
+{
+	size_t i;
+
+	for (i = 0; i < s->count; i++)
+		if (!strcmp(s->keys[i], key)) {
+			free(key);
+			return false;
+		}
+	s->keys = xrealloc(s->keys, (s->count + 1) * sizeof(*s->keys));
+	s->keys[s->count++] = key;
+	return true;
+}
+
+static void seen_release(struct seen *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->count; i++)
+		free(s->keys[i]);
+	free(s->keys);
+}
+
 static int dry_run_study(const struct study *s, const struct run_opts *o)
 {
 	const struct config *ex = &s->execution;
@@ -295,20 +325,35 @@ static int dry_run_study(const struct study *s, const struct run_opts *o)
 	double gap_c = cfg_float(ex, FIELD_EXECUTION_CYCLE_GAP_SECONDS);
 	double gaps = runs > 0 ? (double)(runs - 1) * gap_e + (double)(cycles - 1) * gap_c : 0;
 	struct strbuf sb = STRBUF_INIT;
+	struct seen seen = { NULL, 0 };
 
+	/* Check each distinct dataset request and each distinct thing the
+	 * backend preflights once: a large sweep repeats them many times. */
 	for (i = 0; i < s->count; i++) {
+		const struct config *c = &s->points[i];
+		char *dkey = xasprintf("%s\n%lld", cfg_str(c, FIELD_DATASET),
+				       (long long)cfg_int(c, FIELD_N));
+		char *pkey = xasprintf("%s\n%s\n%s\n%lld", cfg_str(c, FIELD_BACKEND),
+				       cfg_str(c, FIELD_MODEL),
+				       c->v[FIELD_NATIVE_TOKENIZER].kind == CV_STRING
+					       ? cfg_str(c, FIELD_NATIVE_TOKENIZER) : "",
+				       (long long)(cfg_int(c, FIELD_MAX_INPUT_TOKENS) +
+						   cfg_int(c, FIELD_MAX_OUTPUT_TOKENS)));
+		int rc = EXIT_OK;
+
 		strbuf_reset(&sb);
-		if (describe_dataset(&s->points[i], &sb) != 0) {
+		if (seen_add(&seen, dkey) && describe_dataset(c, &sb) != 0)
+			rc = EXIT_USAGE;
+		else if (seen_add(&seen, pkey) && preflight(c) != 0)
+			rc = EXIT_RUN_FAILED;
+		if (rc) {
 			cli_error("in study point %zu (%s)", i + 1, s->labels[i]);
 			strbuf_release(&sb);
-			return EXIT_USAGE;
-		}
-		if (preflight(&s->points[i]) != 0) {
-			cli_error("in study point %zu (%s)", i + 1, s->labels[i]);
-			strbuf_release(&sb);
-			return EXIT_RUN_FAILED;
+			seen_release(&seen);
+			return rc;
 		}
 	}
+	seen_release(&seen);
 	if (o->json) {
 		struct jsonw w;
 

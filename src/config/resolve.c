@@ -197,21 +197,6 @@ static void check_rules(const struct config *cfg, const char *fb,
 			   "is only used when energy.backend is replay");
 }
 
-/* The section a field belongs to ("native" for native.batch_size), or -1. */
-static int section_of(enum field_id id)
-{
-	const char *p = schema_fields[id].path, *dot = strchr(p, '.');
-	const struct field *f;
-	char *head;
-
-	if (!dot)
-		return -1;
-	head = xstrndup(p, (size_t)(dot - p));
-	f = schema_find(head);
-	free(head);
-	return f && f->type == FT_SECTION ? (int)schema_id(f) : -1;
-}
-
 static void check_sections(struct config *cfg,
 			   const struct cfg_layer *const *layers, size_t n,
 			   const char *fb, struct diag_list *diags)
@@ -220,7 +205,8 @@ static void check_sections(struct config *cfg,
 	size_t id, li;
 
 	for (id = 0; id < FIELD_COUNT; id++) {
-		int sec = schema_fields[id].type == FT_SECTION ? (int)id : section_of(id);
+		int sec = schema_fields[id].type == FT_SECTION ? (int)id
+							       : schema_section_of((enum field_id)id);
 		const char *name;
 
 		if (sec < 0)

@@ -7,6 +7,7 @@
 #include "util/util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,33 @@ void schema_children_free(char **names, size_t n)
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+}
+
+static int section_index[FIELD_COUNT];
+static pthread_once_t section_once = PTHREAD_ONCE_INIT;
+
+static void build_sections(void)
+{
+	size_t i;
+
+	for (i = 0; i < FIELD_COUNT; i++) {
+		const char *p = schema_fields[i].path, *dot = strchr(p, '.');
+		const struct field *f = NULL;
+
+		if (dot) {
+			char *head = xstrndup(p, (size_t)(dot - p));
+
+			f = schema_find(head);
+			free(head);
+		}
+		section_index[i] = f && f->type == FT_SECTION ? (int)schema_id(f) : -1;
+	}
+}
+
+int schema_section_of(enum field_id id)
+{
+	pthread_once(&section_once, build_sections);
+	return section_index[id];
 }
 
 const char *field_type_name(enum field_type t)

@@ -57,6 +57,9 @@ bool schema_is_group(const char *prefix);
 size_t schema_children(const char *prefix, char ***out);
 void schema_children_free(char **names, size_t n);
 const char *field_type_name(enum field_type t);
+/* The backend section a field belongs to (FIELD_NATIVE for
+ * native.batch_size), or -1; computed once. */
+int schema_section_of(enum field_id id);
 /* Backends llem knows, in table order; NULL-terminated. */
 extern const char *const schema_backend_names[];
 

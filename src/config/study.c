@@ -34,20 +34,6 @@ static void dimension_release(struct dimension *d)
 	free(d->origins);
 }
 
-static int section_id_of(const struct field *f)
-{
-	const char *dot = strchr(f->path, '.');
-	const struct field *s;
-	char *head;
-
-	if (!dot)
-		return -1;
-	head = xstrndup(f->path, (size_t)(dot - f->path));
-	s = schema_find(head);
-	free(head);
-	return s && s->type == FT_SECTION ? (int)schema_id(s) : -1;
-}
-
 static void add_value(struct dimension *d, const struct ynode *n,
 		      struct diag_list *diags)
 {
@@ -88,7 +74,7 @@ static int read_dimension(struct dimension *d, const struct ynode *key,
 		return -1;
 	}
 	d->field = f;
-	d->section = section_id_of(f);
+	d->section = schema_section_of(schema_id(f));
 	if (val->kind == YN_MAP) {
 		diag_add(diags, DIAG_ERROR, val->file, val->line, val->col, key->text,
 			 "write a list such as [1, 8, 32]", "sweep values must be a list or a single value");
@@ -271,19 +257,42 @@ static void explicit_label(struct strbuf *sb, const struct cfg_layer *l)
 			label_add(sb, schema_fields[id].path, &l->v[id]);
 }
 
+/* Open-addressing set of config hashes (16 hex digits as a 64-bit key). */
+struct hash_set {
+	uint64_t *keys;
+	size_t cap;
+};
+
+static bool hash_set_add(struct hash_set *hs, const char *hex)
+{
+	uint64_t key = strtoull(hex, NULL, 16), i;
+
+	if (key == 0)
+		key = 1; /* 0 marks an empty slot */
+	for (i = key & (hs->cap - 1);; i = (i + 1) & (hs->cap - 1)) {
+		if (hs->keys[i] == key)
+			return false;
+		if (hs->keys[i] == 0) {
+			hs->keys[i] = key;
+			return true;
+		}
+	}
+}
+
 static void design_hash(struct study *s)
 {
 	struct strbuf sb = STRBUF_INIT;
-	size_t i, j;
+	struct hash_set hs = { NULL, 16 };
+	size_t i;
 	bool first = true;
 
+	while (hs.cap < 2 * s->count)
+		hs.cap *= 2;
+	hs.keys = xcalloc(hs.cap, sizeof(*hs.keys));
 	/* json.dumps of the list of unique configs, in first-seen order. */
 	strbuf_addch(&sb, '[');
 	for (i = 0; i < s->count; i++) {
-		for (j = 0; j < i; j++)
-			if (!strcmp(s->points[j].hash, s->points[i].hash))
-				break;
-		if (j < i)
+		if (!hash_set_add(&hs, s->points[i].hash))
 			continue;
 		if (!first)
 			strbuf_adds(&sb, ", ");
@@ -293,6 +302,7 @@ static void design_hash(struct study *s)
 	strbuf_addch(&sb, ']');
 	sha256_hex(sb.buf, sb.len, s->design_hash, 16);
 	strbuf_release(&sb);
+	free(hs.keys);
 }
 
 int study_load(struct study *out, const struct ytree *tree,
