@@ -219,6 +219,26 @@ class RunE2E(unittest.TestCase):
         self.assertEqual((d["device"], d["method"]), ("gpu0", "counter"))
         self.assertAlmostEqual(d["energy_j"] / res["duration_s"], 250.0, delta=2.5)
 
+    def test_warmup_until_latency_converges(self):
+        r = run(["run", self.config(), "--set", "warmup.convergence_detection=true",
+                 "--set", "warmup.cv_threshold=0.5", "--set", "warmup.window_size=3",
+                 "--set", "warmup.min_prompts=5", "--set", "warmup.max_prompts=20"],
+                env=self.no_nvml_env())
+        res, _ = self.result(r)
+        w = res["warmup"]
+        self.assertEqual(w["mode"], "cv")
+        self.assertEqual(len(w["latencies_ms"]), w["iterations_completed"])
+        self.assertGreaterEqual(w["iterations_completed"], 5)
+        self.assertLessEqual(w["iterations_completed"], 20)
+        if w["converged"]:
+            self.assertLessEqual(w["final_cv"], 0.5)
+            lat = w["latencies_ms"][-3:]
+            mean = sum(lat) / 3
+            cv = (sum((x - mean) ** 2 for x in lat) / 3) ** 0.5 / mean
+            self.assertAlmostEqual(cv, w["final_cv"], places=9)
+        else:
+            self.assertEqual(w["iterations_completed"], 20)
+
     def test_explicit_source_that_is_missing_fails_preflight(self):
         r = run(["run", self.config(), "--set", "energy.backend=nvml"], env=self.no_nvml_env())
         self.assertEqual(r.returncode, 1)
