@@ -13,31 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The run directory; a clash (two runs in one second) gets _1, _2, ... */
-static int make_run_dir(char **out, const char *root, const char *name)
-{
-	int k;
-
-	if (fs_mkdirs(root, 0755) != 0)
-		return LLEM_EIO;
-	for (k = 0; k < 1000; k++) {
-		char *path = k ? xasprintf("%s/%s_%d", root, name, k) : xasprintf("%s/%s", root, name);
-
-		if (mkdir(path, 0755) == 0) {
-			*out = path;
-			return 0;
-		}
-		if (errno != EEXIST) {
-			int rc = error_set_errno(LLEM_EIO, "cannot create '%s'", path);
-
-			free(path);
-			return rc;
-		}
-		free(path);
-	}
-	return error_set(LLEM_EIO, "too many runs named '%s' in '%s'", name, root);
-}
-
 static const char *phase_of(uint64_t t, uint64_t w0, uint64_t w1)
 {
 	return t < w0 ? "before" : t <= w1 ? "window" : "after";
@@ -130,9 +105,11 @@ int measure_write_outputs(struct llem_result *r, char **out_dir,
 		goto write;
 	}
 	/* 2026-11-27T20:15:00.123456Z -> 2026-11-27T20-15-00 */
-	name = xasprintf("%s_%.10sT%.2s-%.2s-%.2s", slug, r->start_time, r->start_time + 11,
-			 r->start_time + 14, r->start_time + 17);
-	rc = make_run_dir(&run_dir, root, name);
+	name = xasprintf("%s/%s_%.10sT%.2s-%.2s-%.2s", root, slug, r->start_time,
+			 r->start_time + 11, r->start_time + 14, r->start_time + 17);
+	rc = fs_mkdirs(root, 0755);
+	if (!rc)
+		rc = fs_mkdir_unique(&run_dir, name);
 	free(name);
 	if (rc)
 		goto out;

@@ -12,7 +12,6 @@
 #include "measure/measure.h"
 #include "results/results.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,39 +44,23 @@ static void gap(const struct study_run_options *o, const char *kind, double seco
 	}
 }
 
+/* <root>/<name>_<UTC time>, unique. */
 static int make_study_dir(char **out, const char *root, const char *name)
 {
 	struct strbuf ts = STRBUF_INIT;
 	char *base;
-	int k, rc = 0;
+	int rc;
 
 	time_format_utc(&ts, clock_realtime_ns());
 	/* 2026-11-27T20:15:00.123456Z -> 2026-11-27T20-15-00 */
 	base = xasprintf("%s/%s_%.10sT%.2s-%.2s-%.2s", root, name, ts.buf, ts.buf + 11,
 			 ts.buf + 14, ts.buf + 17);
 	strbuf_release(&ts);
-	if (fs_mkdirs(root, 0755) != 0) {
-		free(base);
-		return LLEM_EIO;
-	}
-	for (k = 0; k < 1000; k++) {
-		char *path = k ? xasprintf("%s_%d", base, k) : xstrdup(base);
-
-		if (mkdir(path, 0755) == 0) {
-			*out = path;
-			free(base);
-			return 0;
-		}
-		if (errno != EEXIST) {
-			rc = error_set_errno(LLEM_EIO, "cannot create the study directory '%s'", path);
-			free(path);
-			free(base);
-			return rc;
-		}
-		free(path);
-	}
+	rc = fs_mkdirs(root, 0755);
+	if (!rc)
+		rc = fs_mkdir_unique(out, base);
 	free(base);
-	return error_set(LLEM_EIO, "too many studies named '%s' in '%s'", name, root);
+	return rc;
 }
 
 /* "native / synthetic-smollm-135m / bf16" plus the point's sweep label. */

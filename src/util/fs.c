@@ -117,3 +117,26 @@ int fs_mkdirs(const char *path, unsigned mode)
 	free(copy);
 	return rc;
 }
+
+int fs_mkdir_unique(char **out, const char *base)
+{
+	int k;
+
+	*out = NULL;
+	for (k = 0; k < 1000; k++) {
+		char *path = k ? xasprintf("%s_%d", base, k) : xstrdup(base);
+
+		if (mkdir(path, 0755) == 0) {
+			*out = path;
+			return 0;
+		}
+		if (errno != EEXIST) {
+			int rc = error_set_errno(LLEM_EIO, "cannot create '%s'", path);
+
+			free(path);
+			return rc;
+		}
+		free(path);
+	}
+	return error_set(LLEM_EIO, "too many directories named '%s'", base);
+}

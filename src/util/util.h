@@ -162,6 +162,9 @@ char *fs_join(const char *dir, const char *name);
 char *fs_exe_dir(void);
 /* mkdir -p; 0 or negative with error_last() set. */
 int fs_mkdirs(const char *path, unsigned mode);
+/* Creates a new directory base, or base_1, base_2 ... when taken (two runs
+ * in one second); *out gets the path created. Parents must exist. */
+int fs_mkdir_unique(char **out, const char *base);
 
 /* ---- atomic files (atomic_file.c) ---- */
 /*
