@@ -116,6 +116,118 @@ LLEM_API int llem_run_experiment(char **out_json, char **out_dir,
 				 const llem_config *cfg,
 				 const llem_run_options *opts);
 
+/* ---- studies ---------------------------------------------------------- */
+
+/*
+ * A study (a config with `sweep:` or `experiments:`) runs each experiment
+ * for its cycles, in its order, each in a fresh `llem __worker` process, so
+ * the llem executable must be installed: see llem_study_options.llem_exe.
+ * Everything lands in one study directory: manifest.json (rewritten after
+ * every change of state, loadable after a kill at any moment), one
+ * directory per run with config.json, result.json and worker.log, and at
+ * the end results.csv, results.parquet and study.json (docs/results.md).
+ */
+
+typedef enum {
+	LLEM_STUDY_RUN_START = 1, /* a run is about to start */
+	LLEM_STUDY_RUN_END,       /* a run ended: see status */
+	LLEM_STUDY_GAP            /* every 200 ms or so during a pause */
+} llem_study_event_type;
+
+typedef enum {
+	LLEM_STUDY_RUN_COMPLETED = 1,
+	LLEM_STUDY_RUN_FAILED,      /* recorded; the study goes on */
+	LLEM_STUDY_RUN_INTERRUPTED  /* the study was stopped during this run */
+} llem_study_run_status;
+
+typedef struct {
+	llem_study_event_type type;
+	size_t run;            /* 0-based position in the run order */
+	size_t total;          /* runs in the study, cycles included */
+	const char *label;     /* "native / synthetic-tiny-llama / fp32 / n=4"; RUN_* */
+	int cycle;             /* 1-based; RUN_START */
+	llem_study_run_status status; /* RUN_END */
+	const char *error;     /* RUN_END when not completed: why; else NULL */
+	double wall_s;         /* RUN_END: the worker's wall time */
+	const char *gap;       /* GAP: "Experiment gap" or "Cycle gap" */
+	double gap_remaining_s; /* GAP: whole seconds left; 0 at its end */
+} llem_study_event;
+
+/*
+ * Progress callback. The event and its strings are borrowed for the call.
+ * Return 0 to go on; a negative value to stop the study before its next
+ * run (as an interrupt does: the manifest is marked interrupted and
+ * llem_run_study returns LLEM_EINTR); for a GAP event, a positive value
+ * ends that pause now. Called on the thread that called llem_run_study.
+ */
+typedef int (*llem_study_progress_cb)(const llem_study_event *event, void *payload);
+
+typedef struct {
+	unsigned int version;
+	/* Where the study directory (<name>_<UTC time>) is created; NULL: the
+	 * first experiment's output_dir. Ignored with resume_dir. */
+	const char *results_dir;
+	/* Continue the interrupted study in this directory: completed runs are
+	 * kept, every other run runs again. The study must be the same one
+	 * (design hash, runs); LLEM_EINVAL otherwise. */
+	const char *resume_dir;
+	/* Overrides of the study's execution settings: n_cycles > 0 replaces
+	 * execution.n_cycles; cycle_order "sequential", "interleaved" or
+	 * "shuffled" replaces execution.cycle_order; no_gaps non-zero sets
+	 * both gaps to 0. 0 / NULL keep the study's. */
+	int n_cycles;
+	const char *cycle_order;
+	int no_gaps;
+	/* The llem executable that runs each experiment. NULL: $LLEM_EXE, else
+	 * bin/llem of the prefix libllem (or the program it is linked into)
+	 * lies in, or llem beside it, else the configured install prefix's
+	 * bin/llem, else llem on PATH. A path given here or in LLEM_EXE must
+	 * be an executable file (LLEM_ENOTFOUND otherwise); it should be the
+	 * llem of the same version as libllem. */
+	const char *llem_exe;
+	/* Progress reports, or NULL for none. */
+	llem_study_progress_cb progress;
+	void *progress_payload;
+	/* May be NULL. Set to 1 (e.g. from a SIGINT handler) to stop: the run
+	 * in progress gets SIGTERM and is recorded as interrupted, no further
+	 * run starts, a pause ends at once. Set to 2 to SIGKILL the run in
+	 * progress instead of waiting up to 5 s for it to end. */
+	volatile int *interrupt;
+} llem_study_options;
+
+#define LLEM_STUDY_OPTIONS_VERSION 1
+#define LLEM_STUDY_OPTIONS_INIT \
+	{ LLEM_STUDY_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL }
+
+/* The counts of a study run (filled by llem_run_study). */
+typedef struct {
+	size_t total;          /* runs in the study, cycles included */
+	size_t completed;      /* including runs kept by resume_dir */
+	size_t failed;
+	int interrupted;       /* non-zero: stopped early (LLEM_EINTR) */
+	double wall_s;         /* this call's wall time */
+	double energy_j;       /* summed over completed runs with energy; NaN if none */
+} llem_study_summary;
+
+/*
+ * Runs the study cfg (see above). *out_dir receives the study directory
+ * (free with llem_free); out_dir and out_summary may be NULL. Returns 0
+ * when every run was attempted -- some may have failed: see
+ * out_summary->failed and the manifest -- or LLEM_EINTR when stopped
+ * early; in both cases *out_dir and *out_summary are filled and the
+ * manifest and summary files are written. Any other error means the study
+ * could not start or its files could not be written, and *out_dir is NULL
+ * unless the directory was already created. Errors: LLEM_EINVAL (not a
+ * study, bad options, a resume_dir of another study), LLEM_ENOTFOUND (no
+ * llem executable, no resume_dir manifest), LLEM_EIO, LLEM_EINTR,
+ * LLEM_ERROR. One study at a time per process. Side effects: the calling
+ * process becomes a child subreaper (prctl PR_SET_CHILD_SUBREAPER) so that
+ * processes a worker leaves behind are re-parented to it and killed with
+ * the worker's group; workers are started with OPENBLAS_NUM_THREADS=1.
+ */
+LLEM_API int llem_run_study(char **out_dir, llem_study_summary *out_summary,
+			    const llem_config *cfg, const llem_study_options *opts);
+
 /* Frees memory libllem handed to the caller. */
 LLEM_API void llem_free(void *p);
 

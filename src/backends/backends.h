@@ -39,8 +39,9 @@ struct backend_model_info {
 };
 void backend_model_info_release(struct backend_model_info *info);
 
+/* token is the generated id, or -1 where a backend cannot say. */
 struct backend_observer {
-	void (*on_token)(void *ctx, size_t request, uint64_t t_ns);
+	void (*on_token)(void *ctx, size_t request, int32_t token, uint64_t t_ns);
 	void *ctx;
 };
 
@@ -63,6 +64,18 @@ struct backend_ops {
 			struct backend_request_stats *stats);
 	void (*unload)(void *session);
 	const char *(*version)(void);
+	/*
+	 * Optional, for backends whose model lives outside this process:
+	 * peak memory in MiB since the last reset (reset = true starts a new
+	 * peak) and how it was read. NULL: llem's own peak RSS is the answer.
+	 */
+	int (*memory)(void *session, bool reset, double *peak_mb, const char **method);
+	/*
+	 * Optional, for `llem config`: one line on whether this machine can
+	 * run the backend (what it found, or what is missing and the fix).
+	 * Quick: no model, no heavy imports. Returns false when it cannot run.
+	 */
+	bool (*describe)(struct strbuf *out);
 };
 
 struct backend_info {
@@ -77,5 +90,6 @@ size_t backends_list(const struct backend_info **out);
 const struct backend_info *backends_find(const char *name);
 
 extern const struct backend_ops backend_native;
+extern const struct backend_ops backend_pytorch;
 
 #endif

@@ -231,9 +231,8 @@ static void relay_token(void *ctx, size_t request, int32_t token, uint64_t t_ns)
 {
 	struct native_session *ns = ctx;
 
-	(void)token;
 	if (ns->obs && ns->obs->on_token)
-		ns->obs->on_token(ns->obs->ctx, request, t_ns);
+		ns->obs->on_token(ns->obs->ctx, request, token, t_ns);
 }
 
 static int native_generate(void *session, const char *const *prompts, size_t n,
@@ -300,4 +299,6 @@ const struct backend_ops backend_native = {
 	native_generate,
 	native_unload,
 	native_version,
+	NULL,
+	NULL,
 };

@@ -10,7 +10,8 @@
 
 static const struct backend_info registry[] = {
 	{ "native", true, "built-in C engine, no downloads", &backend_native },
-	{ "pytorch", false, "the transformers worker is not part of this build yet", NULL },
+	{ "pytorch", true, "Hugging Face transformers in a Python worker (needs torch + transformers)",
+	  &backend_pytorch },
 	{ "vllm", false, "not implemented in this version of llem", NULL },
 	{ "tensorrt", false, "not implemented in this version of llem", NULL },
 };

@@ -103,10 +103,17 @@ static void show_backends(void)
 	size_t n = backends_list(&list), i;
 
 	printf("Backends\n");
-	for (i = 0; i < n; i++)
-		printf("  %-9s %s%s\n", list[i].name,
-		       list[i].runnable ? "available: " : "unavailable: ",
-		       list[i].status);
+	for (i = 0; i < n; i++) {
+		struct strbuf found = STRBUF_INIT;
+		bool ok = list[i].runnable;
+
+		/* A backend that depends on the machine says what it found. */
+		if (ok && list[i].ops->describe)
+			ok = list[i].ops->describe(&found);
+		printf("  %-9s %s%s\n", list[i].name, ok ? "available: " : "unavailable: ",
+		       found.len ? strbuf_str(&found) : list[i].status);
+		strbuf_release(&found);
+	}
 }
 
 static void show_user_config(const char *path, bool verbose)

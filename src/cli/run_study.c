@@ -1,18 +1,22 @@
 /*
  * `llem run STUDY`: runs a study through the study layer, with progress on
- * stderr, a gap countdown on a terminal, the summary table on stdout
- * (seed-repo.md §1.6 shape, failed rows included and marked) and the exit
- * code: 0 all completed, 3 some failed, 130 interrupted.
+ * stderr, a gap countdown on a terminal (Enter skips the gap when stdin is
+ * a terminal), the summary table on stdout (seed-repo.md §1.6 shape, failed
+ * rows included and marked) and the exit code: 0 all completed, 3 some
+ * failed, 130 interrupted.
  */
 #include "cli/cli.h"
 #include "study/study.h"
 #include "llem/llem.h"
 
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t interrupts;
@@ -38,39 +42,101 @@ static void on_sigint(int sig)
 
 struct progress {
 	bool quiet, tty;
+	bool stdin_tty;   /* Enter skips a gap */
+	bool in_gap;      /* a countdown is on screen */
+	bool stdin_eof;
 };
 
-static void run_start(void *ctx, size_t k, size_t total, const char *label, int cycle)
+static int run_start(void *ctx, size_t k, size_t total, const char *label, int cycle)
 {
 	struct progress *p = ctx;
 
 	if (!p->quiet)
 		fprintf(stderr, "[%zu/%zu] ... %s (cycle %d)\n", k + 1, total, label, cycle);
+	return STUDY_GO_ON;
 }
 
-static void run_end(void *ctx, size_t k, size_t total, const char *label, bool ok,
-		    const char *error, double wall_s)
+static int run_end(void *ctx, size_t k, size_t total, const char *label,
+		   enum manifest_state status, const char *error, double wall_s)
 {
 	struct progress *p = ctx;
+	const char *word = status == MANIFEST_COMPLETED ? "OK  "
+			   : status == MANIFEST_INTERRUPTED ? "INTR" : "FAIL";
 
 	if (p->quiet)
-		return;
-	fprintf(stderr, "[%zu/%zu] %s %s (%.1f s)\n", k + 1, total, ok ? "OK  " : "FAIL", label,
-		wall_s);
-	if (!ok && error)
+		return STUDY_GO_ON;
+	fprintf(stderr, "[%zu/%zu] %s %s (%.1f s)\n", k + 1, total, word, label, wall_s);
+	if (status == MANIFEST_FAILED && error)
 		fprintf(stderr, "        %s\n", error);
+	return STUDY_GO_ON;
 }
 
-static void gap_tick(void *ctx, const char *kind, double remaining_s)
+/*
+ * Whether the terminal on stdin may be read and flushed now: llem is in
+ * its foreground process group, or it is not llem's controlling terminal
+ * at all. A background job (`llem run study.yaml &`) must not touch it:
+ * reading or flushing would stop llem with SIGTTIN or SIGTTOU.
+ */
+static bool may_use_terminal(void)
+{
+	pid_t fg = tcgetpgrp(STDIN_FILENO);
+
+	if (fg < 0)
+		return errno == ENOTTY;
+	return fg == getpgrp();
+}
+
+/*
+ * True when a line was entered on the terminal since the gap began. The
+ * terminal is in canonical mode, so stdin turns readable only once Enter
+ * completes a line; what was typed before the gap was discarded at its
+ * start, so an old keystroke cannot skip a later gap.
+ */
+static bool enter_pressed(struct progress *p)
+{
+	struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
+	char buf[256];
+	ssize_t n;
+
+	if (!p->stdin_tty || p->stdin_eof || !may_use_terminal())
+		return false;
+	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLIN | POLLHUP)))
+		return false;
+	n = read(STDIN_FILENO, buf, sizeof(buf));
+	if (n <= 0) {
+		if (n == 0 || (errno != EINTR && errno != EAGAIN))
+			p->stdin_eof = true; /* Ctrl+D or a hang-up: stop asking */
+		return false;
+	}
+	return memchr(buf, '\n', (size_t)n) != NULL || memchr(buf, '\r', (size_t)n) != NULL;
+}
+
+static int gap_tick(void *ctx, const char *kind, double remaining_s)
 {
 	struct progress *p = ctx;
 
+	if (!p->in_gap) {
+		p->in_gap = true;
+		if (p->stdin_tty && may_use_terminal())
+			tcflush(STDIN_FILENO, TCIFLUSH);
+	}
+	if (remaining_s > 0 && enter_pressed(p)) {
+		p->in_gap = false;
+		if (!p->quiet)
+			fprintf(stderr, "\r%s: skipped (Enter) with %.0fs left\n", kind, remaining_s);
+		return STUDY_END_GAP;
+	}
+	if (remaining_s <= 0)
+		p->in_gap = false;
 	if (p->quiet || !p->tty)
-		return;
+		return STUDY_GO_ON;
 	if (remaining_s > 0)
-		fprintf(stderr, "\r%s: %.0fs remaining   ", kind, remaining_s);
+		fprintf(stderr, "\r%s: %.0fs remaining%s   ", kind, remaining_s,
+			p->stdin_tty && may_use_terminal() ? " (Enter to skip)" : "");
 	else
-		fprintf(stderr, "\r%s: done              \n", kind);
+		fprintf(stderr, "\r%s: done%s   \n", kind,
+			p->stdin_tty ? "                " : "");
+	return STUDY_GO_ON;
 }
 
 static void print_table(const struct study *s, const struct study_outcome *o)
@@ -101,20 +167,25 @@ static void print_table(const struct study *s, const struct study_outcome *o)
 
 int cli_run_study(const struct study *s, bool quiet, const char *resume_dir)
 {
-	struct progress pr = { quiet, isatty(STDERR_FILENO) != 0 };
+	struct progress pr = { quiet, isatty(STDERR_FILENO) != 0, isatty(STDIN_FILENO) != 0,
+			       false, false };
 	struct study_events ev = { run_start, run_end, gap_tick, &pr };
-	struct study_run_options so = { 0 };
+	struct study_run_options so = STUDY_RUN_OPTIONS_INIT;
 	struct study_outcome out;
 	struct sigaction sa, old;
 	char *exe_dir = fs_exe_dir();
-	char *exe = exe_dir ? fs_join(exe_dir, "llem") : NULL;
+	char *self = exe_dir ? fs_join(exe_dir, "llem") : NULL;
+	char *exe = NULL;
 	int64_t cycles = cfg_int(&s->execution, FIELD_EXECUTION_N_CYCLES);
 	int rc;
 
-	if (!exe || !fs_exists(exe)) {
-		cli_error("cannot find the llem executable to start workers");
-		free(exe);
-		free(exe_dir);
+	/* Workers are this very binary; LLEM_EXE and the rest are the
+	 * library's fallbacks, for programs that are not llem. */
+	rc = study_find_llem_exe(&exe, self && fs_exists(self) ? self : NULL);
+	free(self);
+	free(exe_dir);
+	if (rc) {
+		cli_error("%s", error_last());
 		return EXIT_RUN_FAILED;
 	}
 	if (!quiet) {
@@ -137,7 +208,6 @@ int cli_run_study(const struct study *s, bool quiet, const char *resume_dir)
 	rc = study_run(&out, s, &so);
 	sigaction(SIGINT, &old, NULL);
 	free(exe);
-	free(exe_dir);
 	if (rc) {
 		cli_error("%s", error_last());
 		study_outcome_release(&out);

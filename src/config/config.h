@@ -43,6 +43,7 @@ struct config {
 	struct cfg_value v[FIELD_COUNT];
 	struct cfg_origin o[FIELD_COUNT];
 	char *canonical_json; /* sorted keys, all measurement fields */
+	size_t canonical_len; /* strlen(canonical_json) */
 	char hash[17];        /* first 16 hex of sha256(canonical_json) */
 };
 
@@ -64,6 +65,7 @@ struct study {
 	size_t grid_count;       /* points from sweep (valid + skipped) */
 	size_t explicit_count;   /* entries from experiments: */
 	char design_hash[17];    /* over the valid points' canonical JSON */
+	size_t points_cap, labels_cap, skipped_cap; /* allocated, for growth */
 };
 
 struct config_request {

@@ -52,6 +52,16 @@ int cfg_resolve_execution(struct config *out,
 			  struct diag_list *diags);
 void cfg_finish_hash(struct config *cfg);
 
+/*
+ * A sweep value written as a numeric range, {range: [start, end], step: S}
+ * or mul: M (range.c): checks it and returns its values in *out (the
+ * caller releases each value and frees the array), each typed and
+ * bounds-checked like a list item, or 0 with the problems in diags.
+ */
+size_t cfg_range_expand(struct cfg_value **out, const struct field *f,
+			const char *path, const struct ynode *map,
+			struct diag_list *diags);
+
 int study_load(struct study *out, const struct ytree *tree,
 	       const struct cfg_layer *user, const struct cfg_layer *cli,
 	       struct diag_list *diags);

@@ -7,6 +7,7 @@
 #include "config/internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,47 @@ static bool list_has(const char *list, const char *word)
 	return false;
 }
 
+/*
+ * pytorch.max_memory is "DEVICE=SIZE[,DEVICE=SIZE...]": DEVICE a GPU index
+ * or cpu/disk/mps, SIZE digits with an optional unit (KB/MB/GB/KiB/MiB/GiB,
+ * as transformers reads them). Checked here so a typo fails before any
+ * model loads.
+ */
+static bool max_memory_valid(const char *s)
+{
+	static const char *const units[] = { "", "B", "KB", "MB", "GB", "TB",
+					     "KiB", "MiB", "GiB", "TiB" };
+
+	for (;;) {
+		const char *eq = strchr(s, '='), *end = strchr(s, ',');
+		size_t klen, vlen, i, digits;
+		bool unit_ok = false;
+
+		if (!end)
+			end = s + strlen(s);
+		if (!eq || eq > end)
+			return false;
+		klen = (size_t)(eq - s);
+		if (!klen || (strspn(s, "0123456789") != klen &&
+			      !(klen == 3 && (!strncmp(s, "cpu", 3) || !strncmp(s, "mps", 3))) &&
+			      !(klen == 4 && !strncmp(s, "disk", 4))))
+			return false;
+		vlen = (size_t)(end - eq - 1);
+		digits = strspn(eq + 1, "0123456789.");
+		if (!digits || digits > vlen)
+			return false;
+		for (i = 0; i < ARRAY_SIZE(units); i++)
+			if (strlen(units[i]) == vlen - digits &&
+			    !strncmp(eq + 1 + digits, units[i], vlen - digits))
+				unit_ok = true;
+		if (!unit_ok)
+			return false;
+		if (!*end)
+			return true;
+		s = end + 1;
+	}
+}
+
 static void check_rules(const struct config *cfg, const char *fb,
 			struct diag_list *diags)
 {
@@ -165,6 +207,11 @@ static void check_rules(const struct config *cfg, const char *fb,
 					   "set pytorch.load_in_4bit: true",
 					   "requires pytorch.load_in_4bit to be true");
 	}
+	if (is_set(cfg, FIELD_PYTORCH_MAX_MEMORY) &&
+	    !max_memory_valid(cfg_str(cfg, FIELD_PYTORCH_MAX_MEMORY)))
+		rule_error(cfg, diags, FIELD_PYTORCH_MAX_MEMORY, FIELD_PYTORCH_MAX_MEMORY, fb,
+			   "write DEVICE=SIZE pairs, e.g. \"0=20GiB,cpu=60GiB\"",
+			   "is not a max_memory list");
 	if (is_set(cfg, FIELD_PYTORCH_CACHE_IMPLEMENTATION) &&
 	    is_false(cfg, FIELD_PYTORCH_USE_CACHE))
 		rule_error(cfg, diags, FIELD_PYTORCH_CACHE_IMPLEMENTATION,
@@ -197,22 +244,71 @@ static void check_rules(const struct config *cfg, const char *fb,
 			   "is only used when energy.backend is replay");
 }
 
+/*
+ * What merge and check_sections need per field, worked out once: they run
+ * once per sweep point (100,000 in the benchmark) and most fields of a
+ * point are defaults. A default that does not type (a schema bug, caught
+ * by the schema self-test) is left to merge, which reports it.
+ */
+static struct cfg_value typed_defaults[FIELD_COUNT];
+static bool typed_ok[FIELD_COUNT];
+static int field_section[FIELD_COUNT]; /* the section a field belongs to, or -1 */
+static pthread_once_t typed_once = PTHREAD_ONCE_INIT;
+
+static void type_defaults(void)
+{
+	struct diag_list dl = DIAG_LIST_INIT;
+	size_t id;
+
+	for (id = 0; id < FIELD_COUNT; id++) {
+		field_section[id] = schema_fields[id].type == FT_SECTION
+					    ? (int)id : schema_section_of((enum field_id)id);
+		if (!(schema_fields[id].flags & F_REQUIRED))
+			typed_ok[id] = value_from_text(&typed_defaults[id], &schema_fields[id],
+						       schema_fields[id].def, &dl) == 0;
+	}
+	diag_list_release(&dl);
+}
+
+/* set_value for a slot that merge has not filled yet. */
+static void init_value(struct config *cfg, enum field_id id,
+		       const struct cfg_value *v, const struct cfg_origin *o)
+{
+	cfg_value_copy(&cfg->v[id], v);
+	cfg->o[id].source = o && o->source ? xstrdup(o->source) : NULL;
+	cfg->o[id].line = o ? o->line : 0;
+	cfg->o[id].col = o ? o->col : 0;
+}
+
+/* The section of the backend named, or -1 (a backend without one). */
+static int section_named(const char *backend)
+{
+	size_t id;
+
+	for (id = 0; id < FIELD_COUNT; id++)
+		if (schema_fields[id].type == FT_SECTION &&
+		    !strcmp(schema_fields[id].path, backend))
+			return (int)id;
+	return -1;
+}
+
 static void check_sections(struct config *cfg,
 			   const struct cfg_layer *const *layers, size_t n,
 			   const char *fb, struct diag_list *diags)
 {
 	const char *backend = cfg_str(cfg, FIELD_BACKEND);
+	int active = section_named(backend);
 	size_t id, li;
 
+	pthread_once(&typed_once, type_defaults);
 	for (id = 0; id < FIELD_COUNT; id++) {
-		int sec = schema_fields[id].type == FT_SECTION ? (int)id
-							       : schema_section_of((enum field_id)id);
+		int sec = field_section[id];
 		const char *name;
 
 		if (sec < 0)
 			continue;
 		name = schema_fields[sec].path;
-		if (!strcmp(name, backend)) {
+		if (sec == active) {
 			if (id == (size_t)sec) {
 				struct cfg_value present = { .kind = CV_SECTION };
 
@@ -288,22 +384,35 @@ static int merge(struct config *out, const struct cfg_layer *const *layers,
 		 struct diag_list *diags)
 {
 	size_t id, before = diag_error_count(diags);
+	int active = -2; /* the selected backend's section, once merged */
 
+	pthread_once(&typed_once, type_defaults);
 	memset(out, 0, sizeof(*out));
 	for (id = 0; id < FIELD_COUNT; id++) {
 		const struct field *f = &schema_fields[id];
 		size_t li = nlayers;
 		struct cfg_value v;
+		int sec = field_section[id];
 
 		if (!!(f->flags & F_STUDY) != study_fields) {
+			out->v[id].kind = CV_NULL;
+			continue;
+		}
+		/* A backend that is not selected ends up null (check_sections,
+		 * which reports what the layers set there): no copy first. Only
+		 * fields after backend in the table know it; others are copied
+		 * and nulled there, as before. */
+		if (active == -2 && id > FIELD_BACKEND && out->v[FIELD_BACKEND].kind == CV_STRING)
+			active = section_named(out->v[FIELD_BACKEND].s);
+		if (sec >= 0 && active != -2 && sec != active) {
 			out->v[id].kind = CV_NULL;
 			continue;
 		}
 		while (li > 0 && !layers[li - 1]->set[id])
 			li--;
 		if (li > 0) {
-			set_value(out, (enum field_id)id, &layers[li - 1]->v[id],
-				  &layers[li - 1]->o[id]);
+			init_value(out, (enum field_id)id, &layers[li - 1]->v[id],
+				   &layers[li - 1]->o[id]);
 			continue;
 		}
 		if (f->flags & F_REQUIRED) {
@@ -316,8 +425,10 @@ static int merge(struct config *out, const struct cfg_layer *const *layers,
 			out->v[id].kind = CV_NULL;
 			continue;
 		}
-		if (value_from_text(&v, f, f->def, diags) == 0) {
-			set_value(out, (enum field_id)id, &v, NULL);
+		if (typed_ok[id]) {
+			init_value(out, (enum field_id)id, &typed_defaults[id], NULL);
+		} else if (value_from_text(&v, f, f->def, diags) == 0) {
+			init_value(out, (enum field_id)id, &v, NULL);
 			cfg_value_release(&v);
 		}
 	}

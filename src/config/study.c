@@ -9,8 +9,10 @@
  */
 #include "config/internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const study_only_keys[] = { "sweep", "experiments", "base",
 					       "name", NULL };
@@ -21,7 +23,7 @@ struct dimension {
 	const struct ynode *key;
 	struct cfg_value *values;
 	struct cfg_origin *origins;  /* borrowed file names */
-	size_t count;
+	size_t count, values_cap, origins_cap;
 };
 
 static void dimension_release(struct dimension *d)
@@ -34,6 +36,18 @@ static void dimension_release(struct dimension *d)
 	free(d->origins);
 }
 
+static void push_value(struct dimension *d, const struct cfg_value *v,
+		       const struct ynode *at)
+{
+	GROW(d->values, d->values_cap, d->count + 1);
+	GROW(d->origins, d->origins_cap, d->count + 1);
+	d->values[d->count] = *v;
+	d->origins[d->count].source = (char *)at->file;
+	d->origins[d->count].line = at->line;
+	d->origins[d->count].col = at->col;
+	d->count++;
+}
+
 static void add_value(struct dimension *d, const struct ynode *n,
 		      struct diag_list *diags)
 {
@@ -41,13 +55,7 @@ static void add_value(struct dimension *d, const struct ynode *n,
 
 	if (cfg_value_from_node(&v, d->field, n, d->field->path, diags) != 0)
 		return;
-	d->values = xrealloc(d->values, (d->count + 1) * sizeof(*d->values));
-	d->origins = xrealloc(d->origins, (d->count + 1) * sizeof(*d->origins));
-	d->values[d->count] = v;
-	d->origins[d->count].source = (char *)n->file;
-	d->origins[d->count].line = n->line;
-	d->origins[d->count].col = n->col;
-	d->count++;
+	push_value(d, &v, n);
 }
 
 /* Reads one sweep key into a dimension; 0 or -1 (reported). */
@@ -76,11 +84,13 @@ static int read_dimension(struct dimension *d, const struct ynode *key,
 	d->field = f;
 	d->section = schema_section_of(schema_id(f));
 	if (val->kind == YN_MAP) {
-		diag_add(diags, DIAG_ERROR, val->file, val->line, val->col, key->text,
-			 "write a list such as [1, 8, 32]", "sweep values must be a list or a single value");
-		return -1;
-	}
-	if (val->kind == YN_SEQ) {
+		struct cfg_value *values = NULL;
+		size_t n = cfg_range_expand(&values, f, key->text, val, diags);
+
+		for (i = 0; i < n; i++)
+			push_value(d, &values[i], val);
+		free(values);
+	} else if (val->kind == YN_SEQ) {
 		if (val->count == 0) {
 			diag_add(diags, DIAG_ERROR, key->file, key->line, key->col,
 				 key->text, NULL, "sweep list is empty");
@@ -97,9 +107,24 @@ static int read_dimension(struct dimension *d, const struct ynode *key,
 static void label_add(struct strbuf *sb, const char *path, const struct cfg_value *v)
 {
 	if (sb->len)
-		strbuf_adds(sb, ", ");
-	strbuf_addf(sb, "%s=", path);
-	cfg_value_format(v, sb);
+		strbuf_add(sb, ", ", 2);
+	strbuf_adds(sb, path);
+	strbuf_addch(sb, '=');
+	if (v->kind == CV_INT) {
+		/* Every grid point has a label: no printf for the common case. */
+		char buf[24], *p = buf + sizeof(buf);
+		uint64_t u = v->i < 0 ? 0 - (uint64_t)v->i : (uint64_t)v->i;
+
+		do {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		if (v->i < 0)
+			*--p = '-';
+		strbuf_add(sb, p, (size_t)(buf + sizeof(buf) - p));
+	} else {
+		cfg_value_format(v, sb);
+	}
 }
 
 /* First error of a failed point, without its position, for the skip list. */
@@ -126,14 +151,13 @@ static void add_point(struct study *s, const struct cfg_layer *const *layers,
 	struct config cfg;
 
 	if (cfg_resolve(&cfg, layers, n, fallback, &local) == 0) {
-		s->points = xrealloc(s->points, (s->count + 1) * sizeof(*s->points));
-		s->labels = xrealloc(s->labels, (s->count + 1) * sizeof(*s->labels));
+		GROW(s->points, s->points_cap, s->count + 1);
+		GROW(s->labels, s->labels_cap, s->count + 1);
 		s->points[s->count] = cfg;
 		s->labels[s->count++] = label;
 	} else {
 		config_release(&cfg);
-		s->skipped = xrealloc(s->skipped,
-				      (s->skipped_count + 1) * sizeof(*s->skipped));
+		GROW(s->skipped, s->skipped_cap, s->skipped_count + 1);
 		s->skipped[s->skipped_count].label = label;
 		s->skipped[s->skipped_count++].reason = first_error(&local);
 	}
@@ -193,58 +217,191 @@ static bool backend_listed(const struct dimension *backends, const char *name)
 	return false;
 }
 
-/* Expands the grid of one backend, odometer style, last dimension fastest. */
-static void expand_backend(struct study *s, const struct cfg_layer *const *base,
-			   size_t nbase, const char *fallback,
-			   const struct dimension *backends, size_t bi,
-			   const struct dimension *dims, size_t ndims)
+/* The dimensions of one backend's grid: the universal ones and its own. */
+static size_t grid_dims(const struct dimension **use, const struct dimension *dims,
+			size_t ndims, const char *backend)
 {
-	const char *backend = backends->values[bi].s;
-	const struct dimension **use = xcalloc(ndims + 1, sizeof(*use));
-	const struct cfg_layer **layers = xcalloc(nbase + 1, sizeof(*layers));
-	size_t *idx, nuse = 0, i;
+	size_t i, nuse = 0;
 
 	for (i = 0; i < ndims; i++)
 		if (dims[i].section < 0 ||
 		    !strcmp(schema_fields[dims[i].section].path, backend))
 			use[nuse++] = &dims[i];
-	idx = xcalloc(nuse + 1, sizeof(*idx));
-	for (i = 0; i < nbase; i++)
-		layers[i] = base[i];
-	for (;;) {
-		struct cfg_layer point;
-		struct strbuf label = STRBUF_INIT;
-		const struct cfg_origin *bo = &backends->origins[bi];
+	return nuse;
+}
 
-		cfg_layer_init(&point);
-		cfg_layer_set(&point, FIELD_BACKEND, &backends->values[bi],
-			      bo->source, bo->line, bo->col);
-		if (backends->count > 1)
-			label_add(&label, "backend", &backends->values[bi]);
-		for (i = 0; i < nuse; i++) {
-			const struct dimension *d = use[i];
+/* Points in a grid, saturating at GRID_MAX_POINTS + 1. */
+#define GRID_MAX_POINTS 1000000
+
+static size_t grid_size(const struct dimension *const *use, size_t nuse)
+{
+	size_t i, n = 1;
+
+	for (i = 0; i < nuse; i++) {
+		n *= use[i]->count;
+		if (n > GRID_MAX_POINTS)
+			return GRID_MAX_POINTS + 1;
+	}
+	return n;
+}
+
+/*
+ * One backend's grid. Point p is the odometer reading p (last dimension
+ * fastest), so the points can be resolved in any order, by several
+ * threads, straight into their slots of s->points; skipped ones are
+ * taken out afterwards, in order. The result never depends on the split.
+ */
+struct grid {
+	struct study *s;
+	const struct cfg_layer *const *base;
+	size_t nbase;
+	const char *fallback;
+	const struct cfg_value *backend;
+	const struct cfg_origin *backend_origin;
+	bool label_backend;
+	const struct dimension *const *use;
+	size_t nuse;
+	size_t first;   /* slot in s->points and s->labels of point 0 */
+	char **reasons; /* per point: NULL, or why it is skipped */
+};
+
+struct grid_part {
+	struct grid *g;
+	size_t lo, hi;
+};
+
+static void *resolve_part(void *arg)
+{
+	const struct grid_part *part = arg;
+	const struct grid *g = part->g;
+	const struct cfg_layer **layers = xcalloc(g->nbase + 1, sizeof(*layers));
+	size_t *idx = xcalloc(g->nuse + 1, sizeof(*idx));
+	struct cfg_layer point;
+	size_t p, i, rest = part->lo, moved = 0;
+
+	for (i = g->nuse; i > 0; i--) {
+		idx[i - 1] = rest % g->use[i - 1]->count;
+		rest /= g->use[i - 1]->count;
+	}
+	for (i = 0; i < g->nbase; i++)
+		layers[i] = g->base[i];
+	/* One layer for all points: it sets the same fields every time, and
+	 * only the dimensions the odometer moved are set again. */
+	cfg_layer_init(&point);
+	cfg_layer_set(&point, FIELD_BACKEND, g->backend, g->backend_origin->source,
+		      g->backend_origin->line, g->backend_origin->col);
+	layers[g->nbase] = &point;
+	for (p = part->lo; p < part->hi; p++) {
+		struct diag_list local = DIAG_LIST_INIT;
+		struct strbuf label = STRBUF_INIT;
+		struct config *cfg = &g->s->points[g->first + p];
+
+		for (i = moved; i < g->nuse; i++) {
+			const struct dimension *d = g->use[i];
 			const struct cfg_origin *o = &d->origins[idx[i]];
 
 			cfg_layer_set(&point, schema_id(d->field), &d->values[idx[i]],
 				      o->source, o->line, o->col);
-			label_add(&label, d->field->path, &d->values[idx[i]]);
 		}
-		layers[nbase] = &point;
-		add_point(s, layers, nbase + 1, fallback, strbuf_detach(&label));
-		cfg_layer_release(&point);
-		s->grid_count++;
+		if (g->label_backend)
+			label_add(&label, "backend", g->backend);
+		for (i = 0; i < g->nuse; i++)
+			label_add(&label, g->use[i]->field->path, &g->use[i]->values[idx[i]]);
+		g->s->labels[g->first + p] = strbuf_detach(&label);
+		if (cfg_resolve(cfg, layers, g->nbase + 1, g->fallback, &local) != 0) {
+			config_release(cfg);
+			g->reasons[p] = first_error(&local);
+		}
+		diag_list_release(&local);
 
 		/* Advance the odometer: the last dimension varies fastest. */
-		for (i = nuse; i > 0; i--) {
-			if (++idx[i - 1] < use[i - 1]->count)
+		for (i = g->nuse; i > 0; i--) {
+			if (++idx[i - 1] < g->use[i - 1]->count)
 				break;
 			idx[i - 1] = 0;
 		}
-		if (i == 0)
-			break;
+		moved = i > 0 ? i - 1 : 0;
 	}
+	cfg_layer_release(&point);
 	free(idx);
 	free(layers);
+	return NULL;
+}
+
+/* Threads pay for themselves from a few thousand points on. */
+static size_t grid_threads(size_t total)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = cpus > 1 ? (size_t)cpus : 1;
+
+	if (n > 8)
+		n = 8;
+	while (n > 1 && total / n < 4096)
+		n--;
+	return n;
+}
+
+static void expand_backend(struct study *s, const struct cfg_layer *const *base,
+			   size_t nbase, const char *fallback,
+			   const struct dimension *backends, size_t bi,
+			   const struct dimension *dims, size_t ndims)
+{
+	const struct dimension **use = xcalloc(ndims + 1, sizeof(*use));
+	struct grid g = { 0 };
+	struct grid_part parts[8];
+	pthread_t tids[8];
+	bool started[8] = { false };
+	size_t total, nthreads, t, p, to;
+
+	g.s = s;
+	g.base = base;
+	g.nbase = nbase;
+	g.fallback = fallback;
+	g.backend = &backends->values[bi];
+	g.backend_origin = &backends->origins[bi];
+	g.label_backend = backends->count > 1;
+	g.nuse = grid_dims(use, dims, ndims, backends->values[bi].s);
+	g.use = use;
+	g.first = s->count;
+	total = grid_size(use, g.nuse); /* the caller checked the limit */
+	g.reasons = xcalloc(total, sizeof(*g.reasons));
+	GROW(s->points, s->points_cap, s->count + total);
+	GROW(s->labels, s->labels_cap, s->count + total);
+
+	nthreads = grid_threads(total);
+	for (t = 0; t < nthreads; t++) {
+		parts[t].g = &g;
+		parts[t].lo = total * t / nthreads;
+		parts[t].hi = total * (t + 1) / nthreads;
+	}
+	/* Part 0 runs here; a thread that cannot start runs here too. */
+	for (t = 1; t < nthreads; t++)
+		started[t] = pthread_create(&tids[t], NULL, resolve_part, &parts[t]) == 0;
+	resolve_part(&parts[0]);
+	for (t = 1; t < nthreads; t++) {
+		if (started[t])
+			pthread_join(tids[t], NULL);
+		else
+			resolve_part(&parts[t]);
+	}
+
+	/* Skipped points leave the list, in grid order. */
+	for (p = 0, to = g.first; p < total; p++) {
+		char *label = s->labels[g.first + p];
+
+		if (g.reasons[p]) {
+			GROW(s->skipped, s->skipped_cap, s->skipped_count + 1);
+			s->skipped[s->skipped_count].label = label;
+			s->skipped[s->skipped_count++].reason = g.reasons[p];
+			continue;
+		}
+		if (to != g.first + p)
+			s->points[to] = s->points[g.first + p];
+		s->labels[to++] = label;
+	}
+	s->count = to;
+	s->grid_count += total;
+	free(g.reasons);
 	free(use);
 }
 
@@ -265,7 +422,10 @@ struct hash_set {
 
 static bool hash_set_add(struct hash_set *hs, const char *hex)
 {
-	uint64_t key = strtoull(hex, NULL, 16), i;
+	uint64_t key = 0, i;
+
+	for (i = 0; i < 16; i++) /* lowercase hex from sha256_hex */
+		key = key << 4 | (uint64_t)(hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10);
 
 	if (key == 0)
 		key = 1; /* 0 marks an empty slot */
@@ -281,7 +441,7 @@ static bool hash_set_add(struct hash_set *hs, const char *hex)
 
 static void design_hash(struct study *s)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct sha256_ctx ctx;
 	struct hash_set hs = { NULL, 16 };
 	size_t i;
 	bool first = true;
@@ -289,19 +449,21 @@ static void design_hash(struct study *s)
 	while (hs.cap < 2 * s->count)
 		hs.cap *= 2;
 	hs.keys = xcalloc(hs.cap, sizeof(*hs.keys));
-	/* json.dumps of the list of unique configs, in first-seen order. */
-	strbuf_addch(&sb, '[');
+	/* json.dumps of the list of unique configs, in first-seen order,
+	 * hashed as it goes (100,000 points would be 130 MB of text). */
+	sha256_init(&ctx);
+	sha256_update(&ctx, "[", 1);
 	for (i = 0; i < s->count; i++) {
 		if (!hash_set_add(&hs, s->points[i].hash))
 			continue;
 		if (!first)
-			strbuf_adds(&sb, ", ");
-		strbuf_adds(&sb, s->points[i].canonical_json);
+			sha256_update(&ctx, ", ", 2);
+		sha256_update(&ctx, s->points[i].canonical_json,
+			      s->points[i].canonical_len);
 		first = false;
 	}
-	strbuf_addch(&sb, ']');
-	sha256_hex(sb.buf, sb.len, s->design_hash, 16);
-	strbuf_release(&sb);
+	sha256_update(&ctx, "]", 1);
+	sha256_final_hex(&ctx, s->design_hash, 16);
 	free(hs.keys);
 }
 
@@ -417,19 +579,33 @@ int study_load(struct study *out, const struct ytree *tree,
 	}
 	/* Grid errors stop expansion but not the checks of experiments:. */
 	grid_ok = diag_error_count(diags) == before;
-	if (grid_ok && (ndims > 0 || backends.count > 1))
-		for (i = 0; i < backends.count; i++) {
-			/* The backend dimension itself is handled per grid. */
-			struct dimension *rest = xcalloc(ndims + 1, sizeof(*rest));
-			size_t j, nrest = 0;
+	if (grid_ok && (ndims > 0 || backends.count > 1)) {
+		/* The backend dimension itself is handled per grid. */
+		struct dimension *rest = xcalloc(ndims + 1, sizeof(*rest));
+		const struct dimension **use = xcalloc(ndims + 1, sizeof(*use));
+		size_t j, nrest = 0, points = 0;
 
-			for (j = 0; j < ndims; j++)
-				if (&dims[j] != swept_backend)
-					rest[nrest++] = dims[j];
+		for (j = 0; j < ndims; j++)
+			if (&dims[j] != swept_backend)
+				rest[nrest++] = dims[j];
+		for (i = 0; i < backends.count; i++)
+			points += grid_size(use, grid_dims(use, rest, nrest,
+							   backends.values[i].s));
+		/* Every point is resolved and kept: refuse a grid no machine
+		 * could hold rather than run out of memory half-way. */
+		if (points > GRID_MAX_POINTS) {
+			n = ynode_map_get(root, "sweep");
+			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "sweep",
+				 "sweep fewer values (or larger steps), or split the study",
+				 "the sweep gives more than %d experiments", GRID_MAX_POINTS);
+			grid_ok = false;
+		}
+		for (i = 0; grid_ok && i < backends.count; i++)
 			expand_backend(out, layers, nlayers, tree->file, &backends, i,
 				       rest, nrest);
-			free(rest);
-		}
+		free(use);
+		free(rest);
+	}
 
 	if ((n = ynode_map_get(root, "experiments")) && !ynode_is_null(n)) {
 		if (n->kind != YN_SEQ) {

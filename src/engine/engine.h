@@ -117,6 +117,9 @@ int engine_arch_from_json(struct engine_arch *out, const char *json,
 /* The architecture of preset `name` ("smollm-135m"); LLEM_ENOTFOUND with
  * the known names (and a did-you-mean) otherwise. */
 int engine_preset_find(struct engine_arch *out, const char *name);
+/* The preset's config.json object as compact JSON text (free it); for
+ * backends that build the model elsewhere, such as the PyTorch worker. */
+int engine_preset_config_json(char **out, const char *name);
 /* Known preset names (static storage), how many. */
 size_t engine_preset_names(const char *const **out);
 

@@ -73,14 +73,12 @@ static int not_found(const char *name)
 	return rc;
 }
 
-int engine_preset_find(struct engine_arch *out, const char *name)
+int engine_preset_config_json(char **out, const char *name)
 {
 	json_error_t jerr;
 	json_t *root, *preset;
-	char *text, *source;
-	int rc;
 
-	memset(out, 0, sizeof(*out));
+	*out = NULL;
 	root = json_loads(PRESETS_TEXT, 0, &jerr);
 	if (!json_is_object(root)) {
 		json_decref(root);
@@ -93,13 +91,25 @@ int engine_preset_find(struct engine_arch *out, const char *name)
 		json_decref(root);
 		return not_found(name);
 	}
-	/* Through the text form so presets and config.json files share one
-	 * parser, defaults and error messages. */
-	text = json_dumps(preset, JSON_COMPACT);
+	*out = json_dumps(preset, JSON_COMPACT);
 	json_decref(root);
-	if (!text)
+	if (!*out)
 		return error_set(LLEM_ERROR,
 				 "synthetic preset '%s': out of memory", name);
+	return 0;
+}
+
+int engine_preset_find(struct engine_arch *out, const char *name)
+{
+	char *text, *source;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* Through the text form so presets and config.json files share one
+	 * parser, defaults and error messages. */
+	rc = engine_preset_config_json(&text, name);
+	if (rc)
+		return rc;
 	source = xasprintf("synthetic preset '%s'", name);
 	rc = engine_arch_from_json(out, text, source);
 	free(source);

@@ -19,6 +19,8 @@
 #include "config/config.h"
 #include "results/results.h"
 
+struct dataset_stamp;
+
 /* Progress for humans; every callback may be NULL. */
 struct measure_progress {
 	/* A phase starts: "load", "baseline", "warmup", "thermal floor",
@@ -39,6 +41,9 @@ struct measure_options {
 	 * directory); created if missing. */
 	const char *experiment_dir;
 	bool write_files;         /* result.json + timeseries files */
+	/* A full validation of the dataset made earlier (a study's runner
+	 * checks each dataset once); NULL: validate the whole file here. */
+	const struct dataset_stamp *dataset_stamp;
 };
 
 /*

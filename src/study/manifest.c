@@ -89,7 +89,8 @@ void manifest_serialize(const struct manifest *m, struct strbuf *out)
 			failed++;
 			break;
 		default:
-			/* As the seed counts: pending includes running. */
+			/* As the seed counts: pending includes running (and
+			 * interrupted: both still have to run). */
 			pending++;
 			break;
 		}
@@ -209,7 +210,7 @@ static int check_index(const struct manifest *m, size_t index)
 	return 0;
 }
 
-int manifest_mark_running(struct manifest *m, size_t index)
+int manifest_set_running(struct manifest *m, size_t index)
 {
 	struct manifest_entry *e;
 	int rc = check_index(m, index);
@@ -225,7 +226,27 @@ int manifest_mark_running(struct manifest *m, size_t index)
 	set_str(&e->completed_at, NULL);
 	free(e->started_at);
 	e->started_at = now_utc();
-	return manifest_write(m);
+	return 0;
+}
+
+int manifest_set_pending(struct manifest *m, size_t index)
+{
+	struct manifest_entry *e;
+	int rc = check_index(m, index);
+
+	if (rc)
+		return rc;
+	e = &m->entries[index];
+	e->status = MANIFEST_PENDING;
+	set_str(&e->started_at, NULL);
+	return 0;
+}
+
+int manifest_mark_running(struct manifest *m, size_t index)
+{
+	int rc = manifest_set_running(m, index);
+
+	return rc ? rc : manifest_write(m);
 }
 
 int manifest_mark_completed(struct manifest *m, size_t index, const char *result_file)
@@ -264,15 +285,22 @@ int manifest_mark_failed(struct manifest *m, size_t index, const char *error_typ
 	return manifest_write(m);
 }
 
-int manifest_mark_interrupted(struct manifest *m)
+int manifest_mark_interrupted(struct manifest *m, const char *message)
 {
 	for (size_t i = 0; i < m->count; i++) {
 		struct manifest_entry *e = &m->entries[i];
 
 		if (e->status != MANIFEST_RUNNING)
 			continue;
-		e->status = MANIFEST_PENDING;
-		set_str(&e->started_at, NULL);
+		/* Kept, not reset to pending: the record says what was
+		 * cut short; --resume reruns it like any unfinished entry. */
+		e->status = MANIFEST_INTERRUPTED;
+		set_str(&e->result_file, NULL);
+		set_str(&e->error_type, "Interrupted");
+		set_str(&e->error_message, message ? message
+				: "the study was interrupted while this experiment ran");
+		free(e->completed_at);
+		e->completed_at = now_utc();
 	}
 	m->status = MANIFEST_INTERRUPTED;
 	return manifest_write(m);
@@ -384,6 +412,7 @@ static const enum manifest_state study_states[] = {
 
 static const enum manifest_state entry_states[] = {
 	MANIFEST_PENDING, MANIFEST_RUNNING, MANIFEST_COMPLETED, MANIFEST_FAILED,
+	MANIFEST_INTERRUPTED,
 };
 
 static int load_entry(struct mreader *r, json_t *obj, size_t i, struct manifest_entry *e)

@@ -152,10 +152,10 @@ static int write_tables(const char *dir, const struct study *s, const struct run
 	return rc;
 }
 
-static int write_study_json(const char *dir, const struct study *s, const struct manifest *m,
+static int write_study_json(const char *dir, const struct study *s,
+			    const struct study_execution *ex, const struct manifest *m,
 			    const struct run_row *rows, size_t n, double wall_s)
 {
-	const struct config *ex = &s->execution;
 	struct strbuf sb = STRBUF_INIT;
 	struct jsonw w;
 	double energy = 0;
@@ -186,18 +186,18 @@ static int write_study_json(const char *dir, const struct study *s, const struct
 	jsonw_key(&w, "measurement_protocol");
 	jsonw_object_begin(&w);
 	jsonw_key(&w, "n_cycles");
-	jsonw_int(&w, cfg_int(ex, FIELD_EXECUTION_N_CYCLES));
+	jsonw_int(&w, ex->n_cycles);
 	jsonw_key(&w, "cycle_order");
-	jsonw_string(&w, cfg_str(ex, FIELD_EXECUTION_CYCLE_ORDER));
+	jsonw_string(&w, study_order_name(ex->order));
 	jsonw_key(&w, "experiment_gap_seconds");
-	jsonw_double(&w, cfg_float(ex, FIELD_EXECUTION_EXPERIMENT_GAP_SECONDS));
+	jsonw_double(&w, ex->experiment_gap_s);
 	jsonw_key(&w, "cycle_gap_seconds");
-	jsonw_double(&w, cfg_float(ex, FIELD_EXECUTION_CYCLE_GAP_SECONDS));
+	jsonw_double(&w, ex->cycle_gap_s);
 	jsonw_key(&w, "shuffle_seed");
-	if (cfg_is_null(ex, FIELD_EXECUTION_SHUFFLE_SEED))
-		jsonw_null(&w);
+	if (ex->seed_given)
+		jsonw_int(&w, ex->seed);
 	else
-		jsonw_int(&w, cfg_int(ex, FIELD_EXECUTION_SHUFFLE_SEED));
+		jsonw_null(&w);
 	jsonw_object_end(&w);
 	jsonw_key(&w, "summary");
 	jsonw_object_begin(&w);
@@ -239,12 +239,12 @@ static int write_study_json(const char *dir, const struct study *s, const struct
 }
 
 int study_write_outputs(const char *dir, const struct study *s,
-			const struct manifest *m, const struct run_row *rows,
-			size_t nrows, double wall_s)
+			const struct study_execution *ex, const struct manifest *m,
+			const struct run_row *rows, size_t nrows, double wall_s)
 {
 	int rc = write_tables(dir, s, rows, nrows);
 
 	if (!rc)
-		rc = write_study_json(dir, s, m, rows, nrows, wall_s);
+		rc = write_study_json(dir, s, ex, m, rows, nrows, wall_s);
 	return rc;
 }

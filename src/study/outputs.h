@@ -20,10 +20,10 @@ struct run_row {
  * Writes results.csv and results.parquet (one row per run attempted: the
  * run's config fields as columns named after the schema, then the headline
  * metrics) and study.json (counts, wall time, energy, failures, the
- * measurement protocol) into dir, each atomically.
+ * measurement protocol as run: ex) into dir, each atomically.
  */
 int study_write_outputs(const char *dir, const struct study *s,
-			const struct manifest *m, const struct run_row *rows,
-			size_t nrows, double wall_s);
+			const struct study_execution *ex, const struct manifest *m,
+			const struct run_row *rows, size_t nrows, double wall_s);
 
 #endif

@@ -8,40 +8,157 @@
 #include "study/study.h"
 #include "study/outputs.h"
 #include "study/worker.h"
+#include "datasets/datasets.h"
 #include "llem/llem.h"
 #include "measure/measure.h"
 #include "results/results.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#define LOG_TAIL_LINES 5
+extern char **environ;
 
-static bool stopping(const struct study_run_options *o)
+/* Bytes of a worker's stdout quoted when it is not a result. */
+#define OUTPUT_PREVIEW 60
+
+/* A dataset the runner validated once for all its workers. */
+struct checked_dataset {
+	const char *name;            /* borrowed from the study */
+	bool ok;                     /* validated; else each worker reports why not */
+	struct dataset_stamp stamp;
+	char *text;                  /* dataset_stamp_format() */
+};
+
+/* One study_run() call. */
+struct runner {
+	const struct study *s;
+	const struct study_run_options *o;
+	struct study_execution ex;
+	bool stop;                   /* a callback asked to stop */
+	char **envp;                 /* the workers' environment */
+	struct checked_dataset *datasets;
+	size_t ndatasets;
+};
+
+static bool stopping(const struct runner *rn)
 {
-	return o->interrupt && *o->interrupt;
+	return rn->stop || (rn->o->interrupt && *rn->o->interrupt);
 }
 
-static void gap(const struct study_run_options *o, const char *kind, double seconds)
+static void gap(struct runner *rn, const char *kind, double seconds)
 {
+	const struct study_events *ev = rn->o->events;
 	uint64_t end = clock_monotonic_ns() + (uint64_t)(seconds * 1e9);
 
-	while (!stopping(o)) {
+	while (!stopping(rn)) {
 		uint64_t now = clock_monotonic_ns();
 		double left = now >= end ? 0 : (double)(end - now) * 1e-9;
 		struct timespec ts = { 0, 200000000 };
 
-		if (o->events && o->events->gap)
-			o->events->gap(o->events->ctx, kind, ceil(left));
+		if (ev && ev->gap) {
+			int rc = ev->gap(ev->ctx, kind, ceil(left));
+
+			if (rc < 0)
+				rn->stop = true;
+			if (rc != STUDY_GO_ON)
+				break;
+		}
 		if (left <= 0)
 			break;
 		if (left < 0.2)
 			ts.tv_nsec = (long)(left * 1e9);
 		nanosleep(&ts, NULL);
 	}
+}
+
+/*
+ * The workers' environment: ours, with OPENBLAS_NUM_THREADS=1. The engine
+ * runs OpenBLAS single-threaded inside its own pool, but OpenBLAS starts
+ * its threads when the library loads, before main, and they spin on
+ * sched_yield for a while: ~60 ms of CPU per worker, competing with the
+ * run on a small machine. With the variable set they never start.
+ */
+static char **worker_environment(void)
+{
+	static const char key[] = "OPENBLAS_NUM_THREADS=";
+	size_t n = 0, k = 0, i;
+	char **env;
+
+	while (environ && environ[n])
+		n++;
+	env = xcalloc(n + 2, sizeof(*env));
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], key, sizeof(key) - 1) != 0)
+			env[k++] = environ[i];
+	env[k] = (char *)"OPENBLAS_NUM_THREADS=1";
+	return env;
+}
+
+/*
+ * Validates each distinct dataset of the study once, here, so that the
+ * workers parse only the prompts they run (dataset_stamp). A dataset that
+ * fails is left to the workers, whose errors then say why, run by run.
+ */
+static void check_datasets(struct runner *rn)
+{
+	size_t i, j;
+
+	rn->datasets = xcalloc(rn->s->count + 1, sizeof(*rn->datasets));
+	for (i = 0; i < rn->s->count; i++) {
+		const char *name = cfg_str(&rn->s->points[i], FIELD_DATASET);
+		struct checked_dataset *d;
+
+		for (j = 0; j < rn->ndatasets; j++)
+			if (!strcmp(rn->datasets[j].name, name))
+				break;
+		if (j < rn->ndatasets)
+			continue;
+		d = &rn->datasets[rn->ndatasets++];
+		d->name = name;
+		d->ok = dataset_stamp_take(&d->stamp, name) == 0;
+		if (d->ok) {
+			struct strbuf sb = STRBUF_INIT;
+
+			dataset_stamp_format(&d->stamp, &sb);
+			d->text = strbuf_detach(&sb);
+		}
+	}
+}
+
+/* The stamp a worker of c gets, or NULL. */
+static const char *stamp_for(const struct runner *rn, const struct config *c)
+{
+	const char *name = cfg_str(c, FIELD_DATASET);
+	size_t i;
+
+	for (i = 0; i < rn->ndatasets; i++) {
+		const struct checked_dataset *d = &rn->datasets[i];
+
+		if (strcmp(d->name, name) != 0)
+			continue;
+		if (!d->ok || (size_t)cfg_int(c, FIELD_N) > d->stamp.available)
+			return NULL; /* the worker's own check says what is wrong */
+		return d->text;
+	}
+	return NULL;
+}
+
+static void runner_release(struct runner *rn)
+{
+	size_t i;
+
+	for (i = 0; i < rn->ndatasets; i++) {
+		dataset_stamp_release(&rn->datasets[i].stamp);
+		free(rn->datasets[i].text);
+	}
+	free(rn->datasets);
+	free(rn->envp);
 }
 
 /* <root>/<name>_<UTC time>, unique. */
@@ -99,41 +216,102 @@ static void fill_row(struct run_row *row, const struct llem_result *r)
 	row->itl_ms = r->latency.itl_ms.present ? r->latency.itl_ms.mean : NAN;
 }
 
-/* One run: config file, worker, result; fills row, returns true when ok. */
-static bool run_one(struct run_row *row, const struct study *s, size_t point, int cycle,
-		    const char *dir, const struct study_run_options *o, double *wall_s)
+/*
+ * The worker's config.json: whole under its name (temp file, rename), but
+ * not fsynced, unlike the manifest and results (two fsyncs a run saved).
+ * It is an input, not a record: the worker reads it at once, a rerun
+ * writes it again, and result.json holds the same config durably.
+ */
+static int write_worker_config(const char *path, const char *data, size_t len)
 {
-	const struct config *c = &s->points[point];
+	char *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int rc = 0;
+
+	if (fd < 0) {
+		rc = error_set_errno(LLEM_EIO, "cannot create '%s'", tmp);
+		free(tmp);
+		return rc;
+	}
+	while (len > 0) {
+		ssize_t w = write(fd, data, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = error_set_errno(LLEM_EIO, "cannot write '%s'", tmp);
+			break;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+	if (close(fd) != 0 && !rc)
+		rc = error_set_errno(LLEM_EIO, "cannot close '%s'", tmp);
+	if (!rc && rename(tmp, path) != 0)
+		rc = error_set_errno(LLEM_EIO, "cannot rename '%s' to '%s'", tmp, path);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+/* "this is not a result" (at most OUTPUT_PREVIEW bytes, control bytes as '?'). */
+static char *output_preview(const char *out, size_t len)
+{
+	size_t n = len < OUTPUT_PREVIEW ? len : OUTPUT_PREVIEW, i;
+	char *p = xstrndup(out, n);
+
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+		p[--n] = '\0';
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			p[i] = '?';
+	return p;
+}
+
+/* One run: config file, worker, result; fills row, returns true when ok. */
+static bool run_one(struct run_row *row, struct runner *rn, size_t point, int cycle,
+		    const char *dir, double *wall_s)
+{
+	const struct config *c = &rn->s->points[point];
 	char *slug = measure_model_slug(cfg_str(c, FIELD_MODEL));
 	char *rel = xasprintf("c%d_%s_%s_%.8s", cycle, slug, cfg_str(c, FIELD_BACKEND), c->hash);
 	char *exp_dir = xasprintf("%s/%s", dir, rel);
 	char *cfg_path = xasprintf("%s/config.json", exp_dir);
 	char *log_path = xasprintf("%s/worker.log", exp_dir);
+	const char *stamp = stamp_for(rn, c);
 	struct strbuf json = STRBUF_INIT;
 	struct worker_result wr;
 	struct worker_opts wo = { 0 };
 	struct llem_result r;
 	bool ok = false;
-	const char *argv[5];
+	const char *argv[7];
+	size_t a = 0;
 
 	memset(&wr, 0, sizeof(wr));
 	*wall_s = NAN;
 	config_pretty_json(c, false, &json);
 	strbuf_addch(&json, '\n');
-	if (fs_mkdirs(exp_dir, 0755) != 0 || atomic_write_file(cfg_path, json.buf, json.len) != 0) {
+	if (fs_mkdirs(exp_dir, 0755) != 0 ||
+	    write_worker_config(cfg_path, json.buf, json.len) != 0) {
 		row->error_type = xstrdup("StudyError");
 		row->error_message = xstrdup(error_last());
 		goto out;
 	}
-	argv[0] = o->llem_exe;
-	argv[1] = "__worker";
-	argv[2] = cfg_path;
-	argv[3] = exp_dir;
-	argv[4] = NULL;
+	argv[a++] = rn->o->llem_exe;
+	argv[a++] = "__worker";
+	if (stamp) {
+		argv[a++] = "--dataset-stamp";
+		argv[a++] = stamp;
+	}
+	argv[a++] = cfg_path;
+	argv[a++] = exp_dir;
+	argv[a] = NULL;
 	wo.argv = argv;
+	wo.envp = (const char *const *)rn->envp;
 	wo.log_path = log_path;
-	wo.timeout_s = timeout_of(s, c);
-	wo.interrupt = o->interrupt;
+	wo.timeout_s = timeout_of(rn->s, c);
+	wo.interrupt = rn->o->interrupt;
 	if (worker_run(&wr, &wo) != 0) {
 		row->error_type = xstrdup("StudyError");
 		row->error_message = xstrdup(error_last());
@@ -148,9 +326,14 @@ static bool run_one(struct run_row *row, const struct study *s, size_t point, in
 			row->result_file = xasprintf("%s/result.json", rel);
 			ok = true;
 		} else {
+			char *preview = output_preview(wr.output, wr.output_len);
+
 			row->error_type = xstrdup("ProcessCrash");
-			row->error_message = xasprintf("worker exited 0 without a valid result: %s",
-						       error_last());
+			row->error_message = wr.output_len
+				? xasprintf("worker exited 0 without a valid result (its output began "
+					    "\"%s\"): %s", preview, error_last())
+				: xstrdup("worker exited 0 without a result (no output)");
+			free(preview);
 		}
 		result_release(&r);
 		free(src);
@@ -248,26 +431,82 @@ static uint32_t shuffle_seed(const struct study *s)
 	return (uint32_t)strtoul(s->design_hash + 8, NULL, 16);
 }
 
-static enum study_order order_of(const struct study *s)
-{
-	const char *o = cfg_str(&s->execution, FIELD_EXECUTION_CYCLE_ORDER);
+static const char *const order_names[] = {
+	[STUDY_SEQUENTIAL] = "sequential",
+	[STUDY_INTERLEAVED] = "interleaved",
+	[STUDY_SHUFFLED] = "shuffled",
+};
 
-	return !strcmp(o, "sequential") ? STUDY_SEQUENTIAL
-	       : !strcmp(o, "interleaved") ? STUDY_INTERLEAVED : STUDY_SHUFFLED;
+const char *study_order_name(enum study_order order)
+{
+	return (size_t)order < ARRAY_SIZE(order_names) ? order_names[order] : "unknown";
+}
+
+int study_order_parse(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < ARRAY_SIZE(order_names); i++)
+		if (!strcmp(name, order_names[i]))
+			return (int)i;
+	return -1;
+}
+
+void study_execution_of(struct study_execution *out, const struct study *s,
+			const struct study_run_options *o)
+{
+	const struct config *ex = &s->execution;
+	int order = study_order_parse(cfg_str(ex, FIELD_EXECUTION_CYCLE_ORDER));
+
+	out->n_cycles = (int)cfg_int(ex, FIELD_EXECUTION_N_CYCLES);
+	out->order = order >= 0 ? (enum study_order)order : STUDY_SHUFFLED;
+	out->seed_given = !cfg_is_null(ex, FIELD_EXECUTION_SHUFFLE_SEED);
+	out->seed = shuffle_seed(s);
+	out->experiment_gap_s = cfg_float(ex, FIELD_EXECUTION_EXPERIMENT_GAP_SECONDS);
+	out->cycle_gap_s = cfg_float(ex, FIELD_EXECUTION_CYCLE_GAP_SECONDS);
+	if (!o)
+		return;
+	if (o->n_cycles > 0)
+		out->n_cycles = o->n_cycles;
+	if (o->order >= 0 && (size_t)o->order < ARRAY_SIZE(order_names))
+		out->order = (enum study_order)o->order;
+	if (o->no_gaps)
+		out->experiment_gap_s = out->cycle_gap_s = 0;
+}
+
+static int event_run_start(struct runner *rn, size_t k, size_t total, const char *label,
+			   int cycle)
+{
+	const struct study_events *ev = rn->o->events;
+
+	if (ev && ev->run_start &&
+	    ev->run_start(ev->ctx, k, total, label, cycle) < 0)
+		rn->stop = true;
+	return rn->stop ? STUDY_STOP : STUDY_GO_ON;
+}
+
+static void event_run_end(struct runner *rn, size_t k, size_t total, const char *label,
+			  enum manifest_state status, const char *error, double wall_s)
+{
+	const struct study_events *ev = rn->o->events;
+
+	if (ev && ev->run_end &&
+	    ev->run_end(ev->ctx, k, total, label, status, error, wall_s) < 0)
+		rn->stop = true;
 }
 
 int study_run(struct study_outcome *out, const struct study *s,
 	      const struct study_run_options *o)
 {
-	int cycles = (int)cfg_int(&s->execution, FIELD_EXECUTION_N_CYCLES);
-	double gap_e = cfg_float(&s->execution, FIELD_EXECUTION_EXPERIMENT_GAP_SECONDS);
-	double gap_c = cfg_float(&s->execution, FIELD_EXECUTION_CYCLE_GAP_SECONDS);
+	struct runner rn = { .s = s, .o = o };
 	const char *root = o->results_root ? o->results_root
-					   : cfg_str(&s->points[0], FIELD_OUTPUT_DIR);
+					   : s->count ? cfg_str(&s->points[0], FIELD_OUTPUT_DIR) : ".";
 	struct study_run_entry *runs = NULL;
 	struct manifest *m = NULL;
 	struct run_row *rows = NULL;
 	const char **hashes = NULL, **summaries = NULL;
+	const char *cut_short = NULL; /* the interrupted run's error message */
+	size_t premarked = SIZE_MAX;  /* the run marked running ahead of its start */
 	uint64_t t0 = clock_monotonic_ns();
 	size_t nruns, k, i;
 	int rc;
@@ -276,8 +515,11 @@ int study_run(struct study_outcome *out, const struct study *s,
 	out->total_energy_j = NAN;
 	if (s->count == 0)
 		return error_set(LLEM_EINVAL, "the study has no valid experiment");
+	if (!o->llem_exe)
+		return error_set(LLEM_EINVAL, "study_run: no llem executable for the workers");
+	study_execution_of(&rn.ex, s, o);
 	worker_become_subreaper();
-	nruns = study_order_runs(&runs, s->count, cycles, order_of(s), shuffle_seed(s));
+	nruns = study_order_runs(&runs, s->count, rn.ex.n_cycles, rn.ex.order, rn.ex.seed);
 	hashes = xcalloc(s->count, sizeof(*hashes));
 	summaries = xcalloc(s->count, sizeof(*summaries));
 	for (i = 0; i < s->count; i++) {
@@ -303,6 +545,8 @@ int study_run(struct study_outcome *out, const struct study *s,
 			goto done;
 		rc = 0;
 	}
+	rn.envp = worker_environment();
+	check_datasets(&rn);
 	rows = xcalloc(nruns, sizeof(*rows));
 	out->total = nruns;
 	out->labels = xcalloc(nruns, sizeof(char *));
@@ -310,10 +554,10 @@ int study_run(struct study_outcome *out, const struct study *s,
 	out->energy_j = xcalloc(nruns, sizeof(double));
 	out->tokens_per_s = xcalloc(nruns, sizeof(double));
 	out->wall_s_each = xcalloc(nruns, sizeof(double));
-	for (k = 0; k < nruns && !stopping(o); k++) {
+	for (k = 0; k < nruns && !stopping(&rn); k++) {
 		size_t p = runs[k].point;
 		double w;
-		bool ok;
+		bool ok, chain;
 
 		if (m->entries[k].status == MANIFEST_COMPLETED) {
 			/* Kept from the interrupted run: its result, not a rerun. */
@@ -321,24 +565,37 @@ int study_run(struct study_outcome *out, const struct study *s,
 				       m->entries[k].result_file, summaries[p]);
 			continue;
 		}
-		if (k > 0 && gap_e > 0)
-			gap(o, "Experiment gap", gap_e);
-		if (k > 0 && k % s->count == 0 && gap_c > 0)
-			gap(o, "Cycle gap", gap_c);
-		if (stopping(o))
+		if (k > 0 && rn.ex.experiment_gap_s > 0)
+			gap(&rn, "Experiment gap", rn.ex.experiment_gap_s);
+		if (k > 0 && k % s->count == 0 && rn.ex.cycle_gap_s > 0)
+			gap(&rn, "Cycle gap", rn.ex.cycle_gap_s);
+		if (stopping(&rn) ||
+		    event_run_start(&rn, k, nruns, summaries[p], runs[k].cycle) != STUDY_GO_ON)
 			break;
 		rows[k].point = p;
 		rows[k].cycle = runs[k].cycle;
 		out->labels[k] = xstrdup(summaries[p]);
-		if (o->events && o->events->run_start)
-			o->events->run_start(o->events->ctx, k, nruns, summaries[p], runs[k].cycle);
-		manifest_mark_running(m, k);
-		ok = run_one(&rows[k], s, p, runs[k].cycle, out->dir, o, &w);
+		if (premarked != k)
+			manifest_mark_running(m, k);
+		premarked = SIZE_MAX;
+		ok = run_one(&rows[k], &rn, p, runs[k].cycle, out->dir, &w);
 		out->nruns = k + 1;
 		out->wall_s_each[k] = w;
 		out->ok[k] = ok;
 		out->energy_j[k] = rows[k].has_result ? rows[k].energy_j : NAN;
 		out->tokens_per_s[k] = rows[k].has_result ? rows[k].out_tok_s : NAN;
+		/* The next run follows at once: mark it running in the same
+		 * manifest write as this one's end (its started_at is then a
+		 * millisecond early); a SIGKILL between the two leaves it
+		 * running, which --resume reruns like pending. */
+		chain = !stopping(&rn) && k + 1 < nruns &&
+			m->entries[k + 1].status != MANIFEST_COMPLETED &&
+			rn.ex.experiment_gap_s <= 0 &&
+			((k + 1) % s->count != 0 || rn.ex.cycle_gap_s <= 0);
+		if (chain) {
+			manifest_set_running(m, k + 1);
+			premarked = k + 1;
+		}
 		if (ok) {
 			rows[k].status = "completed";
 			manifest_mark_completed(m, k, rows[k].result_file);
@@ -346,25 +603,32 @@ int study_run(struct study_outcome *out, const struct study *s,
 			if (!isnan(rows[k].energy_j))
 				out->total_energy_j = (isnan(out->total_energy_j) ? 0 : out->total_energy_j) +
 						      rows[k].energy_j;
-		} else if (stopping(o)) {
+		} else if (stopping(&rn)) {
+			/* Left running in the manifest: manifest_mark_interrupted
+			 * below records it, in the same write as the study. */
 			rows[k].status = "interrupted";
+			cut_short = rows[k].error_message;
+			event_run_end(&rn, k, nruns, summaries[p], MANIFEST_INTERRUPTED,
+				      rows[k].error_message, w);
 			break;
 		} else {
 			rows[k].status = "failed";
 			manifest_mark_failed(m, k, rows[k].error_type, rows[k].error_message);
 			out->failed++;
 		}
-		if (o->events && o->events->run_end)
-			o->events->run_end(o->events->ctx, k, nruns, summaries[p], ok,
-					   rows[k].error_message, w);
+		event_run_end(&rn, k, nruns, summaries[p],
+			      ok ? MANIFEST_COMPLETED : MANIFEST_FAILED, rows[k].error_message, w);
 	}
-	out->interrupted = stopping(o);
+	/* Marked running with the last run's end, but never started. */
+	if (premarked != SIZE_MAX)
+		manifest_set_pending(m, premarked);
+	out->interrupted = stopping(&rn);
 	if (out->interrupted)
-		manifest_mark_interrupted(m);
+		manifest_mark_interrupted(m, cut_short);
 	else
 		manifest_mark_study_completed(m);
 	out->wall_s = (double)(clock_monotonic_ns() - t0) * 1e-9;
-	rc = study_write_outputs(out->dir, s, m, rows, out->nruns, out->wall_s);
+	rc = study_write_outputs(out->dir, s, &rn.ex, m, rows, out->nruns, out->wall_s);
 done:
 	for (k = 0; rows && k < nruns; k++) {
 		free(rows[k].result_file);
@@ -379,6 +643,7 @@ done:
 	free(hashes);
 	free(runs);
 	manifest_free(m);
+	runner_release(&rn);
 	return rc;
 }
 

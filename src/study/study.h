@@ -87,15 +87,26 @@ int manifest_create(struct manifest **out, const char *path, const char *study_n
 		    const struct study_run_entry *runs, size_t nruns);
 /* Entry index: running, started_at now; result and error cleared. */
 int manifest_mark_running(struct manifest *m, size_t index);
+/*
+ * The same two changes in memory only, written by the next mark_* or
+ * manifest_write: the runner marks the next run running in the same
+ * write that records the last one's end, when no gap lies between them
+ * (one rewrite per run instead of two), and returns a run so marked that
+ * never started to pending. LLEM_EINVAL for an index out of range.
+ */
+int manifest_set_running(struct manifest *m, size_t index);
+int manifest_set_pending(struct manifest *m, size_t index);
 /* Entry index: completed, completed_at now; result_file "" when not saved. */
 int manifest_mark_completed(struct manifest *m, size_t index, const char *result_file);
 int manifest_mark_failed(struct manifest *m, size_t index, const char *error_type,
 			 const char *error_message);
 /*
- * Study interrupted (Ctrl+C): status interrupted; a running entry goes back
- * to pending (its started_at cleared) so that --resume runs it again.
+ * Study interrupted (Ctrl+C): status interrupted; a running entry is
+ * recorded as interrupted (error_type "Interrupted", error_message
+ * message or a default, completed_at now). --resume runs every entry that
+ * is not completed again, interrupted ones included.
  */
-int manifest_mark_interrupted(struct manifest *m);
+int manifest_mark_interrupted(struct manifest *m, const char *message);
 /* Study completed, completed_at now. */
 int manifest_mark_study_completed(struct manifest *m);
 /* Rewrites the file from the current state (e.g. after --resume edits). */
@@ -117,18 +128,39 @@ const char *manifest_state_name(enum manifest_state s);
 
 /* ---- running a study (runner.c) ---------------------------------------- */
 
-/* What the runner reports as it goes; the CLI prints, the runner never. */
+/* What an event callback returns. */
+enum {
+	STUDY_GO_ON = 0,
+	STUDY_STOP = -1,     /* stop the study between runs, as an interrupt does */
+	STUDY_END_GAP = 1    /* from gap(): end this gap now (Enter on a terminal) */
+};
+
+/* What the runner reports as it goes; the CLI prints, the runner never.
+ * Each callback may be NULL and returns a STUDY_* value. */
 struct study_events {
-	void (*run_start)(void *ctx, size_t k, size_t total, const char *label, int cycle);
-	void (*run_end)(void *ctx, size_t k, size_t total, const char *label, bool ok,
-			const char *error, double wall_s);
-	/* Called about once a second during a gap; remaining_s reaches 0. */
-	void (*gap)(void *ctx, const char *kind, double remaining_s);
+	int (*run_start)(void *ctx, size_t k, size_t total, const char *label, int cycle);
+	/* status: MANIFEST_COMPLETED, _FAILED or _INTERRUPTED (the study
+	 * stopped during this run); error is NULL when completed. */
+	int (*run_end)(void *ctx, size_t k, size_t total, const char *label,
+		       enum manifest_state status, const char *error, double wall_s);
+	/* Called every 200 ms or so during a gap; remaining_s (whole seconds,
+	 * rounded up) reaches 0 unless the gap is ended early. */
+	int (*gap)(void *ctx, const char *kind, double remaining_s);
 	void *ctx;
 };
 
+/* The execution settings a run uses: the study's, with the overrides of
+ * struct study_run_options applied. */
+struct study_execution {
+	int n_cycles;
+	enum study_order order;
+	uint32_t seed;               /* for STUDY_SHUFFLED */
+	bool seed_given;             /* execution.shuffle_seed was set */
+	double experiment_gap_s, cycle_gap_s;
+};
+
 struct study_run_options {
-	const char *llem_exe;        /* the llem binary for workers */
+	const char *llem_exe;        /* the llem binary for workers (see study_find_llem_exe) */
 	const char *results_root;    /* NULL: the first experiment's output_dir */
 	volatile sig_atomic_t *interrupt; /* 1: stop after ending the current run cleanly, 2: kill it */
 	const struct study_events *events;
@@ -136,7 +168,33 @@ struct study_run_options {
 	 * completed are kept, every other run runs. The study's design hash
 	 * must equal the manifest's (LLEM_EINVAL otherwise). */
 	const char *resume_dir;
+	/* Overrides of the study's execution settings: n_cycles > 0,
+	 * order >= 0 (an enum study_order), no_gaps. */
+	int n_cycles;
+	int order;                   /* -1: the study's */
+	bool no_gaps;
 };
+#define STUDY_RUN_OPTIONS_INIT { .order = -1 }
+
+/* The settings s runs with under o (o may be NULL). */
+void study_execution_of(struct study_execution *out, const struct study *s,
+			const struct study_run_options *o);
+/* "sequential", "interleaved", "shuffled" ("unknown" out of range), and
+ * back: the enum study_order, or -1 for any other name. */
+const char *study_order_name(enum study_order order);
+int study_order_parse(const char *name);
+
+/*
+ * The llem executable that runs workers: explicit when given, else
+ * $LLEM_EXE, else next to the library or program holding this code
+ * (<dir>/../bin/llem, <dir>/../../bin/llem, <dir>/llem: relocatable
+ * installs, multiarch lib/<triplet>/ directories, build trees),
+ * else the install prefix's bin directory, else `llem` on PATH. An
+ * explicit path or $LLEM_EXE that is not an executable file is an error,
+ * not a reason to look further. *out is newly allocated. Errors:
+ * LLEM_ENOTFOUND, naming every place tried.
+ */
+int study_find_llem_exe(char **out, const char *explicit_path);
 
 struct study_outcome {
 	char *dir;                   /* the study directory */
@@ -155,6 +213,10 @@ struct study_outcome {
  * worker process (llem __worker), with the configured gaps, rewriting
  * manifest.json after every transition and writing results.csv,
  * results.parquet and study.json at the end (also when interrupted).
+ * Each distinct dataset is validated once, up front, and its workers get
+ * a --dataset-stamp; workers run with OPENBLAS_NUM_THREADS=1. A run that
+ * follows another without a gap is marked running in the same manifest
+ * write that records the previous one's end.
  * Returns 0 when the study ran (some runs may have failed; see out), or a
  * negative LLEM_E* when it could not start.
  */

@@ -542,7 +542,8 @@ int worker_run(struct worker_result *out, const struct worker_opts *o)
 	}
 
 	t0 = clock_monotonic_ns();
-	err = posix_spawn(&r.pid, o->argv[0], &fa, &attr, (char *const *)o->argv, environ);
+	err = posix_spawn(&r.pid, o->argv[0], &fa, &attr, (char *const *)o->argv,
+			  o->envp ? (char *const *)o->envp : environ);
 	if (err) {
 		r.pid = -1;
 		out->outcome = WORKER_SPAWN_FAILED;

@@ -19,6 +19,7 @@
 
 struct worker_opts {
 	const char *const *argv;   /* program and arguments; argv[0] is a path (no PATH search) */
+	const char *const *envp;   /* the child's environment; NULL: this process's */
 	const char *stdin_text;    /* written to the child's stdin, then closed; NULL: /dev/null */
 	const char *log_path;      /* the child's stderr is appended here; NULL: kept in memory for log_tail only */
 	double timeout_s;          /* 0: none */

@@ -134,6 +134,23 @@ void json_quote(struct strbuf *out, const char *s, bool ascii_only);
 void sha256(const void *data, size_t len, uint8_t digest[32]);
 /* First nhex lowercase hex digits (nhex <= 64) of SHA-256 into out[nhex+1]. */
 void sha256_hex(const void *data, size_t len, char *out, size_t nhex);
+/* Streaming: init, any number of updates, then one final (or final_hex). */
+struct sha256_ctx {
+	uint32_t h[8];
+	uint64_t total; /* bytes hashed so far */
+	uint8_t buf[64];
+	size_t fill;    /* bytes waiting in buf */
+	void (*blocks)(uint32_t *h, const uint8_t *p, size_t nblocks);
+};
+void sha256_init(struct sha256_ctx *c);
+void sha256_update(struct sha256_ctx *c, const void *data, size_t len);
+void sha256_final(struct sha256_ctx *c, uint8_t digest[32]);
+void sha256_final_hex(struct sha256_ctx *c, char *out, size_t nhex);
+/* The block function in use: "sha-ni" (x86 SHA extensions) or "portable". */
+const char *sha256_impl(void);
+/* Tests and benchmarks: force the portable block function for contexts
+ * initialised from now on (not thread-safe; set it before hashing). */
+void sha256_force_portable(bool on);
 
 /* ---- strings (strutil.c) ---- */
 size_t edit_distance(const char *a, const char *b);

@@ -19,9 +19,9 @@ def clean_env(**extra):
     return env
 
 
-def run(args, env=None, cwd=None, tool=None):
+def run(args, env=None, cwd=None, tool=None, timeout=120):
     """Runs llem (or a test tool) with an argv list; never through a shell."""
     exe = os.path.join(TOOLS, tool) if tool else LLEM
     return subprocess.run([exe] + list(args), capture_output=True, text=True,
                           env=env if env is not None else clean_env(),
-                          cwd=cwd, timeout=120)
+                          cwd=cwd, timeout=timeout)

@@ -129,7 +129,8 @@ class RunE2E(unittest.TestCase):
                         FAKE_NVML_LOST_GPU="1", FAKE_NVML_LOST_AFTER_MS="1000")
         r = run(["run", self.config("synthetic/smollm-135m"), "--set", "n=8",
                  "--set", "max_output_tokens=32", "--set", "decoder.min_new_tokens=32",
-                 "--set", "warmup.enabled=false"], env=env)
+                 "--set", "warmup.enabled=false"], env=env,
+                timeout=600)  # about 90 s in the ASan build
         self.assertEqual(r.returncode, 0, r.stderr)
         res, _ = self.result(r)
         self.assertEqual([d["device"] for d in res["energy"]["devices"]], ["gpu0"])

@@ -145,14 +145,22 @@ static void test_round_trip(void **state)
 	assert_int_equal(json_count(path, "failed"), 0);
 	assert_int_equal(json_count(path, "pending"), 10); /* running counts */
 
-	/* Interrupted: the running entry goes back to pending for --resume. */
-	assert_int_equal(manifest_mark_interrupted(m), 0);
+	/* Interrupted: the running entry is recorded as interrupted, with why,
+	 * and still counts as pending (--resume runs it again). */
+	assert_int_equal(manifest_mark_interrupted(m, "stopped by an interrupt (SIGTERM)"), 0);
 	assert_int_equal(manifest_load(&r, path), 0);
 	assert_int_equal(r->status, MANIFEST_INTERRUPTED);
-	assert_int_equal(r->entries[1].status, MANIFEST_PENDING);
-	assert_null(r->entries[1].started_at);
+	assert_int_equal(r->entries[1].status, MANIFEST_INTERRUPTED);
+	assert_string_equal(r->entries[1].error_type, "Interrupted");
+	assert_string_equal(r->entries[1].error_message, "stopped by an interrupt (SIGTERM)");
+	assert_non_null(r->entries[1].started_at);
+	assert_non_null(r->entries[1].completed_at);
+	assert_null(r->entries[1].result_file);
+	assert_int_equal(r->entries[2].status, MANIFEST_COMPLETED);
+	assert_int_equal(r->entries[3].status, MANIFEST_PENDING);
 	assert_null(r->completed_at);
 	manifest_free(r);
+	assert_int_equal(json_count(path, "pending"), 10);
 
 	assert_int_equal(manifest_mark_study_completed(m), 0);
 	assert_int_equal(manifest_load(&r, path), 0);
@@ -272,7 +280,7 @@ static void test_load_strict(void **state)
 	expect_load_error(dir, "\"total_experiments\": 12", "\"total_experiments\": true",
 			  "total_experiments");
 	expect_load_error(dir, "\"status\": \"running\"", "\"status\": \"paused\"", "status");
-	expect_load_error(dir, "\"status\": \"pending\"", "\"status\": \"interrupted\"",
+	expect_load_error(dir, "\"status\": \"pending\"", "\"status\": \"skipped\"",
 			  "experiments[0].status");
 	expect_load_error(dir, "\"schema_version\": \"1.0\"", "\"schema_version\": \"2.0\"",
 			  "schema_version");
