@@ -16,6 +16,8 @@ int cfg_value_from_node(struct cfg_value *out, const struct field *f,
 			struct diag_list *diags);
 void cfg_value_release(struct cfg_value *v);
 void cfg_value_copy(struct cfg_value *dst, const struct cfg_value *src);
+/* "an integer", "a string", "a mapping"... for "expected X, got Y". */
+const char *cfg_node_kind(const struct ynode *n);
 bool cfg_value_equal(const struct cfg_value *a, const struct cfg_value *b);
 
 void cfg_layer_init(struct cfg_layer *l);

@@ -35,31 +35,6 @@ static const double pow10_exact[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
 				      1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
 				      1e15 };
 
-/* What a node is, for "expected a number, got ..." messages. */
-static const char *node_kind(const struct ynode *n)
-{
-	int64_t i;
-	double f;
-
-	if (n->kind == YN_MAP)
-		return "a mapping";
-	if (n->kind == YN_SEQ)
-		return "a list";
-	if (!n->plain)
-		return "a string";
-	if (ynode_is_null(n))
-		return "null";
-	if (!strcmp(n->text, "true") || !strcmp(n->text, "false") ||
-	    !strcmp(n->text, "True") || !strcmp(n->text, "False") ||
-	    !strcmp(n->text, "TRUE") || !strcmp(n->text, "FALSE"))
-		return "a boolean";
-	if (parse_int64(n->text, &i) == 0)
-		return "an integer";
-	if (parse_double(n->text, &f) == 0)
-		return "a number";
-	return "a string";
-}
-
 /* "[-]digits[.digits]" with at most 15 digits: exactly m / 10^scale. */
 static bool plain_decimal(const char *s, int64_t *m, int *scale)
 {
@@ -89,7 +64,7 @@ static bool plain_decimal(const char *s, int64_t *m, int *scale)
 static int read_rnum(struct rnum *out, const char *what, const struct ynode *n,
 		     bool integer, const char *path, struct diag_list *diags)
 {
-	const char *kind = node_kind(n);
+	const char *kind = cfg_node_kind(n);
 
 	memset(out, 0, sizeof(*out));
 	out->node = n;
@@ -367,7 +342,7 @@ size_t cfg_range_expand(struct cfg_value **out, const struct field *f,
 		diag_add(diags, DIAG_ERROR, range->file, range->line, range->col, path,
 			 "write range: [start, end], both ends included",
 			 "range must be a list of two numbers [start, end], got %s",
-			 range->kind == YN_SEQ ? "a list of another length" : node_kind(range));
+			 range->kind == YN_SEQ ? "a list of another length" : cfg_node_kind(range));
 	if (!step && !mul && !unknown)
 		diag_add(diags, DIAG_ERROR, map->file, map->line, map->col, path,
 			 "add step: N to add N each time, or mul: N to multiply by N",

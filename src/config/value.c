@@ -37,7 +37,7 @@ static bool is_yaml11_bool(const char *s)
 }
 
 /* What a plain scalar would be in YAML 1.2 core, for error messages. */
-static const char *plain_kind(const struct ynode *n)
+const char *cfg_node_kind(const struct ynode *n)
 {
 	int64_t i;
 	double d;
@@ -144,7 +144,7 @@ int cfg_value_from_node(struct cfg_value *out, const struct field *f,
 					       : field_type_name(f->type));
 		return -1;
 	}
-	kind = plain_kind(n);
+	kind = cfg_node_kind(n);
 	switch (f->type) {
 	case FT_SECTION:
 		if (n->kind != YN_MAP) {
