@@ -139,6 +139,28 @@ static int gap_tick(void *ctx, const char *kind, double remaining_s)
 	return STUDY_GO_ON;
 }
 
+/*
+ * A run's label is "backend / model / precision / differing fields"; the
+ * table has room for one part, and the differing fields are what tells
+ * rows apart (the backend and precision are among them when they vary).
+ * Too long: cut with "..." so a cut is never mistaken for a value.
+ */
+static void table_label(char *out, size_t size, const char *label)
+{
+	const char *last = label, *p;
+	size_t len;
+
+	for (p = strstr(label, " / "); p; p = strstr(p + 3, " / "))
+		last = p + 3;
+	if (!*last)
+		last = label;
+	len = strlen(last);
+	if (len < size)
+		memcpy(out, last, len + 1);
+	else
+		snprintf(out, size, "%.*s...", (int)(size - 4), last);
+}
+
 static void print_table(const struct study *s, const struct study_outcome *o)
 {
 	size_t k;
@@ -146,13 +168,14 @@ static void print_table(const struct study *s, const struct study_outcome *o)
 	printf("Study: %s\nHash:  %s\n\n", s->name ? s->name : "unnamed", s->design_hash);
 	printf("%-4s %-52s %-6s %9s %12s %10s\n", "#", "Config", "Status", "Time", "Energy", "tok/s");
 	for (k = 0; k < o->nruns; k++) {
-		char energy[32] = "n/a", tps[32] = "n/a";
+		char energy[32] = "n/a", tps[32] = "n/a", label[53];
 
 		if (!isnan(o->energy_j[k]))
 			snprintf(energy, sizeof(energy), "%.4g J", o->energy_j[k]);
 		if (!isnan(o->tokens_per_s[k]))
 			snprintf(tps, sizeof(tps), "%.4g", o->tokens_per_s[k]);
-		printf("%-4zu %-52.52s %-6s %8.1fs %12s %10s\n", k + 1, o->labels[k],
+		table_label(label, sizeof(label), o->labels[k]);
+		printf("%-4zu %-52s %-6s %8.1fs %12s %10s\n", k + 1, label,
 		       o->ok[k] ? "OK" : "FAIL", isnan(o->wall_s_each[k]) ? 0.0 : o->wall_s_each[k],
 		       energy, tps);
 	}
