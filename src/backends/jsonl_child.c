@@ -27,8 +27,36 @@ extern char **environ;
 /* How much of a garbage line an error message quotes. */
 #define QUOTE_BYTES 160
 
+/*
+ * The child's environment: ours, less what a study runner added for llem's
+ * own workers only (study/runner.c: OPENBLAS_NUM_THREADS when the user had
+ * not set it, and the marker saying so). Freed by the caller (the strings
+ * are environ's).
+ */
+static char **child_environment(void)
+{
+	static const char *const added[] = { "OPENBLAS_NUM_THREADS=", "LLEM_OPENBLAS_DEFAULTED=" };
+	bool strip = getenv("LLEM_OPENBLAS_DEFAULTED") != NULL;
+	size_t n = 0, k = 0, i, j;
+	char **env;
+
+	while (environ && environ[n])
+		n++;
+	env = xcalloc(n + 1, sizeof(*env));
+	for (i = 0; i < n; i++) {
+		bool drop = false;
+
+		for (j = 0; strip && j < ARRAY_SIZE(added); j++)
+			drop |= !strncmp(environ[i], added[j], strlen(added[j]));
+		if (!drop)
+			env[k++] = environ[i];
+	}
+	return env;
+}
+
 static int spawn(pid_t *pid, const char *const *argv, int in_fd, int out_fd)
 {
+	char **env = child_environment();
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, deflt;
@@ -52,7 +80,8 @@ static int spawn(pid_t *pid, const char *const *argv, int in_fd, int out_fd)
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
 				 POSIX_SPAWN_SETPGROUP);
-	rc = posix_spawn(pid, argv[0], &fa, &at, (char *const *)argv, environ);
+	rc = posix_spawn(pid, argv[0], &fa, &at, (char *const *)argv, env);
+	free(env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (rc)

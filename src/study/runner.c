@@ -78,25 +78,29 @@ static void gap(struct runner *rn, const char *kind, double seconds)
 }
 
 /*
- * The workers' environment: ours, with OPENBLAS_NUM_THREADS=1. The engine
- * runs OpenBLAS single-threaded inside its own pool, but OpenBLAS starts
- * its threads when the library loads, before main, and they spin on
- * sched_yield for a while: ~60 ms of CPU per worker, competing with the
- * run on a small machine. With the variable set they never start.
+ * The workers' environment: ours, plus OPENBLAS_NUM_THREADS=1 unless the
+ * user set it. The engine runs OpenBLAS single-threaded inside its own
+ * pool, but OpenBLAS starts its threads when the library loads, before
+ * main, and they spin on sched_yield for a while: ~60 ms of CPU per
+ * worker, competing with the run on a small machine. With the variable
+ * set they never start. LLEM_OPENBLAS_DEFAULTED tells backends that start
+ * programs of their own (the PyTorch worker) to drop both again, so
+ * those see the user's environment. NULL: ours unchanged.
  */
 static char **worker_environment(void)
 {
-	static const char key[] = "OPENBLAS_NUM_THREADS=";
-	size_t n = 0, k = 0, i;
+	size_t n = 0, i;
 	char **env;
 
+	if (getenv("OPENBLAS_NUM_THREADS"))
+		return NULL;
 	while (environ && environ[n])
 		n++;
-	env = xcalloc(n + 2, sizeof(*env));
+	env = xcalloc(n + 3, sizeof(*env));
 	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], key, sizeof(key) - 1) != 0)
-			env[k++] = environ[i];
-	env[k] = (char *)"OPENBLAS_NUM_THREADS=1";
+		env[i] = environ[i];
+	env[n] = (char *)"OPENBLAS_NUM_THREADS=1";
+	env[n + 1] = (char *)"LLEM_OPENBLAS_DEFAULTED=1";
 	return env;
 }
 

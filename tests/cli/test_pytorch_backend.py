@@ -161,6 +161,32 @@ execution: {n_cycles: 1, cycle_order: sequential}
         self.assertEqual([e["status"] for e in manifest["experiments"]],
                          ["completed", "completed"])
 
+    def test_python_worker_sees_the_users_environment_in_a_study(self):
+        # The runner adds OPENBLAS_NUM_THREADS=1 for llem's own workers; the
+        # Python worker below one must not inherit it (a user's value stays).
+        seen = os.path.join(self.dir, "env.json")
+        worker = self.fake_worker("""
+json.dump(dict(os.environ), open(%r, "w"))
+hello()
+read()
+os._exit(3)
+""" % seen)
+        study = os.path.join(self.dir, "study.yaml")
+        with open(study, "w", encoding="utf-8") as f:
+            f.write(CONFIG.format(preset="tiny-llama", backend="pytorch", n=2, max_out=4,
+                                  min_new="", out=self.out)
+                    + "sweep: {pytorch.batch_size: [1]}\nexecution: {n_cycles: 1}\n")
+        for user_value in (None, "3"):
+            env = no_nvml_env(LLEM_PYTORCH_WORKER=worker, OPENBLAS_NUM_THREADS=user_value)
+            if user_value is None:
+                env.pop("OPENBLAS_NUM_THREADS", None)
+            r = run(["run", study, "--no-gaps"], env=env)
+            self.assertEqual(r.returncode, 3, r.stdout + r.stderr)  # the fake fails the run
+            with open(seen, encoding="utf-8") as f:
+                got = json.load(f)
+            self.assertEqual(got.get("OPENBLAS_NUM_THREADS"), user_value)
+            self.assertNotIn("LLEM_OPENBLAS_DEFAULTED", got)
+
     # ---- failure modes through the C client ------------------------------
 
     def fake_worker(self, body):

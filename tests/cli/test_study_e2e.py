@@ -162,9 +162,12 @@ class StudyE2E(unittest.TestCase):
             dirs = os.listdir(self.out) if os.path.isdir(self.out) else []
             if dirs:
                 manifest = os.path.join(self.out, dirs[0], "manifest.json")
-                with open(manifest, encoding="utf-8") as f:
-                    if json.load(f)["completed"] == 1:
-                        break
+                try:  # the directory exists a moment before its manifest
+                    with open(manifest, encoding="utf-8") as f:
+                        if json.load(f)["completed"] == 1:
+                            break
+                except FileNotFoundError:
+                    pass
             time.sleep(0.05)
         p.kill()  # SIGKILL: no chance to mark anything
         p.wait()
