@@ -12,6 +12,7 @@
 #ifndef LLEM_BACKENDS_H
 #define LLEM_BACKENDS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,6 +77,12 @@ struct backend_ops {
 	 * Quick: no model, no heavy imports. Returns false when it cannot run.
 	 */
 	bool (*describe)(struct strbuf *out);
+	/*
+	 * Optional: the flag Ctrl+C sets, for backends whose calls can wait
+	 * long on another process; they return LLEM_EINTR soon after it is
+	 * set instead of finishing the batch. NULL: checked between calls.
+	 */
+	void (*set_interrupt)(void *session, volatile sig_atomic_t *flag);
 };
 
 struct backend_info {

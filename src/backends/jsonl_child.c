@@ -24,6 +24,8 @@ extern char **environ;
 /* A reply larger than this is garbage, not a result (a generate reply for
  * a batch of 4096 requests is well under 1 MiB). */
 #define MAX_LINE_BYTES (64u << 20)
+/* How often a read looks at the interrupt flag while it waits. */
+#define INTERRUPT_TICK_MS 100
 /* How much of a garbage line an error message quotes. */
 #define QUOTE_BYTES 160
 
@@ -264,11 +266,14 @@ int jsonl_child_read(struct jsonl_child *c, json_t **out, int timeout_ms)
 			return garbage(c, c->buf.buf, c->buf.len, "a line under 64 MiB");
 		if (c->out_fd < 0)
 			return error_set(LLEM_ERROR, "%s is not running", c->name);
+		if (c->interrupted && *c->interrupted)
+			return error_set(LLEM_EINTR, "interrupted while waiting for %s", c->name);
 		if (now >= deadline)
 			return error_set(LLEM_ERROR,
 					 "%s sent nothing for %d s (timeout); it may be hung",
 					 c->name, timeout_ms / 1000);
-		rc = poll(&p, 1, (int)(deadline - now));
+		rc = poll(&p, 1, c->interrupted && deadline - now > INTERRUPT_TICK_MS
+					 ? INTERRUPT_TICK_MS : (int)(deadline - now));
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0)

@@ -9,6 +9,7 @@
 #define LLEM_BACKENDS_JSONL_CHILD_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -16,6 +17,7 @@
 
 struct jsonl_child {
 	pid_t pid;          /* -1 once reaped */
+	volatile sig_atomic_t *interrupted; /* reads end with LLEM_EINTR once set */
 	int in_fd, out_fd;  /* our ends; -1 when closed */
 	struct strbuf buf;  /* bytes read past the last full line */
 	const char *name;   /* for messages: "pytorch worker" */
@@ -34,7 +36,8 @@ int jsonl_child_send(struct jsonl_child *c, const char *json);
 /*
  * The next line as a JSON object, waiting at most timeout_ms. Errors name
  * the cause: timeout, exit (with status), a line that is not a JSON object
- * (quoted, shortened) or a line over the size cap.
+ * (quoted, shortened) or a line over the size cap; LLEM_EINTR within a
+ * tenth of a second of *interrupted being set.
  */
 int jsonl_child_read(struct jsonl_child *c, json_t **out, int timeout_ms);
 /* Closes stdin, waits up to grace_ms for exit, then SIGKILLs and reaps. */

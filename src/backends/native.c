@@ -301,4 +301,5 @@ const struct backend_ops backend_native = {
 	native_version,
 	NULL,
 	NULL,
+	NULL,
 };

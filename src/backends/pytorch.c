@@ -602,7 +602,9 @@ static void stop_worker(struct torch_session *s)
 	if (!s->broken && s->child.in_fd >= 0)
 		call(s, "shutdown", json_object(), deadline_ms(SMALL_TIMEOUT_MS), NULL, NULL, &reply);
 	json_decref(reply);
-	jsonl_child_stop(&s->child, SHUTDOWN_GRACE_MS);
+	/* A worker that broke the protocol (or was interrupted mid-reply) is
+	 * not listening: no grace. */
+	jsonl_child_stop(&s->child, s->broken ? 0 : SHUTDOWN_GRACE_MS);
 	error_set(LLEM_ERROR, "%s", why);
 	free(why);
 }
@@ -882,6 +884,15 @@ static bool pytorch_describe(struct strbuf *out)
 	return ok;
 }
 
+static void pytorch_set_interrupt(void *session, volatile sig_atomic_t *flag)
+{
+	struct torch_session *s = session;
+
+	/* A reply cut short leaves the protocol mid-message: call() marks the
+	 * session broken and unload kills the worker. */
+	s->child.interrupted = flag;
+}
+
 static const char *pytorch_version(void)
 {
 	return version_text;
@@ -896,4 +907,5 @@ const struct backend_ops backend_pytorch = {
 	pytorch_version,
 	pytorch_memory,
 	pytorch_describe,
+	pytorch_set_interrupt,
 };

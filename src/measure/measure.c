@@ -434,6 +434,8 @@ int measure_experiment(struct llem_result *r, char **out_dir,
 	rc = st.bi->ops->load(&st.session, cfg, &st.mi);
 	if (rc)
 		goto fail;
+	if (st.bi->ops->set_interrupt && o->interrupted)
+		st.bi->ops->set_interrupt(st.session, o->interrupted);
 	for (i = 0; i < st.mi.n_warnings; i++)
 		result_add_warning(r, "%s", st.mi.warnings[i]);
 

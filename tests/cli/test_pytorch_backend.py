@@ -10,9 +10,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import jsonschema
@@ -238,6 +240,36 @@ time.sleep(600)
 """, timeout_s="2")
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("sent nothing for 2 s (timeout)", r.stderr)
+
+    def test_ctrl_c_during_a_long_generate_ends_the_run_at_once(self):
+        pidfile = os.path.join(self.dir, "worker.pid")
+        worker = self.fake_worker("""
+open(%r, "w").write(str(os.getpid()))
+hello()
+req = read()
+reply(req, architecture="llama", params_total=1, embedding_params=0, tied=True, layers=1,
+      hidden_size=1, intermediate_size=1, heads=1, kv_heads=1, head_dim=1, vocab_size=512,
+      dtype="fp32", device="cpu", weight_bytes=4, eos_token_id=2, pad_token_id=0)
+read()          # the first generate (warmup): never answered
+time.sleep(600)
+""" % pidfile)
+        env = no_nvml_env(LLEM_PYTORCH_WORKER=worker)
+        p = subprocess.Popen([LLEM, "run", self.config(n=2, max_out=4)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(pidfile) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # hello, load, and the generate request are sent by now
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 130, err)
+        self.assertLess(time.monotonic() - t0, 5)
+        worker_pid = int(open(pidfile).read())
+        deadline = time.monotonic() + 5
+        while os.path.exists("/proc/%d" % worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(os.path.exists("/proc/%d" % worker_pid), "the Python worker outlived llem")
 
     def test_worker_on_another_clock_is_refused(self):
         r = self.run_fake("""
