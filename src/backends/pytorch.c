@@ -16,7 +16,6 @@
 #include "engine/engine.h"
 #include "llem/llem.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -81,14 +80,21 @@ static bool is_executable(const char *path)
 	return !stat(path, &st) && S_ISREG(st.st_mode) && !access(path, X_OK);
 }
 
-/* The interpreter's path and where the name came from, or NULL. */
-static char *find_python(const struct config *cfg, const char **name, const char **from)
+/* The configured pytorch.python, or NULL when the config leaves it unset. */
+static const char *configured_python(const struct config *cfg)
+{
+	return cfg_is_null(cfg, FIELD_PYTORCH_PYTHON) ? NULL : cfg_str(cfg, FIELD_PYTORCH_PYTHON);
+}
+
+/* The interpreter's path and where the name came from, or NULL:
+ * configured (pytorch.python), else LLEM_PYTHON, else python3 on PATH. */
+static char *find_python(const char *configured, const char **name, const char **from)
 {
 	const char *env = getenv("LLEM_PYTHON"), *path;
 	char *dirs, *dir, *save = NULL, *found = NULL;
 
-	if (!cfg_is_null(cfg, FIELD_PYTORCH_PYTHON)) {
-		*name = cfg_str(cfg, FIELD_PYTORCH_PYTHON);
+	if (configured) {
+		*name = configured;
 		*from = "pytorch.python";
 	} else if (env && *env) {
 		*name = env;
@@ -274,7 +280,7 @@ static int pytorch_preflight(const struct config *cfg, struct diag_list *diags)
 		free(msg);
 	}
 
-	python = find_python(cfg, &name, &from);
+	python = find_python(configured_python(cfg), &name, &from);
 	if (!python) {
 		msg = xasprintf("Python interpreter '%s' (from %s) was not found or is not executable",
 				name, from);
@@ -615,7 +621,8 @@ static int pytorch_load(void **out_session, const struct config *cfg,
 	struct torch_session *s = xcalloc(1, sizeof(*s));
 	struct strbuf tried = STRBUF_INIT;
 	const char *name, *from;
-	char *python = find_python(cfg, &name, &from), *worker = find_worker(&tried);
+	char *python = find_python(configured_python(cfg), &name, &from);
+	char *worker = find_worker(&tried);
 	json_t *reply = NULL;
 	int rc;
 
@@ -842,7 +849,6 @@ static void pytorch_unload(void *session)
 
 static bool pytorch_describe(struct strbuf *out)
 {
-	struct config cfg;
 	struct strbuf tried = STRBUF_INIT;
 	const char *name, *from;
 	char *python, *worker, *text = NULL;
@@ -851,9 +857,7 @@ static bool pytorch_describe(struct strbuf *out)
 	int status;
 
 	/* No config here: the interpreter comes from LLEM_PYTHON or PATH. */
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.v[FIELD_PYTORCH_PYTHON].kind = CV_NULL;
-	python = find_python(&cfg, &name, &from);
+	python = find_python(NULL, &name, &from);
 	worker = find_worker(&tried);
 	if (!python) {
 		strbuf_addf(out, "Python interpreter '%s' (from %s) not found; set LLEM_PYTHON or "
