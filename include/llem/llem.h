@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "llem/errors.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,17 +26,6 @@ extern "C" {
 #else
 #define LLEM_API
 #endif
-
-/* Error codes. Everything a caller cannot act on differently is LLEM_ERROR. */
-enum {
-	LLEM_OK = 0,
-	LLEM_ERROR = -1,     /* generic failure; see llem_error_last() */
-	LLEM_EINVAL = -2,    /* invalid argument or configuration */
-	LLEM_ENOTFOUND = -3, /* a file, model, dataset or device is missing */
-	LLEM_EIO = -4,       /* reading or writing a file failed */
-	LLEM_ENOTSUP = -5,   /* not supported on this machine or build */
-	LLEM_EINTR = -6      /* interrupted (SIGINT) */
-};
 
 /*
  * The message describing the last failure on the calling thread, or "" when

@@ -4,7 +4,7 @@
  */
 #define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np */
 #include "backends/jsonl_child.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  */
 #include "backends/backends.h"
 #include "engine/engine.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <stdlib.h>
 #include <string.h>

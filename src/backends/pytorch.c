@@ -14,7 +14,7 @@
 #include "backends/backends.h"
 #include "backends/jsonl_child.h"
 #include "engine/engine.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <fcntl.h>
 #include <jansson.h>

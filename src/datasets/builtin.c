@@ -6,7 +6,7 @@
  */
 #include "datasets/datasets.h"
 #include "util/util.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "build_info.h"
 
 #include <stdlib.h>

@@ -7,7 +7,7 @@
  */
 #include "datasets/datasets.h"
 #include "util/util.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  * measurement edges can read without racing.
  */
 #include "energy/energy.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <math.h>

@@ -4,7 +4,7 @@
  * Zone discovery is rapl_probe's; this file only opens and reads.
  */
 #include "energy/energy.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <errno.h>

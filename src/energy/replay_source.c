@@ -4,7 +4,7 @@
  * the meter, sampler and reports can run without energy hardware.
  */
 #include "energy/energy.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <jansson.h>

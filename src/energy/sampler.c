@@ -5,7 +5,7 @@
  * allocates nor perturbs the workload beyond the reads themselves.
  */
 #include "energy/energy.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -6,7 +6,7 @@
 #include "engine/kernels.h"
 #include "engine/matmul_impl.h"
 
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <pthread.h>

@@ -6,7 +6,7 @@
  * multiply covers all rows at once, so weights are read once per step.
  */
 #include "engine/model.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <math.h>

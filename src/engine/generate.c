@@ -7,7 +7,7 @@
  */
 #include "engine/model.h"
 #include "engine/sampling.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <stdlib.h>

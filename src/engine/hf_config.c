@@ -6,7 +6,7 @@
  * refused by name (LLEM_ENOTSUP) rather than silently approximated.
  */
 #include "engine/engine.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <jansson.h>

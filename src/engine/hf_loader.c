@@ -8,7 +8,7 @@
 #include "engine/engine.h"
 #include "engine/safetensors.h"
 #include "engine/src_model.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <jansson.h>

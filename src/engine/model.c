@@ -4,7 +4,7 @@
  * FLOPs and bandwidth figures are computed from.
  */
 #include "engine/model.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <math.h>

@@ -5,7 +5,7 @@
  * the same code as a model directory's.
  */
 #include "engine/engine.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <jansson.h>

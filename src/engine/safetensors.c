@@ -7,7 +7,7 @@
  * read past the end.
  */
 #include "engine/safetensors.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -20,7 +20,7 @@
  */
 #include "engine/kernels.h"
 #include "engine/src_model.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <math.h>

@@ -10,7 +10,7 @@
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "engine/kernels.h"
 
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <errno.h>

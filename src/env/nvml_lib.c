@@ -5,7 +5,7 @@
  */
 #define _GNU_SOURCE /* dlinfo, RTLD_DI_LINKMAP */
 #include "env/env.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <dlfcn.h>

@@ -10,7 +10,7 @@
 #include "datasets/datasets.h"
 #include "energy/energy.h"
 #include "env/env.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "results/results.h"
 
 #include <math.h>

@@ -4,7 +4,7 @@
  * result.json last, so a directory with a result.json is complete.
  */
 #include "measure/output.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "results/table.h"
 
 #include <errno.h>

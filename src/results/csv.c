@@ -4,7 +4,7 @@
  * blocks and streamed into an atomic temp file.
  */
 #include "results/table.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <inttypes.h>
 #include <stdio.h>

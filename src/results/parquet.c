@@ -5,7 +5,7 @@
  * while the footer's offsets and sizes are collected.
  */
 #include "results/table.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "build_info.h"
 
 #include <math.h>

@@ -5,7 +5,7 @@
  * would refuse to load.
  */
 #include "results/results.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <math.h>
 #include <stdlib.h>

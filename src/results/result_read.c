@@ -5,7 +5,7 @@
  * Errors name the file and the key path ("energy.devices[0].energy_j").
  */
 #include "results/results.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <jansson.h>
 #include <limits.h>

@@ -5,7 +5,7 @@
  * newline, so the file can be checked and diffed with standard tools.
  */
 #include "results/results.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <jansson.h>
 

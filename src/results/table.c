@@ -4,7 +4,7 @@
  * half-written temp file behind and both formats refuse the same tables.
  */
 #include "results/table.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <string.h>
 

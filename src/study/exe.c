@@ -5,7 +5,7 @@
  */
 #define _GNU_SOURCE /* dladdr */
 #include "study/study.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include "build_info.h"

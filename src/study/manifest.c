@@ -5,7 +5,7 @@
  */
 #include "study/study.h"
 #include "util/util.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include "build_info.h"
 

@@ -4,7 +4,7 @@
  * and Parquet columns never drift from what a config can say.
  */
 #include "study/outputs.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "results/results.h"
 
 #include <math.h>

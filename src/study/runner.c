@@ -9,7 +9,7 @@
 #include "study/outputs.h"
 #include "study/worker.h"
 #include "datasets/datasets.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "measure/measure.h"
 #include "results/results.h"
 

@@ -6,7 +6,7 @@
 #define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np */
 #include "study/worker.h"
 #include "util/util.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,7 +7,7 @@
  */
 #define _GNU_SOURCE /* mkostemp */
 #include "util/util.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <errno.h>
 #include <fcntl.h>

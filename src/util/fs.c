@@ -1,6 +1,6 @@
 /* Small filesystem helpers; errors go to error_set with the path named. */
 #include "util/util.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <errno.h>
 #include <fcntl.h>

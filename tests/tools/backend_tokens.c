@@ -10,7 +10,7 @@
  */
 #include "backends/backends.h"
 #include "config/config.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <stdio.h>

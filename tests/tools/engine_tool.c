@@ -9,7 +9,7 @@
  * M is a model directory or synthetic/<preset>. Output is JSON on stdout.
  */
 #include "engine/engine.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <stdio.h>

@@ -13,7 +13,7 @@
  * Exit 0 on success, 1 with the error on stderr.
  */
 #include "results/results.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 
 #include <math.h>
 #include <stdio.h>

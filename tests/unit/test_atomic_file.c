@@ -11,7 +11,7 @@
 
 #include "testutil.h"
 
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <dirent.h>

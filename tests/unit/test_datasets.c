@@ -13,7 +13,7 @@
 
 #include "build_info.h"
 #include "datasets/datasets.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <jansson.h>

@@ -15,7 +15,7 @@
 #include "engine/engine.h"
 #include "engine/kernels.h"
 #include "engine/sampling.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <math.h>

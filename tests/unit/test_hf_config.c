@@ -12,7 +12,7 @@
 #include "testutil.h"
 
 #include "engine/engine.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <jansson.h>

@@ -14,7 +14,7 @@
 
 #include "engine/engine.h"
 #include "engine/safetensors.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <stdio.h>

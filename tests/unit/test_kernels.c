@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "engine/kernels.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <math.h>

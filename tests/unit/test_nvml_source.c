@@ -14,7 +14,7 @@
 
 #include "energy/energy.h"
 #include "env/env.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <dlfcn.h>

@@ -12,7 +12,7 @@
 
 #include "testutil.h"
 
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "results/results.h"
 #include "util/util.h"
 

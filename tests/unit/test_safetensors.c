@@ -13,7 +13,7 @@
 #include "testutil.h"
 
 #include "engine/safetensors.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <stdio.h>

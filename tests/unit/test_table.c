@@ -13,7 +13,7 @@
 
 #include "testutil.h"
 
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "results/results.h"
 
 #include <dirent.h>

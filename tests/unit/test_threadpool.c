@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "engine/kernels.h"
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <pthread.h>

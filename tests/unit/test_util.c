@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "llem/llem.h"
+#include "llem/errors.h"
 #include "util/util.h"
 
 #include <errno.h>
