@@ -53,8 +53,34 @@ struct backend_request_stats {
 	bool stopped_at_eos;
 };
 
+/*
+ * What a backend can do, for the layers above: measure, the CLI and the
+ * config checks read this instead of asking for a backend by name.
+ */
+struct backend_caps {
+	/* The field that sets how many requests run together
+	 * (FIELD_NATIVE_BATCH_SIZE), or FIELD_COUNT when it has none: what
+	 * `llem run --batch-size` sets and the dry run shows. */
+	enum field_id batch_size_field;
+	/* The field that selects weight quantisation, or FIELD_COUNT. */
+	enum field_id quantization_field;
+	/* Model memory as the result describes it when the backend has no
+	 * memory() hook (its peak is then llem's own max RSS). */
+	const char *memory_method;
+	/* Every generated token reaches the observer with its own timestamp
+	 * as it is produced (TTFT and ITL are measured, not inferred). */
+	bool streams_tokens;
+	/* Accepts requests arriving over time (traffic other than offline). */
+	bool timed_arrivals;
+};
+
+/*
+ * A backend: one instance per backend, defined in its own file with
+ * designated initialisers and listed once in config/backend_table.def.
+ */
 struct backend_ops {
 	const char *name;
+	struct backend_caps caps;
 	/* Everything checkable before work starts; all problems into diags. */
 	int (*preflight)(const struct config *cfg, struct diag_list *diags);
 	int (*load)(void **out_session, const struct config *cfg,
@@ -64,7 +90,9 @@ struct backend_ops {
 			const struct backend_observer *obs,
 			struct backend_request_stats *stats);
 	void (*unload)(void *session);
-	const char *(*version)(void);
+	/* What ran, for the result ("transformers 5.2 (torch 2.13, cuda
+	 * none)"): borrowed from the session, valid until unload. */
+	const char *(*version)(void *session);
 	/*
 	 * Optional, for backends whose model lives outside this process:
 	 * peak memory in MiB since the last reset (reset = true starts a new
@@ -85,18 +113,21 @@ struct backend_ops {
 	void (*set_interrupt)(void *session, volatile sig_atomic_t *flag);
 };
 
+/* One row of the registry: the table's line plus the ops when runnable. */
 struct backend_info {
+	enum backend_id id;
 	const char *name;
 	bool runnable;      /* this build can run it */
 	const char *status; /* one line: what it is, or why not */
+	const char *precisions; /* accepted precision values, "fp32, fp16, bf16" */
 	const struct backend_ops *ops; /* NULL when not runnable */
 };
 
-/* Every backend the config schema accepts, in schema order. */
+/* Every backend of config/backend_table.def, in table order. */
 size_t backends_list(const struct backend_info **out);
+/* The backend called name, or NULL. */
 const struct backend_info *backends_find(const char *name);
-
-extern const struct backend_ops backend_native;
-extern const struct backend_ops backend_pytorch;
+/* The ops of the runnable backend called name, or NULL. */
+const struct backend_ops *backends_ops(const char *name);
 
 #endif

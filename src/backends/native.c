@@ -287,19 +287,24 @@ static void native_unload(void *session)
 	free(ns);
 }
 
-static const char *native_version(void)
+static const char *native_version(void *session)
 {
+	(void)session;
 	return "llem-native " LLEM_NATIVE_VERSION;
 }
 
 const struct backend_ops backend_native = {
-	"native",
-	native_preflight,
-	native_load,
-	native_generate,
-	native_unload,
-	native_version,
-	NULL,
-	NULL,
-	NULL,
+	.name = "native",
+	.caps = {
+		.batch_size_field = FIELD_NATIVE_BATCH_SIZE,
+		.quantization_field = FIELD_NATIVE_QUANTIZATION,
+		.memory_method = "weights + KV cache allocated; peak = process max RSS",
+		.streams_tokens = true,
+		.timed_arrivals = false,
+	},
+	.preflight = native_preflight,
+	.load = native_load,
+	.generate = native_generate,
+	.unload = native_unload,
+	.version = native_version,
 };

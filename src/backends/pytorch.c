@@ -47,6 +47,7 @@ struct torch_session {
 	int64_t next_id;
 	json_t *decoding;         /* generate arguments shared by every call */
 	int max_input_tokens;
+	char version[256];        /* "transformers X (torch Y, cuda Z)", from hello */
 };
 
 /*
@@ -62,9 +63,6 @@ static int deadline_ms(int dflt)
 		return (int)(s * 1000);
 	return dflt;
 }
-
-/* "transformers X (torch Y, cuda Z)" once a worker said hello. */
-static char version_text[256] = "transformers worker";
 
 static const char *synthetic_preset(const char *model)
 {
@@ -440,7 +438,7 @@ static int hello(struct torch_session *s)
 			       (long long)worker_ns, (unsigned long long)t0, (unsigned long long)t1);
 		goto out;
 	}
-	snprintf(version_text, sizeof(version_text), "transformers %s (torch %s, cuda %s)",
+	snprintf(s->version, sizeof(s->version), "transformers %s (torch %s, cuda %s)",
 		 json_string_value(json_object_get(reply, "transformers"))
 			 ? json_string_value(json_object_get(reply, "transformers")) : "?",
 		 json_string_value(json_object_get(reply, "torch"))
@@ -552,7 +550,7 @@ static int64_t dtype_bytes(const char *label)
 }
 
 static void fill_info(struct backend_model_info *info, const struct config *cfg,
-		      const json_t *r, int batch_size)
+		      const json_t *r, int batch_size, const char *version)
 {
 	json_t *w = json_object_get(r, "warnings");
 	int64_t emb_bytes;
@@ -584,7 +582,7 @@ static void fill_info(struct backend_model_info *info, const struct config *cfg,
 					  ? info->weight_bytes : info->weight_bytes - emb_bytes;
 	info->tokenizer = synthetic_preset(cfg_str(cfg, FIELD_MODEL)) ? xstrdup("byte")
 									: xstrdup("model");
-	info->kernels = xasprintf("%s on %s", version_text,
+	info->kernels = xasprintf("%s on %s", version,
 				  json_string_value(json_object_get(r, "device"))
 					  ? json_string_value(json_object_get(r, "device")) : "?");
 	info->threads = 0;
@@ -652,7 +650,7 @@ static int pytorch_load(void **out_session, const struct config *cfg,
 				? 1 : (int)cfg_int(cfg, FIELD_PYTORCH_BATCH_SIZE);
 	s->max_input_tokens = (int)cfg_int(cfg, FIELD_MAX_INPUT_TOKENS);
 	s->decoding = decoding_args(cfg, reply);
-	fill_info(info, cfg, reply, s->batch_size);
+	fill_info(info, cfg, reply, s->batch_size, s->version);
 	json_decref(reply);
 	free(python);
 	free(worker);
@@ -897,19 +895,28 @@ static void pytorch_set_interrupt(void *session, volatile sig_atomic_t *flag)
 	s->child.interrupted = flag;
 }
 
-static const char *pytorch_version(void)
+static const char *pytorch_version(void *session)
 {
-	return version_text;
+	const struct torch_session *s = session;
+
+	return s->version;
 }
 
 const struct backend_ops backend_pytorch = {
-	"pytorch",
-	pytorch_preflight,
-	pytorch_load,
-	pytorch_generate,
-	pytorch_unload,
-	pytorch_version,
-	pytorch_memory,
-	pytorch_describe,
-	pytorch_set_interrupt,
+	.name = "pytorch",
+	.caps = {
+		.batch_size_field = FIELD_PYTORCH_BATCH_SIZE,
+		.quantization_field = FIELD_COUNT, /* load_in_4bit / load_in_8bit */
+		.memory_method = NULL,             /* memory() reads the worker's */
+		.streams_tokens = true,
+		.timed_arrivals = false,
+	},
+	.preflight = pytorch_preflight,
+	.load = pytorch_load,
+	.generate = pytorch_generate,
+	.unload = pytorch_unload,
+	.version = pytorch_version,
+	.memory = pytorch_memory,
+	.describe = pytorch_describe,
+	.set_interrupt = pytorch_set_interrupt,
 };

@@ -1,35 +1,51 @@
 /*
- * Which backends this build can run. A backend is listed as runnable only
- * when its implementation is compiled in; the config schema accepts all of
- * them so configs can be written and validated ahead of time.
+ * The registry: config/backend_table.def as struct backend_info rows. A
+ * backend is runnable when its line is BACKEND (its implementation is
+ * compiled in); PLANNED_BACKEND lines are listed so configs can be written
+ * and validated ahead of time, and say why they cannot run.
  */
 #include "backends/backends.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const struct backend_info registry[] = {
-	{ "native", true, "built-in C engine, no downloads", &backend_native },
-	{ "pytorch", true, "Hugging Face transformers in a Python worker (needs torch + transformers)",
-	  &backend_pytorch },
-	{ "vllm", false, "not implemented in this version of llem", NULL },
-	{ "tensorrt", false, "not implemented in this version of llem", NULL },
+#define BACKEND(id, name, ops, precisions, summary) extern const struct backend_ops ops;
+#define PLANNED_BACKEND(id, name, precisions, summary)
+#include "config/backend_table.def"
+#undef BACKEND
+#undef PLANNED_BACKEND
+
+#define BACKEND(id, name, ops, precisions, summary) \
+	{ BACKEND_ID_##id, name, true, summary, precisions, &ops },
+#define PLANNED_BACKEND(id, name, precisions, summary) \
+	{ BACKEND_ID_##id, name, false, summary, precisions, NULL },
+static const struct backend_info registry[BACKEND_COUNT] = {
+#include "config/backend_table.def"
 };
+#undef BACKEND
+#undef PLANNED_BACKEND
 
 size_t backends_list(const struct backend_info **out)
 {
 	*out = registry;
-	return sizeof(registry) / sizeof(registry[0]);
+	return BACKEND_COUNT;
 }
 
 const struct backend_info *backends_find(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+	for (i = 0; name && i < BACKEND_COUNT; i++)
 		if (!strcmp(registry[i].name, name))
 			return &registry[i];
 	return NULL;
+}
+
+const struct backend_ops *backends_ops(const char *name)
+{
+	const struct backend_info *bi = backends_find(name);
+
+	return bi && bi->runnable ? bi->ops : NULL;
 }
 
 void backend_model_info_release(struct backend_model_info *info)

@@ -32,17 +32,6 @@ static const struct preset_value presets[] = {
 	{ "factual", FIELD_DECODER_DO_SAMPLE, "true" },
 };
 
-/* Precisions each backend can run (the original's PRECISION_SUPPORT). */
-static const struct {
-	const char *backend;
-	const char *precisions;
-} precision_support[] = {
-	{ "native", "fp32, fp16, bf16" },
-	{ "pytorch", "fp32, fp16, bf16" },
-	{ "vllm", "fp16, bf16" },
-	{ "tensorrt", "fp16, bf16" },
-};
-
 static int value_from_text(struct cfg_value *out, const struct field *f,
 			   const char *text, struct diag_list *diags)
 {
@@ -163,18 +152,15 @@ static void check_rules(const struct config *cfg, const char *fb,
 {
 	const char *backend = cfg_str(cfg, FIELD_BACKEND);
 	const char *precision = cfg_str(cfg, FIELD_PRECISION);
+	const struct schema_backend *sb = schema_backend_find(backend);
 	double floor_s = cfg_float(cfg, FIELD_WARMUP_THERMAL_FLOOR_SECONDS);
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(precision_support); i++) {
-		const char *ok = precision_support[i].precisions;
-		char *msg, *hint;
+	/* Precisions each backend accepts: its line in config/backend_table.def. */
+	if (sb && !list_has(sb->precisions, precision)) {
+		char *msg = xasprintf("%s is not supported by backend '%s'", precision, backend);
+		char *hint = xasprintf("supported precisions for %s: %s", backend, sb->precisions);
 
-		if (strcmp(precision_support[i].backend, backend) ||
-		    list_has(ok, precision))
-			continue;
-		msg = xasprintf("%s is not supported by backend '%s'", precision, backend);
-		hint = xasprintf("supported precisions for %s: %s", backend, ok);
 		rule_error(cfg, diags, FIELD_PRECISION, FIELD_BACKEND, fb, hint, msg);
 		free(msg);
 		free(hint);

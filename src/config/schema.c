@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const E_BACKEND[] = { "native", "pytorch", "vllm", "tensorrt", NULL };
 static const char *const E_PRECISION[] = { "fp32", "fp16", "bf16", NULL };
 static const char *const E_PRESET[] = { "deterministic", "standard", "creative", "factual", NULL };
 static const char *const E_ENERGY[] = { "auto", "nvml", "rapl", "replay", NULL };
@@ -26,7 +25,33 @@ static const char *const E_VLLM_QUANT[] = { "awq", "gptq", "fp8", NULL };
 static const char *const E_TRT_QUANT[] = { "int8_sq", "int4_awq", "fp8", NULL };
 static const char *const E_CYCLE_ORDER[] = { "sequential", "interleaved", "shuffled", NULL };
 
-const char *const schema_backend_names[] = { "native", "pytorch", "vllm", "tensorrt", NULL };
+#define BACKEND(id, name, ops, precisions, summary) { name, true, precisions, summary },
+#define PLANNED_BACKEND(id, name, precisions, summary) { name, false, precisions, summary },
+const struct schema_backend schema_backends[BACKEND_COUNT] = {
+#include "config/backend_table.def"
+};
+#undef BACKEND
+#undef PLANNED_BACKEND
+
+#define BACKEND(id, name, ops, precisions, summary) name,
+#define PLANNED_BACKEND(id, name, precisions, summary) name,
+const char *const schema_backend_names[BACKEND_COUNT + 1] = {
+#include "config/backend_table.def"
+	NULL
+};
+#undef BACKEND
+#undef PLANNED_BACKEND
+#define E_BACKEND schema_backend_names
+
+const struct schema_backend *schema_backend_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < BACKEND_COUNT; i++)
+		if (!strcmp(schema_backends[i].name, name))
+			return &schema_backends[i];
+	return NULL;
+}
 
 #define FIELD(id, path, type, flags, def, min, max, values, backends, doc) \
 	{ path, type, flags, def, min, max, values, backends, doc },

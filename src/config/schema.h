@@ -60,7 +60,28 @@ const char *field_type_name(enum field_type t);
 /* The backend section a field belongs to (FIELD_NATIVE for
  * native.batch_size), or -1; computed once. */
 int schema_section_of(enum field_id id);
-/* Backends llem knows, in table order; NULL-terminated. */
-extern const char *const schema_backend_names[];
+
+/* ---- backends (config/backend_table.def) ---- */
+#define BACKEND(id, name, ops, precisions, summary) BACKEND_ID_##id,
+#define PLANNED_BACKEND(id, name, precisions, summary) BACKEND_ID_##id,
+enum backend_id {
+#include "config/backend_table.def"
+	BACKEND_COUNT
+};
+#undef BACKEND
+#undef PLANNED_BACKEND
+
+/* What the config layer knows of a backend: one row of the table. */
+struct schema_backend {
+	const char *name;       /* what `backend:` takes */
+	bool runnable;          /* BACKEND (true) or PLANNED_BACKEND */
+	const char *precisions; /* accepted `precision:` values, "fp32, fp16" */
+	const char *summary;    /* one line for `llem config` */
+};
+extern const struct schema_backend schema_backends[BACKEND_COUNT];
+/* The names alone, in table order; NULL-terminated (the enum's values). */
+extern const char *const schema_backend_names[BACKEND_COUNT + 1];
+/* The row of the backend called name, or NULL. */
+const struct schema_backend *schema_backend_find(const char *name);
 
 #endif

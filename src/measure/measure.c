@@ -587,13 +587,16 @@ int measure_experiment(struct llem_result *r, char **out_dir,
 					     method ? method : "peak not available");
 	} else {
 		r->memory.peak_memory_mb = (double)ru.ru_maxrss / 1024.0;
-		r->memory.method = xstrdup("native: weights + KV cache allocated; peak = process max RSS");
+		r->memory.method = xasprintf("%s: %s", st.bi->ops->name,
+					     st.bi->ops->caps.memory_method
+						     ? st.bi->ops->caps.memory_method
+						     : "peak = process max RSS");
 	}
 
 	r->config_hash = xstrdup(cfg->hash);
 	r->model = xstrdup(cfg_str(cfg, FIELD_MODEL));
 	r->backend = xstrdup(cfg_str(cfg, FIELD_BACKEND));
-	r->backend_version = xstrdup(st.bi->ops->version());
+	r->backend_version = xstrdup(st.bi->ops->version(st.session));
 	r->methodology = RESULT_METHODOLOGY_TOTAL;
 	{
 		struct strbuf pretty = STRBUF_INIT;
