@@ -8,7 +8,18 @@
  * the caller's and is released with its type's _free(); every `const char *`
  * returned by a getter is borrowed and lives as long as the object it came
  * from. Option structs start with a `version` field; initialise them with
- * their LLEM_*_INIT macro so later fields can be added without breaking ABI.
+ * their LLEM_*_INIT macro (or llem_*_options_init() from other languages) so
+ * later fields can be added without breaking ABI.
+ *
+ * Errors travel one way: the return code, and the message for
+ * llem_error_last(). Where several problems are found at once (a config,
+ * a preflight) each also reaches an optional llem_diag_cb, and the message
+ * holds all of them, one per line.
+ *
+ * Out of memory: libllem aborts the process (with a message on stderr)
+ * when an allocation fails. A measurement cannot be trusted once the heap
+ * is exhausted, and threading ENOMEM through every string operation would
+ * hide the errors that matter. No function returns an out-of-memory code.
  */
 #ifndef LLEM_LLEM_H
 #define LLEM_LLEM_H
@@ -36,6 +47,26 @@ LLEM_API const char *llem_error_last(void);
 /* The library version as "X.Y.Z" (static storage). */
 LLEM_API const char *llem_version(void);
 
+/* ---- diagnostics ------------------------------------------------------ */
+
+typedef enum { LLEM_DIAG_ERROR = 1, LLEM_DIAG_WARNING = 2 } llem_diag_severity;
+
+/* One problem found in a config or a preflight. Strings are borrowed for
+ * the callback only. */
+typedef struct {
+	llem_diag_severity severity;
+	const char *file;    /* the file or "command line"; may be NULL */
+	int line, col;       /* 1-based; 0 when unknown */
+	const char *path;    /* the config key, "decoder.top_p"; may be NULL */
+	const char *message;
+	const char *hint;    /* how to fix it; may be NULL */
+	/* The whole line as llem prints it: "file:line:col: [warning: ]path:
+	 * message" (without the hint). */
+	const char *text;
+} llem_diag;
+
+typedef void (*llem_diag_cb)(const llem_diag *diag, void *payload);
+
 /* ---- configuration ---------------------------------------------------- */
 
 /* A loaded, validated and fully defaulted experiment or study config. */
@@ -48,10 +79,16 @@ typedef struct {
 	size_t overrides_count;
 	/* User-config file: NULL for the XDG default, "" to read none. */
 	const char *user_config_path;
+	/* Version 2: every diagnostic, errors and warnings, in file order,
+	 * also on success (warnings); may be NULL. */
+	llem_diag_cb diagnostic;
+	void *diagnostic_payload;
 } llem_config_options;
 
-#define LLEM_CONFIG_OPTIONS_VERSION 1
-#define LLEM_CONFIG_OPTIONS_INIT { LLEM_CONFIG_OPTIONS_VERSION, NULL, 0, NULL }
+#define LLEM_CONFIG_OPTIONS_VERSION 2
+#define LLEM_CONFIG_OPTIONS_INIT { LLEM_CONFIG_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL }
+/* The same as LLEM_CONFIG_OPTIONS_INIT, for callers without C macros. */
+LLEM_API void llem_config_options_init(llem_config_options *opts);
 
 /*
  * Loads the YAML or JSON config at `path` (NULL: overrides and user config
@@ -79,6 +116,68 @@ LLEM_API int llem_config_is_study(const llem_config *cfg);
 
 LLEM_API void llem_config_free(llem_config *cfg);
 
+/* The default user-config path ($XDG_CONFIG_HOME/llem/config.yaml, else
+ * ~/.config/llem/config.yaml) in *out (free with llem_free); NULL when
+ * neither variable is set. Returns 0. */
+LLEM_API int llem_config_user_path(char **out);
+
+/* With llem_config_plan_json: add "effective_config", every field. */
+#define LLEM_PLAN_EFFECTIVE_CONFIG 1u
+
+/*
+ * What `llem run --dry-run` shows, as JSON in *out (free with llem_free).
+ * An experiment: {"config_hash", "output_dir", "config" (the canonical
+ * JSON), "summary" {model, backend, precision, batch_size (null when the
+ * backend has none), dataset, n, prompts_available, max_input_tokens,
+ * max_output_tokens, energy_backend (null: disabled)}, "explicit" [every
+ * field set by a source: {path, value (text), source, line, col}] and,
+ * with LLEM_PLAN_EFFECTIVE_CONFIG, "effective_config"}. A study:
+ * {"study_name", "path", "study_design_hash", "n_cycles", "cycle_order",
+ * "experiment_gap_seconds", "cycle_gap_seconds", "total_runs",
+ * "grid_count", "explicit_count", "experiments" [{label, config_hash,
+ * config}], "skipped" [{label, reason}]}. Loads each distinct dataset to
+ * count its prompts. Errors: LLEM_ENOTFOUND / LLEM_EINVAL (a dataset that
+ * cannot be read: the message starts "dataset: "), LLEM_EIO.
+ */
+LLEM_API int llem_config_plan_json(char **out, const llem_config *cfg, unsigned flags);
+
+/*
+ * The backends' own preflight (model present, preset known, interpreter
+ * and libraries importable, settings they can honour) for the experiment,
+ * or for each distinct check of a study once. Every problem and warning
+ * goes to cb (may be NULL). Errors: LLEM_EINVAL (problems found; the
+ * message holds them, one per line, and names the study point), LLEM_ENOTSUP
+ * (a backend this build cannot run).
+ */
+LLEM_API int llem_config_preflight(const llem_config *cfg, llem_diag_cb cb, void *payload);
+
+/*
+ * The config key of "the selected backend's batch size", e.g.
+ * "native.batch_size" (static storage), for a config whose experiments
+ * all use one backend. Errors: LLEM_EINVAL (several backends: the message
+ * says so), LLEM_ENOTSUP (the backend has no batch size).
+ */
+LLEM_API int llem_config_batch_size_key(const char **out, const llem_config *cfg);
+
+/*
+ * Every config key as `llem config --fields` shows it: format "text" or
+ * "markdown" (docs/config-reference.md). *out is freed with llem_free.
+ * Errors: LLEM_EINVAL (another format).
+ */
+LLEM_API int llem_config_fields_doc(char **out, const char *format);
+
+/* ---- this machine ------------------------------------------------------ */
+
+/*
+ * What this machine offers for measurement, as JSON in *out (free with
+ * llem_free): llem's version and build, the CPU, GPUs (NVML), the RAPL
+ * zones under rapl_root (NULL: /sys/class/powercap), the backends and
+ * whether each can run here, and the operating system. The layout is in
+ * docs/architecture.md ("The machine report"). Never fails for a missing
+ * sensor: that is information. Returns 0.
+ */
+LLEM_API int llem_machine_report_json(char **out, const char *rapl_root);
+
 /* ---- running ---------------------------------------------------------- */
 
 typedef struct {
@@ -90,10 +189,16 @@ typedef struct {
 	/* Set to non-zero (e.g. from a SIGINT handler) to stop early; may be
 	 * NULL. The run then fails with LLEM_EINTR. */
 	volatile int *interrupt;
+	/* Version 2: called as each phase starts ("load", "baseline",
+	 * "warmup", "thermal floor", "measure"), expected_s its planned
+	 * length or -1; may be NULL. */
+	void (*phase)(const char *phase, double expected_s, void *payload);
+	void *phase_payload;
 } llem_run_options;
 
-#define LLEM_RUN_OPTIONS_VERSION 1
-#define LLEM_RUN_OPTIONS_INIT { LLEM_RUN_OPTIONS_VERSION, NULL, 1, NULL }
+#define LLEM_RUN_OPTIONS_VERSION 2
+#define LLEM_RUN_OPTIONS_INIT { LLEM_RUN_OPTIONS_VERSION, NULL, 1, NULL, NULL, NULL }
+LLEM_API void llem_run_options_init(llem_run_options *opts);
 
 /*
  * Runs one experiment (the whole lifecycle: preflight, load, baseline,
@@ -121,7 +226,8 @@ LLEM_API int llem_run_experiment(char **out_json, char **out_dir,
 
 typedef enum {
 	LLEM_STUDY_RUN_START = 1, /* a run is about to start */
-	LLEM_STUDY_RUN_END,       /* a run ended: see status */
+	LLEM_STUDY_RUN_END,       /* a run ended: see status; also, with
+				     resumed set, each run a resume keeps */
 	LLEM_STUDY_GAP            /* every 200 ms or so during a pause */
 } llem_study_event_type;
 
@@ -142,6 +248,9 @@ typedef struct {
 	double wall_s;         /* RUN_END: the worker's wall time */
 	const char *gap;       /* GAP: "Experiment gap" or "Cycle gap" */
 	double gap_remaining_s; /* GAP: whole seconds left; 0 at its end */
+	double energy_j;       /* RUN_END: the run's total energy; NaN if none */
+	double output_tokens_per_s; /* RUN_END: NaN if unknown */
+	int resumed;           /* RUN_END: a completed run kept by resume_dir */
 } llem_study_event;
 
 /*
@@ -189,6 +298,7 @@ typedef struct {
 #define LLEM_STUDY_OPTIONS_VERSION 1
 #define LLEM_STUDY_OPTIONS_INIT \
 	{ LLEM_STUDY_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL }
+LLEM_API void llem_study_options_init(llem_study_options *opts);
 
 /* The counts of a study run (filled by llem_run_study). */
 typedef struct {
@@ -218,6 +328,16 @@ typedef struct {
  */
 LLEM_API int llem_run_study(char **out_dir, llem_study_summary *out_summary,
 			    const llem_config *cfg, const llem_study_options *opts);
+
+/*
+ * The study worker: one experiment of a study in this process, as the
+ * study runner starts it (`llem __worker ...`; the argv and exit-code
+ * contract is in src/study/worker_main.h). argv[0] is the program name.
+ * Returns the process exit code: 0 done, 1 failed, 2 bad arguments, 130
+ * stopped by SIGINT/SIGTERM. A program that links libllem and wants to be
+ * its own study worker calls this from main() for the "__worker" command.
+ */
+LLEM_API int llem_study_worker_main(int argc, char **argv);
 
 /* Frees memory libllem handed to the caller. */
 LLEM_API void llem_free(void *p);
