@@ -4,7 +4,7 @@
  * every config key from the schema table. Always exits 0 for the machine
  * report: a missing sensor is information, not an error.
  */
-#include "cli/cli.h"
+#include "cli.h"
 #include "backends/backends.h"
 #include "config/config.h"
 #include "energy/energy.h"
@@ -155,7 +155,13 @@ static void show_user_config(const char *path, bool verbose)
 		printf("  Status  invalid (%zu error%s; llem run will refuse it):\n",
 		       diag_error_count(&diags), diag_error_count(&diags) == 1 ? "" : "s");
 		fflush(stdout);
-		cli_print_diags(&diags);
+		{
+			struct strbuf msg = STRBUF_INIT;
+
+			diag_list_format(&diags, false, &msg);
+			fprintf(stderr, "%s\n", msg.buf);
+			strbuf_release(&msg);
+		}
 	}
 	loaded_config_release(&lc);
 	diag_list_release(&diags);
