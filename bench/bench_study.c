@@ -10,6 +10,7 @@
  *   build/bench/bench_study [runs]
  * Targets: < 50 ms median per run; 100,000-point expansion < 1 s.
  */
+#include "backends/backends.h"
 #include "config/config.h"
 #include "study/study.h"
 #include "util/util.h"
@@ -75,7 +76,7 @@ static int cmp(const void *a, const void *b)
 
 static int load_study(struct loaded_config *lc, const char *path)
 {
-	struct config_request req = { path, NULL, 0, "" };
+	struct config_request req = { path, NULL, 0, "", backends_check_config };
 	struct diag_list dl = DIAG_LIST_INIT;
 	int rc = config_load(lc, &req, &dl);
 

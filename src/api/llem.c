@@ -5,6 +5,7 @@
  * diagnostics folded into llem_error_last().
  */
 #include "api/api.h"
+#include "backends/backends.h"
 #include "build_info.h"
 #include "study/worker_main.h"
 
@@ -107,6 +108,7 @@ LLEM_API int llem_config_load(llem_config **out, const char *path,
 		req.overrides_count = opts->overrides_count;
 		req.user_config_path = opts->user_config_path;
 	}
+	req.backend_rules = backends_check_config;
 	cfg = xcalloc(1, sizeof(*cfg));
 	if (config_load(&cfg->lc, &req, &diags) != 0) {
 		diag_list_format(&diags, true, &msg);

@@ -81,6 +81,13 @@ struct backend_caps {
 struct backend_ops {
 	const char *name;
 	struct backend_caps caps;
+	/*
+	 * Optional: the backend's cross-field rules over a resolved config,
+	 * run when the config loads (config_backend_rules_fn; report with
+	 * config_rule_error so errors carry file:line:col).
+	 */
+	void (*check_config)(const struct config *cfg, const char *fallback,
+			     struct diag_list *diags);
 	/* Everything checkable before work starts; all problems into diags. */
 	int (*preflight)(const struct config *cfg, struct diag_list *diags);
 	int (*load)(void **out_session, const struct config *cfg,
@@ -129,5 +136,9 @@ size_t backends_list(const struct backend_info **out);
 const struct backend_info *backends_find(const char *name);
 /* The ops of the runnable backend called name, or NULL. */
 const struct backend_ops *backends_ops(const char *name);
+/* The selected backend's check_config (a config_backend_rules_fn): what
+ * every config_request of a program that runs backends passes. */
+void backends_check_config(const struct config *cfg, const char *fallback,
+			   struct diag_list *diags);
 
 #endif

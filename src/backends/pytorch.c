@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* memrchr */
 #include "backends/backends.h"
 #include "backends/jsonl_child.h"
+#include "backends/pytorch.h"
 #include "engine/engine.h"
 #include "llem/errors.h"
 
@@ -911,6 +912,7 @@ const struct backend_ops backend_pytorch = {
 		.streams_tokens = true,
 		.timed_arrivals = false,
 	},
+	.check_config = pytorch_check_config,
 	.preflight = pytorch_preflight,
 	.load = pytorch_load,
 	.generate = pytorch_generate,

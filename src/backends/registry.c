@@ -48,6 +48,15 @@ const struct backend_ops *backends_ops(const char *name)
 	return bi && bi->runnable ? bi->ops : NULL;
 }
 
+void backends_check_config(const struct config *cfg, const char *fallback,
+			   struct diag_list *diags)
+{
+	const struct backend_ops *ops = backends_ops(cfg_str(cfg, FIELD_BACKEND));
+
+	if (ops && ops->check_config)
+		ops->check_config(cfg, fallback, diags);
+}
+
 void backend_model_info_release(struct backend_model_info *info)
 {
 	size_t i;

@@ -47,6 +47,25 @@ struct config {
 	char hash[17];        /* first 16 hex of sha256(canonical_json) */
 };
 
+/*
+ * A backend's own cross-field rules over a resolved experiment, supplied
+ * by the layer above (backends_check_config): config knows the fields, the
+ * backend knows what they mean together. Reports with config_rule_error.
+ */
+typedef void (*config_backend_rules_fn)(const struct config *cfg, const char *fallback,
+					struct diag_list *diags);
+
+/* Reports a broken rule at the first of fields a and b that was set by a
+ * source (fallback names the source of defaults). */
+void config_rule_error(const struct config *cfg, struct diag_list *diags, enum field_id a,
+		       enum field_id b, const char *fallback, const char *hint,
+		       const char *msg);
+/* The field's value is not null. */
+bool cfg_is_set(const struct config *cfg, enum field_id id);
+/* The field holds the boolean true / false (null is neither). */
+bool cfg_is_true(const struct config *cfg, enum field_id id);
+bool cfg_is_false(const struct config *cfg, enum field_id id);
+
 /* A grid point that failed validation. */
 struct study_skip {
 	char *label;  /* the point's differing fields, "precision=fp16, ..." */
@@ -65,6 +84,7 @@ struct study {
 	size_t grid_count;       /* points from sweep (valid + skipped) */
 	size_t explicit_count;   /* entries from experiments: */
 	char design_hash[17];    /* over the valid points' canonical JSON */
+	config_backend_rules_fn backend_rules; /* what each point was checked with */
 	size_t points_cap, labels_cap, skipped_cap; /* allocated, for growth */
 };
 
@@ -73,6 +93,9 @@ struct config_request {
 	const char *const *overrides; /* "key.path=value" */
 	size_t overrides_count;
 	const char *user_config_path; /* NULL: XDG default; "": none */
+	/* Checked on every resolved experiment (study points too); NULL:
+	 * the generic rules only. */
+	config_backend_rules_fn backend_rules;
 };
 
 /* A loaded config file: an experiment or a study. */

@@ -47,7 +47,8 @@ void cfg_unknown_key(struct diag_list *diags, const struct ynode *key,
  * used in messages about values that came from defaults.
  */
 int cfg_resolve(struct config *out, const struct cfg_layer *const *layers,
-		size_t nlayers, const char *fallback, struct diag_list *diags);
+		size_t nlayers, const char *fallback, config_backend_rules_fn backend_rules,
+		struct diag_list *diags);
 /* Resolves only the execution.* fields of a study. */
 int cfg_resolve_execution(struct config *out,
 			  const struct cfg_layer *const *layers, size_t nlayers,
@@ -66,7 +67,7 @@ size_t cfg_range_expand(struct cfg_value **out, const struct field *f,
 
 int study_load(struct study *out, const struct ytree *tree,
 	       const struct cfg_layer *user, const struct cfg_layer *cli,
-	       struct diag_list *diags);
+	       config_backend_rules_fn backend_rules, struct diag_list *diags);
 void study_release(struct study *s);
 
 #endif

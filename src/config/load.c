@@ -117,7 +117,7 @@ int config_load(struct loaded_config *out, const struct config_request *req,
 		cfg_layer_set_override(&cli, req->overrides[i], scope, diags);
 
 	if (out->is_study) {
-		study_load(&out->study, &tree, &user, &cli, diags);
+		study_load(&out->study, &tree, &user, &cli, req->backend_rules, diags);
 	} else {
 		const struct cfg_layer *layers[] = { &user, &file, &cli };
 
@@ -126,7 +126,7 @@ int config_load(struct loaded_config *out, const struct config_request *req,
 		/* Resolve even after errors: cross-field rules and missing
 		 * required fields are reported in the same pass. */
 		cfg_resolve(&out->experiment, layers, ARRAY_SIZE(layers),
-				    req->path ? req->path : "command line", diags);
+			    req->path ? req->path : "command line", req->backend_rules, diags);
 	}
 out:
 	ytree_release(&tree);

@@ -63,10 +63,9 @@ static void set_null(struct config *cfg, enum field_id id)
 	set_value(cfg, id, &null, NULL);
 }
 
-/* Reports a rule violation at the first of the fields that has a source. */
-static void rule_error(const struct config *cfg, struct diag_list *diags,
-		       enum field_id a, enum field_id b, const char *fallback,
-		       const char *hint, const char *msg)
+void config_rule_error(const struct config *cfg, struct diag_list *diags, enum field_id a,
+		       enum field_id b, const char *fallback, const char *hint,
+		       const char *msg)
 {
 	const struct cfg_origin *o = cfg->o[a].source ? &cfg->o[a] : &cfg->o[b];
 	enum field_id at = cfg->o[a].source ? a : b;
@@ -75,17 +74,17 @@ static void rule_error(const struct config *cfg, struct diag_list *diags,
 		 o->col, schema_fields[at].path, hint, "%s", msg);
 }
 
-static bool is_true(const struct config *cfg, enum field_id id)
+bool cfg_is_true(const struct config *cfg, enum field_id id)
 {
 	return cfg->v[id].kind == CV_BOOL && cfg->v[id].b;
 }
 
-static bool is_false(const struct config *cfg, enum field_id id)
+bool cfg_is_false(const struct config *cfg, enum field_id id)
 {
 	return cfg->v[id].kind == CV_BOOL && !cfg->v[id].b;
 }
 
-static bool is_set(const struct config *cfg, enum field_id id)
+bool cfg_is_set(const struct config *cfg, enum field_id id)
 {
 	return cfg->v[id].kind != CV_NULL;
 }
@@ -106,47 +105,6 @@ static bool list_has(const char *list, const char *word)
 	return false;
 }
 
-/*
- * pytorch.max_memory is "DEVICE=SIZE[,DEVICE=SIZE...]": DEVICE a GPU index
- * or cpu/disk/mps, SIZE digits with an optional unit (KB/MB/GB/KiB/MiB/GiB,
- * as transformers reads them). Checked here so a typo fails before any
- * model loads.
- */
-static bool max_memory_valid(const char *s)
-{
-	static const char *const units[] = { "", "B", "KB", "MB", "GB", "TB",
-					     "KiB", "MiB", "GiB", "TiB" };
-
-	for (;;) {
-		const char *eq = strchr(s, '='), *end = strchr(s, ',');
-		size_t klen, vlen, i, digits;
-		bool unit_ok = false;
-
-		if (!end)
-			end = s + strlen(s);
-		if (!eq || eq > end)
-			return false;
-		klen = (size_t)(eq - s);
-		if (!klen || (strspn(s, "0123456789") != klen &&
-			      !(klen == 3 && (!strncmp(s, "cpu", 3) || !strncmp(s, "mps", 3))) &&
-			      !(klen == 4 && !strncmp(s, "disk", 4))))
-			return false;
-		vlen = (size_t)(end - eq - 1);
-		digits = strspn(eq + 1, "0123456789.");
-		if (!digits || digits > vlen)
-			return false;
-		for (i = 0; i < ARRAY_SIZE(units); i++)
-			if (strlen(units[i]) == vlen - digits &&
-			    !strncmp(eq + 1 + digits, units[i], vlen - digits))
-				unit_ok = true;
-		if (!unit_ok)
-			return false;
-		if (!*end)
-			return true;
-		s = end + 1;
-	}
-}
-
 static void check_rules(const struct config *cfg, const char *fb,
 			struct diag_list *diags)
 {
@@ -154,78 +112,38 @@ static void check_rules(const struct config *cfg, const char *fb,
 	const char *precision = cfg_str(cfg, FIELD_PRECISION);
 	const struct schema_backend *sb = schema_backend_find(backend);
 	double floor_s = cfg_float(cfg, FIELD_WARMUP_THERMAL_FLOOR_SECONDS);
-	size_t i;
 
 	/* Precisions each backend accepts: its line in config/backend_table.def. */
 	if (sb && !list_has(sb->precisions, precision)) {
 		char *msg = xasprintf("%s is not supported by backend '%s'", precision, backend);
 		char *hint = xasprintf("supported precisions for %s: %s", backend, sb->precisions);
 
-		rule_error(cfg, diags, FIELD_PRECISION, FIELD_BACKEND, fb, hint, msg);
+		config_rule_error(cfg, diags, FIELD_PRECISION, FIELD_BACKEND, fb, hint, msg);
 		free(msg);
 		free(hint);
 	}
-	if (is_true(cfg, FIELD_PYTORCH_LOAD_IN_4BIT) &&
-	    is_true(cfg, FIELD_PYTORCH_LOAD_IN_8BIT))
-		rule_error(cfg, diags, FIELD_PYTORCH_LOAD_IN_8BIT, FIELD_PYTORCH_LOAD_IN_4BIT,
-			   fb, "choose one of load_in_4bit and load_in_8bit",
-			   "cannot be true together with pytorch.load_in_4bit");
-	if ((is_set(cfg, FIELD_PYTORCH_TORCH_COMPILE_MODE) ||
-	     is_set(cfg, FIELD_PYTORCH_TORCH_COMPILE_BACKEND)) &&
-	    !is_true(cfg, FIELD_PYTORCH_TORCH_COMPILE))
-		rule_error(cfg, diags,
-			   is_set(cfg, FIELD_PYTORCH_TORCH_COMPILE_MODE)
-				   ? FIELD_PYTORCH_TORCH_COMPILE_MODE
-				   : FIELD_PYTORCH_TORCH_COMPILE_BACKEND,
-			   FIELD_PYTORCH_TORCH_COMPILE, fb,
-			   "set pytorch.torch_compile: true",
-			   "requires pytorch.torch_compile to be true");
-	{
-		static const enum field_id bnb[] = {
-			FIELD_PYTORCH_BNB_4BIT_COMPUTE_DTYPE,
-			FIELD_PYTORCH_BNB_4BIT_QUANT_TYPE,
-			FIELD_PYTORCH_BNB_4BIT_USE_DOUBLE_QUANT
-		};
-
-		for (i = 0; i < ARRAY_SIZE(bnb); i++)
-			if (is_set(cfg, bnb[i]) && !is_true(cfg, FIELD_PYTORCH_LOAD_IN_4BIT))
-				rule_error(cfg, diags, bnb[i], FIELD_PYTORCH_LOAD_IN_4BIT, fb,
-					   "set pytorch.load_in_4bit: true",
-					   "requires pytorch.load_in_4bit to be true");
-	}
-	if (is_set(cfg, FIELD_PYTORCH_MAX_MEMORY) &&
-	    !max_memory_valid(cfg_str(cfg, FIELD_PYTORCH_MAX_MEMORY)))
-		rule_error(cfg, diags, FIELD_PYTORCH_MAX_MEMORY, FIELD_PYTORCH_MAX_MEMORY, fb,
-			   "write DEVICE=SIZE pairs, e.g. \"0=20GiB,cpu=60GiB\"",
-			   "is not a max_memory list");
-	if (is_set(cfg, FIELD_PYTORCH_CACHE_IMPLEMENTATION) &&
-	    is_false(cfg, FIELD_PYTORCH_USE_CACHE))
-		rule_error(cfg, diags, FIELD_PYTORCH_CACHE_IMPLEMENTATION,
-			   FIELD_PYTORCH_USE_CACHE, fb,
-			   "remove cache_implementation or set use_cache: true",
-			   "requires pytorch.use_cache to be true or null");
 	if (floor_s > 0 && floor_s < 30)
-		rule_error(cfg, diags, FIELD_WARMUP_THERMAL_FLOOR_SECONDS,
+		config_rule_error(cfg, diags, FIELD_WARMUP_THERMAL_FLOOR_SECONDS,
 			   FIELD_WARMUP_THERMAL_FLOOR_SECONDS, fb,
 			   "use 0 to skip the wait (tests, demos) or 30 and more to let the hardware settle",
 			   "must be 0 or at least 30");
 	if (cfg_int(cfg, FIELD_WARMUP_MIN_PROMPTS) > cfg_int(cfg, FIELD_WARMUP_MAX_PROMPTS))
-		rule_error(cfg, diags, FIELD_WARMUP_MIN_PROMPTS, FIELD_WARMUP_MAX_PROMPTS,
+		config_rule_error(cfg, diags, FIELD_WARMUP_MIN_PROMPTS, FIELD_WARMUP_MAX_PROMPTS,
 			   fb, NULL, "must not exceed warmup.max_prompts");
-	if (is_set(cfg, FIELD_DECODER_MIN_NEW_TOKENS) &&
+	if (cfg_is_set(cfg, FIELD_DECODER_MIN_NEW_TOKENS) &&
 	    cfg_int(cfg, FIELD_DECODER_MIN_NEW_TOKENS) > cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS))
-		rule_error(cfg, diags, FIELD_DECODER_MIN_NEW_TOKENS, FIELD_MAX_OUTPUT_TOKENS,
+		config_rule_error(cfg, diags, FIELD_DECODER_MIN_NEW_TOKENS, FIELD_MAX_OUTPUT_TOKENS,
 			   fb, NULL, "must not exceed max_output_tokens");
-	if (is_set(cfg, FIELD_ENERGY_BACKEND) &&
+	if (cfg_is_set(cfg, FIELD_ENERGY_BACKEND) &&
 	    !strcmp(cfg_str(cfg, FIELD_ENERGY_BACKEND), "replay") &&
-	    !is_set(cfg, FIELD_ENERGY_REPLAY_FILE))
-		rule_error(cfg, diags, FIELD_ENERGY_BACKEND, FIELD_ENERGY_BACKEND, fb,
+	    !cfg_is_set(cfg, FIELD_ENERGY_REPLAY_FILE))
+		config_rule_error(cfg, diags, FIELD_ENERGY_BACKEND, FIELD_ENERGY_BACKEND, fb,
 			   "set energy.replay_file to a recorded trace",
 			   "replay needs energy.replay_file");
-	if (is_set(cfg, FIELD_ENERGY_REPLAY_FILE) &&
-	    !(is_set(cfg, FIELD_ENERGY_BACKEND) &&
+	if (cfg_is_set(cfg, FIELD_ENERGY_REPLAY_FILE) &&
+	    !(cfg_is_set(cfg, FIELD_ENERGY_BACKEND) &&
 	      !strcmp(cfg_str(cfg, FIELD_ENERGY_BACKEND), "replay")))
-		rule_error(cfg, diags, FIELD_ENERGY_REPLAY_FILE, FIELD_ENERGY_BACKEND, fb,
+		config_rule_error(cfg, diags, FIELD_ENERGY_REPLAY_FILE, FIELD_ENERGY_BACKEND, fb,
 			   "set energy.backend: replay or remove energy.replay_file",
 			   "is only used when energy.backend is replay");
 }
@@ -422,7 +340,8 @@ static int merge(struct config *out, const struct cfg_layer *const *layers,
 }
 
 int cfg_resolve(struct config *out, const struct cfg_layer *const *layers,
-		size_t nlayers, const char *fallback, struct diag_list *diags)
+		size_t nlayers, const char *fallback, config_backend_rules_fn backend_rules,
+		struct diag_list *diags)
 {
 	size_t before = diag_error_count(diags);
 
@@ -432,6 +351,8 @@ int cfg_resolve(struct config *out, const struct cfg_layer *const *layers,
 	check_sections(out, layers, nlayers, fallback, diags);
 	apply_preset(out, layers, nlayers, diags);
 	check_rules(out, fallback, diags);
+	if (backend_rules)
+		backend_rules(out, fallback, diags);
 	if (diag_error_count(diags) != before)
 		return -1;
 	cfg_finish_hash(out);

@@ -150,7 +150,7 @@ static void add_point(struct study *s, const struct cfg_layer *const *layers,
 	struct diag_list local = DIAG_LIST_INIT;
 	struct config cfg;
 
-	if (cfg_resolve(&cfg, layers, n, fallback, &local) == 0) {
+	if (cfg_resolve(&cfg, layers, n, fallback, s->backend_rules, &local) == 0) {
 		GROW(s->points, s->points_cap, s->count + 1);
 		GROW(s->labels, s->labels_cap, s->count + 1);
 		s->points[s->count] = cfg;
@@ -308,7 +308,8 @@ static void *resolve_part(void *arg)
 		for (i = 0; i < g->nuse; i++)
 			label_add(&label, g->use[i]->field->path, &g->use[i]->values[idx[i]]);
 		g->s->labels[g->first + p] = strbuf_detach(&label);
-		if (cfg_resolve(cfg, layers, g->nbase + 1, g->fallback, &local) != 0) {
+		if (cfg_resolve(cfg, layers, g->nbase + 1, g->fallback, g->s->backend_rules,
+				&local) != 0) {
 			config_release(cfg);
 			g->reasons[p] = first_error(&local);
 		}
@@ -469,7 +470,7 @@ static void design_hash(struct study *s)
 
 int study_load(struct study *out, const struct ytree *tree,
 	       const struct cfg_layer *user, const struct cfg_layer *cli,
-	       struct diag_list *diags)
+	       config_backend_rules_fn backend_rules, struct diag_list *diags)
 {
 	const struct ynode *root = tree->root, *n, *fixed_backends = NULL;
 	struct cfg_layer base, fixed;
@@ -483,6 +484,7 @@ int study_load(struct study *out, const struct ytree *tree,
 	bool grid_ok;
 
 	memset(out, 0, sizeof(*out));
+	out->backend_rules = backend_rules;
 	out->path = xstrdup(tree->file);
 	cfg_layer_init(&base);
 	cfg_layer_init(&fixed);

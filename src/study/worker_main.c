@@ -3,6 +3,7 @@
  * worker_main.h): load the resolved config, measure, print the result.
  */
 #include "study/worker_main.h"
+#include "backends/backends.h"
 #include "config/config.h"
 #include "datasets/datasets.h"
 #include "llem/errors.h"
@@ -55,6 +56,7 @@ static int load_resolved(struct loaded_config *lc, const char *path)
 	/* Already resolved (user config included): read nothing else. */
 	req.path = path;
 	req.user_config_path = "";
+	req.backend_rules = backends_check_config;
 	if (config_load(lc, &req, &diags) != 0 || lc->is_study) {
 		diag_list_format(&diags, false, &msg);
 		if (msg.len)

@@ -62,6 +62,7 @@ int main(int argc, char **argv)
 	}
 	req.path = argv[1];
 	req.user_config_path = "";
+	req.backend_rules = backends_check_config;
 	if (config_load(&lc, &req, &diags) || lc.is_study) {
 		struct strbuf sb = STRBUF_INIT;
 

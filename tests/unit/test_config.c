@@ -13,6 +13,7 @@
 
 #include "testutil.h"
 
+#include "backends/backends.h"
 #include "config/config.h"
 #include "llem/llem.h"
 
@@ -36,7 +37,7 @@ static char *write_file(const char *name, const char *text)
 static int load(struct loaded_config *lc, struct diag_list *dl, const char *path,
 		const char *const *ov, size_t n)
 {
-	struct config_request req = { path, ov, n, "" };
+	struct config_request req = { path, ov, n, "", backends_check_config };
 
 	return config_load(lc, &req, dl);
 }
@@ -445,7 +446,7 @@ static void test_precedence_cli_file_user_default(void **state)
 					     "pytorch: {batch_size: 4}\n");
 	char *file = write_file("exp.yaml", "model: m\nn: 20\nprecision: fp32\n");
 	const char *ov[] = { "n=5" };
-	struct config_request req = { file, ov, 1, user };
+	struct config_request req = { file, ov, 1, user, backends_check_config };
 	struct loaded_config lc;
 	struct diag_list dl = DIAG_LIST_INIT;
 

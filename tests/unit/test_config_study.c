@@ -15,6 +15,7 @@
 
 #include "testutil.h"
 
+#include "backends/backends.h"
 #include "config/config.h"
 
 #include <math.h>
@@ -29,7 +30,7 @@ static int file_no;
 static int load_text(struct loaded_config *lc, struct diag_list *dl, const char *text)
 {
 	char *path = xasprintf("%s/study-%d.yaml", tmpdir, ++file_no);
-	struct config_request req = { path, NULL, 0, "" };
+	struct config_request req = { path, NULL, 0, "", backends_check_config };
 	int rc;
 
 	test_write_text(path, text);
