@@ -232,6 +232,8 @@ struct run_state {
 	struct backend_request_stats *stats;
 	struct token_log log;
 	uint64_t window_t0, window_t1, experiment_t0, baseline_t1;
+	size_t ndev;             /* energy devices */
+	struct rusage ru;        /* this process, read as the window closed */
 };
 
 static void fill_energy(struct llem_result *r, struct run_state *st,
@@ -387,155 +389,169 @@ static void release_state(struct run_state *st)
 	free(st->log.count);
 }
 
-int measure_experiment(struct llem_result *r, char **out_dir,
-		       const struct config *cfg, const struct measure_options *o)
+/* Preflight, the environment and the reading buffers. */
+static int start(struct run_state *st, struct llem_result *r, const struct config *cfg,
+		 const struct measure_options *o)
 {
-	struct run_state st;
 	struct diag_list diags = DIAG_LIST_INIT;
-	size_t ndev, i, n = (size_t)cfg_int(cfg, FIELD_N);
-	size_t capacity;
-	unsigned interval = (unsigned)cfg_int(cfg, FIELD_ENERGY_SAMPLE_INTERVAL_MS);
-	double duration;
-	int64_t in_tok = 0, out_tok = 0;
-	struct measure_flops_request *fr;
-	struct rusage ru;
-	int rc;
+	struct strbuf msg = STRBUF_INIT;
+	int rc = 0;
 
-	memset(&st, 0, sizeof(st));
-	result_init(r);
-	if (out_dir)
-		*out_dir = NULL;
-	if (preflight(cfg, &diags, o->dataset_stamp, &st.ps, &st.meter) != 0) {
-		struct strbuf msg = STRBUF_INIT;
-
+	if (preflight(cfg, &diags, o->dataset_stamp, &st->ps, &st->meter) != 0) {
 		diag_list_format(&diags, true, &msg);
-		diag_list_release(&diags);
 		rc = error_set(LLEM_EINVAL, "preflight failed:\n%s", msg.buf);
 		strbuf_release(&msg);
-		release_state(&st);
+		diag_list_release(&diags);
 		return rc;
 	}
 	diag_list_release(&diags);
-	st.experiment_t0 = clock_monotonic_ns();
-	st.bi = backends_find(cfg_str(cfg, FIELD_BACKEND));
-
+	st->experiment_t0 = clock_monotonic_ns();
+	st->bi = backends_find(cfg_str(cfg, FIELD_BACKEND));
 	env_snapshot_collect(&r->environment);
-	ndev = energy_meter_device_count(st.meter);
-	st.edge0 = xcalloc(ndev + 1, sizeof(*st.edge0));
-	st.edge1 = xcalloc(ndev + 1, sizeof(*st.edge1));
-	st.base0 = xcalloc(ndev + 1, sizeof(*st.base0));
-	st.base1 = xcalloc(ndev + 1, sizeof(*st.base1));
+	st->ndev = energy_meter_device_count(st->meter);
+	st->edge0 = xcalloc(st->ndev + 1, sizeof(*st->edge0));
+	st->edge1 = xcalloc(st->ndev + 1, sizeof(*st->edge1));
+	st->base0 = xcalloc(st->ndev + 1, sizeof(*st->base0));
+	st->base1 = xcalloc(st->ndev + 1, sizeof(*st->base1));
+	return 0;
+}
+
+/* The model, outside every measurement, then the sampler. */
+static int load_model(struct run_state *st, struct llem_result *r, const struct config *cfg,
+		      const struct measure_options *o)
+{
+	unsigned interval = (unsigned)cfg_int(cfg, FIELD_ENERGY_SAMPLE_INTERVAL_MS);
+	size_t i;
+	int rc;
 
 	phase(o, "load", -1);
-	rc = st.bi->ops->load(&st.session, cfg, &st.mi);
+	rc = st->bi->ops->load(&st->session, cfg, &st->mi);
 	if (rc)
-		goto fail;
-	if (st.bi->ops->set_interrupt && o->interrupted)
-		st.bi->ops->set_interrupt(st.session, o->interrupted);
-	for (i = 0; i < st.mi.n_warnings; i++)
-		result_add_warning(r, "%s", st.mi.warnings[i]);
-
+		return rc;
+	if (st->bi->ops->set_interrupt && o->interrupted)
+		st->bi->ops->set_interrupt(st->session, o->interrupted);
+	for (i = 0; i < st->mi.n_warnings; i++)
+		result_add_warning(r, "%s", st->mi.warnings[i]);
 	/* The sampler covers the whole experiment: baseline, warmup, window.
 	 * Capacity for a generous run length; beyond it samples are dropped
 	 * (and counted) but edge readings keep the energy exact. */
-	capacity = (size_t)(3600000 / interval) + 16;
-	rc = energy_sampler_start(&st.sampler, st.meter, interval, capacity);
-	if (rc)
-		goto fail;
+	return energy_sampler_start(&st->sampler, st->meter, interval,
+				    (size_t)(3600000 / interval) + 16);
+}
+
+/* Idle power with the model loaded (docs/methodology.md). */
+static int measure_baseline(struct run_state *st, struct llem_result *r,
+			    const struct config *cfg, const struct measure_options *o)
+{
+	double secs = cfg_float(cfg, FIELD_BASELINE_DURATION_SECONDS), sum = 0;
+	bool any = false;
+	size_t i;
+	int rc;
 
 	r->energy.baseline.method = RESULT_BASELINE_DISABLED;
 	r->energy.baseline.power_w = NAN;
 	r->energy.baseline.age_s = NAN;
 	r->energy.baseline.duration_s = NAN;
-	if (cfg_bool(cfg, FIELD_BASELINE_ENABLED) && ndev > 0) {
-		double secs = cfg_float(cfg, FIELD_BASELINE_DURATION_SECONDS), sum = 0;
-		bool any = false;
-
-		phase(o, "baseline", secs);
-		utc_now(&r->energy.baseline.measured_at);
-		energy_meter_read(st.meter, st.base0);
-		rc = wait_s(o, secs);
-		if (rc)
-			goto fail;
-		energy_meter_read(st.meter, st.base1);
-		st.baseline_t1 = clock_monotonic_ns();
-		st.base_w = xcalloc(ndev, sizeof(double));
-		baseline_powers(st.base_w, st.base0, st.base1, st.sampler, ndev);
-		for (i = 0; i < ndev; i++)
-			if (!isnan(st.base_w[i])) {
-				sum += st.base_w[i];
-				any = true;
-			}
-		r->energy.baseline.method = any ? RESULT_BASELINE_FRESH : RESULT_BASELINE_UNAVAILABLE;
-		r->energy.baseline.power_w = any ? sum : NAN;
-		r->energy.baseline.duration_s = (double)(st.base1[0].t_ns - st.base0[0].t_ns) * 1e-9;
-		r->energy.baseline.samples = 0;
-		for (i = 0; i < energy_sampler_count(st.sampler); i++) {
-			uint64_t t = energy_sampler_sample(st.sampler, i)[0].t_ns;
-
-			r->energy.baseline.samples += t > st.base0[0].t_ns && t < st.base1[0].t_ns;
-		}
-	}
-
-	rc = run_warmup(r, cfg, st.bi->ops, st.session, (size_t)st.mi.batch_size,
-			(const char *const *)st.ps.prompts, st.ps.count, o);
+	if (!cfg_bool(cfg, FIELD_BASELINE_ENABLED) || st->ndev == 0)
+		return 0;
+	phase(o, "baseline", secs);
+	utc_now(&r->energy.baseline.measured_at);
+	energy_meter_read(st->meter, st->base0);
+	rc = wait_s(o, secs);
 	if (rc)
-		goto fail;
-	r->warmup.thermal_floor_wait_s = cfg_float(cfg, FIELD_WARMUP_THERMAL_FLOOR_SECONDS);
-	if (r->warmup.thermal_floor_wait_s > 0) {
-		phase(o, "thermal floor", r->warmup.thermal_floor_wait_s);
-		rc = wait_s(o, r->warmup.thermal_floor_wait_s);
-		if (rc)
-			goto fail;
-	}
+		return rc;
+	energy_meter_read(st->meter, st->base1);
+	st->baseline_t1 = clock_monotonic_ns();
+	st->base_w = xcalloc(st->ndev, sizeof(double));
+	baseline_powers(st->base_w, st->base0, st->base1, st->sampler, st->ndev);
+	for (i = 0; i < st->ndev; i++)
+		if (!isnan(st->base_w[i])) {
+			sum += st->base_w[i];
+			any = true;
+		}
+	r->energy.baseline.method = any ? RESULT_BASELINE_FRESH : RESULT_BASELINE_UNAVAILABLE;
+	r->energy.baseline.power_w = any ? sum : NAN;
+	r->energy.baseline.duration_s = (double)(st->base1[0].t_ns - st->base0[0].t_ns) * 1e-9;
+	r->energy.baseline.samples = 0;
+	for (i = 0; i < energy_sampler_count(st->sampler); i++) {
+		uint64_t t = energy_sampler_sample(st->sampler, i)[0].t_ns;
 
-	/* The measurement window. */
-	st.stats = xcalloc(n, sizeof(*st.stats));
-	st.log.n = n;
-	st.log.per = (size_t)cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS);
-	st.log.t = xcalloc(n * st.log.per, sizeof(uint64_t));
-	st.log.count = xcalloc(n, sizeof(int64_t));
+		r->energy.baseline.samples += t > st->base0[0].t_ns && t < st->base1[0].t_ns;
+	}
+	return 0;
+}
+
+/* Warmup, then the wait for the hardware to settle. */
+static int settle(struct run_state *st, struct llem_result *r, const struct config *cfg,
+		  const struct measure_options *o)
+{
+	int rc = run_warmup(r, cfg, st->bi->ops, st->session, (size_t)st->mi.batch_size,
+			    (const char *const *)st->ps.prompts, st->ps.count, o);
+
+	if (rc)
+		return rc;
+	r->warmup.thermal_floor_wait_s = cfg_float(cfg, FIELD_WARMUP_THERMAL_FLOOR_SECONDS);
+	if (r->warmup.thermal_floor_wait_s <= 0)
+		return 0;
+	phase(o, "thermal floor", r->warmup.thermal_floor_wait_s);
+	return wait_s(o, r->warmup.thermal_floor_wait_s);
+}
+
+/* The measurement window: energy read at both edges around the workload. */
+static int measure_window(struct run_state *st, struct llem_result *r,
+			  const struct config *cfg, const struct measure_options *o)
+{
+	size_t n = (size_t)cfg_int(cfg, FIELD_N);
+	struct backend_observer obs = { log_token, &st->log };
+	int rc;
+
+	st->stats = xcalloc(n, sizeof(*st->stats));
+	st->log.n = n;
+	st->log.per = (size_t)cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS);
+	st->log.t = xcalloc(n * st->log.per, sizeof(uint64_t));
+	st->log.count = xcalloc(n, sizeof(int64_t));
 	/* An out-of-process backend's peak starts here, outside the window. */
-	if (st.bi->ops->memory) {
+	if (st->bi->ops->memory) {
 		double ignored;
 		const char *m;
 
-		rc = st.bi->ops->memory(st.session, true, &ignored, &m);
+		rc = st->bi->ops->memory(st->session, true, &ignored, &m);
 		if (rc)
-			goto fail;
+			return rc;
 	}
 	phase(o, "measure", -1);
 	utc_now(&r->start_time);
-	energy_meter_read(st.meter, st.edge0);
-	st.window_t0 = clock_monotonic_ns();
-	{
-		struct backend_observer obs = { log_token, &st.log };
-
-		rc = st.bi->ops->generate(st.session, (const char *const *)st.ps.prompts,
-					  st.ps.count, &obs, st.stats);
-	}
-	st.window_t1 = clock_monotonic_ns();
-	energy_meter_read(st.meter, st.edge1);
+	energy_meter_read(st->meter, st->edge0);
+	st->window_t0 = clock_monotonic_ns();
+	rc = st->bi->ops->generate(st->session, (const char *const *)st->ps.prompts,
+				   st->ps.count, &obs, st->stats);
+	st->window_t1 = clock_monotonic_ns();
+	energy_meter_read(st->meter, st->edge1);
 	utc_now(&r->end_time);
-	getrusage(RUSAGE_SELF, &ru);
-	energy_sampler_stop(st.sampler);
+	getrusage(RUSAGE_SELF, &st->ru);
+	energy_sampler_stop(st->sampler);
 	if (rc)
-		goto fail;
-	if (interrupted(o)) {
-		rc = error_set(LLEM_EINTR, "interrupted");
-		goto fail;
-	}
+		return rc;
+	if (interrupted(o))
+		return error_set(LLEM_EINTR, "interrupted");
+	return 0;
+}
 
-	/* Metrics. */
-	duration = (double)(st.window_t1 - st.window_t0) * 1e-9;
-	fr = xcalloc(n, sizeof(*fr));
+/* Tokens, FLOPs, throughput, energy, latency and the warnings about them. */
+static void fill_metrics(struct run_state *st, struct llem_result *r, const struct config *cfg)
+{
+	size_t n = st->log.n, i;
+	double duration = (double)(st->window_t1 - st->window_t0) * 1e-9;
+	struct measure_flops_request *fr = xcalloc(n, sizeof(*fr));
+	int64_t in_tok = 0, out_tok = 0;
+
 	for (i = 0; i < n; i++) {
-		in_tok += st.stats[i].input_tokens;
-		out_tok += st.stats[i].output_tokens;
-		fr[i].input_tokens = st.stats[i].input_tokens;
-		fr[i].output_tokens = st.stats[i].output_tokens;
+		in_tok += st->stats[i].input_tokens;
+		out_tok += st->stats[i].output_tokens;
+		fr[i].input_tokens = st->stats[i].input_tokens;
+		fr[i].output_tokens = st->stats[i].output_tokens;
 	}
-	measure_flops(&r->flops, &st.mi, fr, n);
+	measure_flops(&r->flops, &st->mi, fr, n);
 	free(fr);
 	r->duration_s = duration;
 	r->inference_time_s = duration;
@@ -546,75 +562,107 @@ int measure_experiment(struct llem_result *r, char **out_dir,
 	r->throughput.output_tokens_per_s = (double)out_tok / duration;
 	r->throughput.total_tokens_per_s = (double)(in_tok + out_tok) / duration;
 	r->throughput.requests_per_s = (double)n / duration;
-	if (st.base_w)
-		r->energy.baseline.age_s = (double)(st.window_t0 - st.baseline_t1) * 1e-9;
-	fill_energy(r, &st, cfg, duration);
-	fill_latency(r, &st);
+	if (st->base_w)
+		r->energy.baseline.age_s = (double)(st->window_t0 - st->baseline_t1) * 1e-9;
+	fill_energy(r, st, cfg, duration);
+	fill_latency(r, st);
 	if (duration < 10)
 		result_add_warning(r, "short_measurement_duration: the window lasted %.2f s; "
 				   "windows under 10 s carry large relative error", duration);
-	if (energy_sampler_dropped(st.sampler))
+	if (energy_sampler_dropped(st->sampler))
 		result_add_warning(r, "sampler_buffer_full: %zu samples beyond the buffer were "
-				   "not kept", energy_sampler_dropped(st.sampler));
+				   "not kept", energy_sampler_dropped(st->sampler));
 	for (i = 0; i < r->environment.nvml.gpu_count; i++)
 		if (r->environment.nvml.gpus[i].persistence_mode == 0)
 			result_add_warning(r, "gpu_persistence_mode_off: GPU %d has persistence "
 					   "mode off", r->environment.nvml.gpus[i].index);
+}
 
-	r->model_info.parameters = st.mi.params_total;
-	r->model_info.non_embedding_parameters = st.mi.params_non_embedding;
-	r->model_info.layers = st.mi.layers;
-	r->model_info.hidden_size = st.mi.hidden_size;
-	r->model_info.attention_heads = st.mi.heads;
-	r->model_info.kv_heads = st.mi.kv_heads;
-	r->model_info.vocab_size = st.mi.vocab_size;
-	r->model_info.dtype = xstrdup(st.mi.weight_dtype);
-	r->model_info.weights_bytes = st.mi.weight_bytes;
-	r->memory.model_memory_mb = (double)(st.mi.weight_bytes + st.mi.kv_cache_bytes) / MIB;
-	if (st.bi->ops->memory) {
+/* What was loaded and the memory it took. */
+static int fill_model_and_memory(struct run_state *st, struct llem_result *r)
+{
+	const struct backend_ops *ops = st->bi->ops;
+	int rc;
+
+	r->model_info.parameters = st->mi.params_total;
+	r->model_info.non_embedding_parameters = st->mi.params_non_embedding;
+	r->model_info.layers = st->mi.layers;
+	r->model_info.hidden_size = st->mi.hidden_size;
+	r->model_info.attention_heads = st->mi.heads;
+	r->model_info.kv_heads = st->mi.kv_heads;
+	r->model_info.vocab_size = st->mi.vocab_size;
+	r->model_info.dtype = xstrdup(st->mi.weight_dtype);
+	r->model_info.weights_bytes = st->mi.weight_bytes;
+	r->memory.model_memory_mb = (double)(st->mi.weight_bytes + st->mi.kv_cache_bytes) / MIB;
+	if (ops->memory) {
 		double peak = -1;
 		const char *method = NULL;
 
-		rc = st.bi->ops->memory(st.session, false, &peak, &method);
+		rc = ops->memory(st->session, false, &peak, &method);
 		if (rc)
-			goto fail;
+			return rc;
 		r->memory.peak_memory_mb = peak >= 0 ? peak : NAN;
 		r->memory.method = xasprintf("%s; model = weights as loaded",
 					     method ? method : "peak not available");
 	} else {
-		r->memory.peak_memory_mb = (double)ru.ru_maxrss / 1024.0;
-		r->memory.method = xasprintf("%s: %s", st.bi->ops->name,
-					     st.bi->ops->caps.memory_method
-						     ? st.bi->ops->caps.memory_method
-						     : "peak = process max RSS");
+		r->memory.peak_memory_mb = (double)st->ru.ru_maxrss / 1024.0;
+		r->memory.method = xasprintf("%s: %s", ops->name,
+					     ops->caps.memory_method ? ops->caps.memory_method
+								     : "peak = process max RSS");
 	}
+	return 0;
+}
+
+/* What identifies the result: config, backend, effective config, id. */
+static void fill_identity(struct run_state *st, struct llem_result *r, const struct config *cfg)
+{
+	struct strbuf pretty = STRBUF_INIT;
+	char *slug;
 
 	r->config_hash = xstrdup(cfg->hash);
 	r->model = xstrdup(cfg_str(cfg, FIELD_MODEL));
 	r->backend = xstrdup(cfg_str(cfg, FIELD_BACKEND));
-	r->backend_version = xstrdup(st.bi->ops->version(st.session));
+	r->backend_version = xstrdup(st->bi->ops->version(st->session));
 	r->methodology = RESULT_METHODOLOGY_TOTAL;
-	{
-		struct strbuf pretty = STRBUF_INIT;
-		char *slug = result_model_slug(r->model);
+	slug = result_model_slug(r->model);
+	config_pretty_json(cfg, false, &pretty);
+	r->effective_config = strbuf_detach(&pretty);
+	r->experiment_id = xasprintf("%s_%s_%.8s_%.4s%.2s%.2sT%.2s%.2s%.2sZ", slug, r->backend,
+				     cfg->hash, r->start_time, r->start_time + 5,
+				     r->start_time + 8, r->start_time + 11,
+				     r->start_time + 14, r->start_time + 17);
+	free(slug);
+}
 
-		config_pretty_json(cfg, false, &pretty);
-		r->effective_config = strbuf_detach(&pretty);
-		r->experiment_id = xasprintf("%s_%s_%.8s_%.4s%.2s%.2sT%.2s%.2s%.2sZ", slug, r->backend,
-					     cfg->hash, r->start_time, r->start_time + 5,
-					     r->start_time + 8, r->start_time + 11,
-					     r->start_time + 14, r->start_time + 17);
-		free(slug);
+int measure_experiment(struct llem_result *r, char **out_dir,
+		       const struct config *cfg, const struct measure_options *o)
+{
+	struct run_state st;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	result_init(r);
+	if (out_dir)
+		*out_dir = NULL;
+	rc = start(&st, r, cfg, o);
+	if (!rc)
+		rc = load_model(&st, r, cfg, o);
+	if (!rc)
+		rc = measure_baseline(&st, r, cfg, o);
+	if (!rc)
+		rc = settle(&st, r, cfg, o);
+	if (!rc)
+		rc = measure_window(&st, r, cfg, o);
+	if (!rc) {
+		fill_metrics(&st, r, cfg);
+		rc = fill_model_and_memory(&st, r);
 	}
-	if (o->write_files) {
-		rc = measure_write_outputs(r, out_dir, cfg, o, st.sampler, st.meter,
-					   st.experiment_t0, st.window_t0, st.window_t1);
-		if (rc)
-			goto fail;
+	if (!rc) {
+		fill_identity(&st, r, cfg);
+		if (o->write_files)
+			rc = measure_write_outputs(r, out_dir, cfg, o, st.sampler, st.meter,
+						   st.experiment_t0, st.window_t0, st.window_t1);
 	}
-	release_state(&st);
-	return 0;
-fail:
 	release_state(&st);
 	return rc;
 }
