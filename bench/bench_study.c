@@ -37,14 +37,14 @@ static int on_start(void *ctx, size_t k, size_t total, const char *label, int cy
 	return STUDY_GO_ON;
 }
 
-static int on_end(void *ctx, size_t k, size_t total, const char *label,
-		  enum manifest_state status, const char *error, double wall_s)
+static int on_end(void *ctx, const struct study_run_report *run)
 {
+	size_t k = run->k;
+	double wall_s = run->wall_s;
+
 	(void)ctx;
-	(void)total;
-	(void)label;
-	if (status != MANIFEST_COMPLETED)
-		fprintf(stderr, "run %zu failed: %s\n", k + 1, error ? error : "?");
+	if (run->status != MANIFEST_COMPLETED)
+		fprintf(stderr, "run %zu failed: %s\n", k + 1, run->error ? run->error : "?");
 	if (k < MAX_RUNS) {
 		harness[k] = (double)(clock_monotonic_ns() - started_ns) * 1e-9;
 		worker[k] = wall_s;

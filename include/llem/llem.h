@@ -47,6 +47,11 @@ LLEM_API const char *llem_error_last(void);
 /* The library version as "X.Y.Z" (static storage). */
 LLEM_API const char *llem_version(void);
 
+/* How this libllem was built, for `llem --version -v`: lines "build:
+ * commit C, TYPE, COMPILER", "libraries: libfyaml X, jansson Y" and
+ * "data: DIR" (static storage). */
+LLEM_API const char *llem_build_info(void);
+
 /* ---- diagnostics ------------------------------------------------------ */
 
 typedef enum { LLEM_DIAG_ERROR = 1, LLEM_DIAG_WARNING = 2 } llem_diag_severity;
@@ -173,8 +178,8 @@ LLEM_API int llem_config_fields_doc(char **out, const char *format);
  * llem_free): llem's version and build, the CPU, GPUs (NVML), the RAPL
  * zones under rapl_root (NULL: /sys/class/powercap), the backends and
  * whether each can run here, and the operating system. The layout is in
- * docs/architecture.md ("The machine report"). Never fails for a missing
- * sensor: that is information. Returns 0.
+ * docs/machine-report.md. Never fails for a missing sensor: that is
+ * information. Returns 0.
  */
 LLEM_API int llem_machine_report_json(char **out, const char *rapl_root);
 
@@ -332,7 +337,8 @@ LLEM_API int llem_run_study(char **out_dir, llem_study_summary *out_summary,
 /*
  * The study worker: one experiment of a study in this process, as the
  * study runner starts it (`llem __worker ...`; the argv and exit-code
- * contract is in src/study/worker_main.h). argv[0] is the program name.
+ * contract is in src/study/worker_main.h). argv[0] is the command name
+ * ("__worker"), the arguments follow.
  * Returns the process exit code: 0 done, 1 failed, 2 bad arguments, 130
  * stopped by SIGINT/SIGTERM. A program that links libllem and wants to be
  * its own study worker calls this from main() for the "__worker" command.

@@ -1,25 +1,19 @@
 /*
- * The public C API (include/llem/llem.h): thin wrappers over the layers,
- * with diagnostics folded into llem_error_last().
+ * The public C API (include/llem/llem.h): errors, versions, options and
+ * configs. Plans and preflight are in plan.c, running in run.c, the
+ * machine report in machine.c. Thin wrappers over the layers, with
+ * diagnostics folded into llem_error_last().
  */
-#include "llem/llem.h"
+#include "api/api.h"
 #include "build_info.h"
-#include "config/config.h"
-#include "measure/measure.h"
-#include "results/results.h"
-#include "study/study.h"
+#include "study/worker_main.h"
 
-#include <math.h>
-#include <signal.h>
+#include <jansson.h>
+#include <libfyaml.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The public interrupt flag is a volatile int; the layers use sig_atomic_t. */
-_Static_assert(sizeof(sig_atomic_t) == sizeof(int), "sig_atomic_t is not an int");
-
-struct llem_config {
-	struct loaded_config lc;
-};
 
 LLEM_API const char *llem_error_last(void)
 {
@@ -31,6 +25,68 @@ LLEM_API const char *llem_version(void)
 	return LLEM_VERSION_STRING;
 }
 
+static char build_info[512];
+static pthread_once_t build_info_once = PTHREAD_ONCE_INIT;
+
+static void make_build_info(void)
+{
+	snprintf(build_info, sizeof(build_info),
+		 "build: commit %s, %s, %s\nlibraries: libfyaml %s, jansson %s\ndata: %s",
+		 LLEM_GIT_COMMIT, LLEM_BUILD_TYPE, LLEM_COMPILER, fy_library_version(),
+		 jansson_version_str(), LLEM_INSTALL_DATADIR);
+}
+
+LLEM_API const char *llem_build_info(void)
+{
+	pthread_once(&build_info_once, make_build_info);
+	return build_info;
+}
+
+void api_report_diags(const struct diag_list *dl, llem_diag_cb cb, void *payload)
+{
+	struct strbuf text = STRBUF_INIT;
+	size_t i;
+
+	for (i = 0; cb && i < dl->count; i++) {
+		const struct diag *d = &dl->items[i];
+		llem_diag pub;
+
+		strbuf_reset(&text);
+		diag_format(d, &text);
+		pub.severity = d->severity == DIAG_ERROR ? LLEM_DIAG_ERROR : LLEM_DIAG_WARNING;
+		pub.file = d->file;
+		pub.line = d->line;
+		pub.col = d->col;
+		pub.path = d->path;
+		pub.message = d->message;
+		pub.hint = d->hint;
+		pub.text = strbuf_str(&text);
+		cb(&pub, payload);
+	}
+	strbuf_release(&text);
+}
+
+LLEM_API void llem_config_options_init(llem_config_options *opts)
+{
+	const llem_config_options init = LLEM_CONFIG_OPTIONS_INIT;
+
+	*opts = init;
+}
+
+LLEM_API void llem_run_options_init(llem_run_options *opts)
+{
+	const llem_run_options init = LLEM_RUN_OPTIONS_INIT;
+
+	*opts = init;
+}
+
+LLEM_API void llem_study_options_init(llem_study_options *opts)
+{
+	const llem_study_options init = LLEM_STUDY_OPTIONS_INIT;
+
+	*opts = init;
+}
+
 LLEM_API int llem_config_load(llem_config **out, const char *path,
 			      const llem_config_options *opts)
 {
@@ -38,10 +94,11 @@ LLEM_API int llem_config_load(llem_config **out, const char *path,
 	struct diag_list diags = DIAG_LIST_INIT;
 	struct llem_config *cfg;
 	struct strbuf msg = STRBUF_INIT;
-	size_t i;
+	int rc = 0;
 
 	*out = NULL;
-	if (opts && opts->version != LLEM_CONFIG_OPTIONS_VERSION)
+	/* Version 1 lacks the diagnostic callback; its fields are read alone. */
+	if (opts && (opts->version < 1 || opts->version > LLEM_CONFIG_OPTIONS_VERSION))
 		return error_set(LLEM_EINVAL, "llem_config_options version %u is not supported",
 				 opts->version);
 	req.path = path;
@@ -52,23 +109,29 @@ LLEM_API int llem_config_load(llem_config **out, const char *path,
 	}
 	cfg = xcalloc(1, sizeof(*cfg));
 	if (config_load(&cfg->lc, &req, &diags) != 0) {
-		for (i = 0; i < diags.count; i++) {
-			if (diags.items[i].severity != DIAG_ERROR)
-				continue;
-			if (msg.len)
-				strbuf_addch(&msg, '\n');
-			diag_format(&diags.items[i], &msg);
-		}
-		error_set(LLEM_EINVAL, "%s", msg.buf);
+		diag_list_format(&diags, true, &msg);
+		rc = error_set(LLEM_EINVAL, "%s", msg.buf);
 		strbuf_release(&msg);
-		diag_list_release(&diags);
 		loaded_config_release(&cfg->lc);
 		free(cfg);
-		return LLEM_EINVAL;
+		cfg = NULL;
 	}
+	if (opts && opts->version >= 2)
+		api_report_diags(&diags, opts->diagnostic, opts->diagnostic_payload);
 	diag_list_release(&diags);
 	*out = cfg;
+	return rc;
+}
+
+LLEM_API int llem_config_user_path(char **out)
+{
+	*out = config_user_path();
 	return 0;
+}
+
+LLEM_API int llem_study_worker_main(int argc, char **argv)
+{
+	return study_worker_main(argc, argv, NULL);
 }
 
 LLEM_API const char *llem_config_hash(const llem_config *cfg)
@@ -94,166 +157,6 @@ LLEM_API void llem_config_free(llem_config *cfg)
 		return;
 	loaded_config_release(&cfg->lc);
 	free(cfg);
-}
-
-LLEM_API int llem_run_experiment(char **out_json, char **out_dir,
-				 const llem_config *cfg,
-				 const llem_run_options *opts)
-{
-	llem_run_options defaults = LLEM_RUN_OPTIONS_INIT;
-	struct measure_options mo = { 0 };
-	struct llem_result r;
-	struct strbuf json = STRBUF_INIT;
-	char *dir = NULL;
-	int rc;
-
-	*out_json = NULL;
-	if (out_dir)
-		*out_dir = NULL;
-	if (!opts)
-		opts = &defaults;
-	if (opts->version != LLEM_RUN_OPTIONS_VERSION)
-		return error_set(LLEM_EINVAL, "llem_run_options version %u is not supported",
-				 opts->version);
-	if (cfg->lc.is_study)
-		return error_set(LLEM_ENOTSUP, "a study runs with 'llem run' (study runner), "
-				 "not llem_run_experiment");
-	mo.results_dir = opts->results_dir;
-	mo.write_files = opts->write_files != 0;
-	mo.interrupted = (volatile sig_atomic_t *)opts->interrupt;
-	rc = measure_experiment(&r, &dir, &cfg->lc.experiment, &mo);
-	if (rc == 0)
-		rc = result_to_json(&r, &json);
-	result_release(&r);
-	if (rc) {
-		free(dir);
-		strbuf_release(&json);
-		return rc;
-	}
-	*out_json = strbuf_detach(&json);
-	if (out_dir)
-		*out_dir = dir;
-	else
-		free(dir);
-	return 0;
-}
-
-/* Study events to the public callback. */
-struct study_progress {
-	llem_study_progress_cb cb;
-	void *payload;
-};
-
-static int on_run_start(void *ctx, size_t k, size_t total, const char *label, int cycle)
-{
-	struct study_progress *p = ctx;
-	llem_study_event e = { 0 };
-
-	e.type = LLEM_STUDY_RUN_START;
-	e.run = k;
-	e.total = total;
-	e.label = label;
-	e.cycle = cycle;
-	return p->cb(&e, p->payload) < 0 ? STUDY_STOP : STUDY_GO_ON;
-}
-
-static int on_run_end(void *ctx, size_t k, size_t total, const char *label,
-		      enum manifest_state status, const char *error, double wall_s)
-{
-	struct study_progress *p = ctx;
-	llem_study_event e = { 0 };
-
-	e.type = LLEM_STUDY_RUN_END;
-	e.run = k;
-	e.total = total;
-	e.label = label;
-	e.status = status == MANIFEST_COMPLETED ? LLEM_STUDY_RUN_COMPLETED
-		   : status == MANIFEST_INTERRUPTED ? LLEM_STUDY_RUN_INTERRUPTED
-						    : LLEM_STUDY_RUN_FAILED;
-	e.error = status == MANIFEST_COMPLETED ? NULL : error;
-	e.wall_s = wall_s;
-	return p->cb(&e, p->payload) < 0 ? STUDY_STOP : STUDY_GO_ON;
-}
-
-static int on_gap(void *ctx, const char *kind, double remaining_s)
-{
-	struct study_progress *p = ctx;
-	llem_study_event e = { 0 };
-	int rc;
-
-	e.type = LLEM_STUDY_GAP;
-	e.gap = kind;
-	e.gap_remaining_s = remaining_s;
-	rc = p->cb(&e, p->payload);
-	return rc < 0 ? STUDY_STOP : rc > 0 ? STUDY_END_GAP : STUDY_GO_ON;
-}
-
-LLEM_API int llem_run_study(char **out_dir, llem_study_summary *out_summary,
-			    const llem_config *cfg, const llem_study_options *opts)
-{
-	llem_study_options defaults = LLEM_STUDY_OPTIONS_INIT;
-	struct study_run_options so = STUDY_RUN_OPTIONS_INIT;
-	struct study_progress prog;
-	struct study_events ev = { on_run_start, on_run_end, on_gap, &prog };
-	const struct field *cycles_field = &schema_fields[FIELD_EXECUTION_N_CYCLES];
-	struct study_outcome out;
-	char *exe = NULL;
-	int rc;
-
-	if (out_dir)
-		*out_dir = NULL;
-	if (out_summary) {
-		memset(out_summary, 0, sizeof(*out_summary));
-		out_summary->energy_j = NAN;
-	}
-	if (!opts)
-		opts = &defaults;
-	if (opts->version != LLEM_STUDY_OPTIONS_VERSION)
-		return error_set(LLEM_EINVAL, "llem_study_options version %u is not supported",
-				 opts->version);
-	if (!cfg || !cfg->lc.is_study)
-		return error_set(LLEM_EINVAL, "not a study (no 'sweep:' or 'experiments:'); "
-				 "run a single experiment with llem_run_experiment");
-	if (opts->n_cycles < 0 || opts->n_cycles > (int)cycles_field->max)
-		return error_set(LLEM_EINVAL, "n_cycles %d is out of range (1 to %d, or 0 for "
-				 "the study's)", opts->n_cycles, (int)cycles_field->max);
-	if (opts->cycle_order && study_order_parse(opts->cycle_order) < 0)
-		return error_set(LLEM_EINVAL, "cycle_order '%s' is not one of sequential, "
-				 "interleaved, shuffled", opts->cycle_order);
-	rc = study_find_llem_exe(&exe, opts->llem_exe);
-	if (rc)
-		return rc;
-	so.llem_exe = exe;
-	so.results_root = opts->results_dir;
-	so.resume_dir = opts->resume_dir;
-	so.interrupt = (volatile sig_atomic_t *)opts->interrupt;
-	so.n_cycles = opts->n_cycles;
-	so.order = opts->cycle_order ? study_order_parse(opts->cycle_order) : -1;
-	so.no_gaps = opts->no_gaps != 0;
-	if (opts->progress) {
-		prog.cb = opts->progress;
-		prog.payload = opts->progress_payload;
-		so.events = &ev;
-	}
-	rc = study_run(&out, &cfg->lc.study, &so);
-	free(exe);
-	if (out_summary) {
-		out_summary->total = out.total;
-		out_summary->completed = out.completed;
-		out_summary->failed = out.failed;
-		out_summary->interrupted = out.interrupted;
-		out_summary->wall_s = out.wall_s;
-		out_summary->energy_j = out.total_energy_j;
-	}
-	if (out_dir && out.dir) {
-		*out_dir = out.dir;
-		out.dir = NULL;
-	}
-	if (rc == 0 && out.interrupted)
-		rc = error_set(LLEM_EINTR, "the study was interrupted: %zu of %zu runs completed",
-			       out.completed, out.total);
-	study_outcome_release(&out);
-	return rc;
 }
 
 LLEM_API void llem_free(void *p)

@@ -1,8 +1,8 @@
 /*
  * The public face of "this machine" and of the config schema's reference
- * text: the machine report as JSON (docs/machine-report.md), the fields
- * document and the user-config path, each a thin wrapper over env, energy,
- * backends and config. The CLI prints from these; it never sees the layers.
+ * text: the machine report as JSON (docs/machine-report.md) and the fields
+ * document, thin wrappers over env, energy, backends and config. The CLI
+ * prints from these; it never sees the layers.
  */
 #include "llem/llem.h"
 #include "backends/backends.h"
@@ -189,11 +189,5 @@ LLEM_API int llem_config_fields_doc(char **out, const char *format)
 				 "fields format must be text or markdown, got '%s'",
 				 format ? format : "(null)");
 	*out = strbuf_detach(&sb);
-	return 0;
-}
-
-LLEM_API int llem_config_user_path(char **out)
-{
-	*out = config_user_path();
 	return 0;
 }

@@ -6,8 +6,7 @@
  * public API only: the facts come from llem_machine_report_json
  * (docs/machine-report.md), this file only lays them out.
  */
-#include "cli/cli.h"
-#include "llem/llem.h"
+#include "cli.h"
 
 #include <getopt.h>
 #include <jansson.h>

@@ -1,14 +1,12 @@
 /*
  * `llem run CONFIG [overrides] [--dry-run]`: load, validate and resolve an
- * experiment or a study; print it with --dry-run, or run the experiment
- * (run_experiment.c).
+ * experiment or a study through libllem; print its plan with --dry-run, or
+ * run it (run_experiment.c, run_study.c).
  */
-#include "cli/cli.h"
-#include "backends/backends.h"
-#include "config/config.h"
-#include "datasets/datasets.h"
+#include "cli.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,197 +79,155 @@ static void add_raw_override(struct run_opts *o, const char *key, const char *va
 		strbuf_adds(sb, value);
 }
 
-static int load(struct loaded_config *lc, const struct run_opts *o,
-		struct diag_list *diags)
+/* Loads the config with the overrides so far; diagnostics on stderr. */
+static int load(llem_config **out, const struct run_opts *o, size_t *errors)
 {
 	const char **ov = xcalloc(o->noverrides + 1, sizeof(*ov));
-	struct config_request req = { 0 };
+	llem_config_options opts = LLEM_CONFIG_OPTIONS_INIT;
 	size_t i;
 	int rc;
 
 	for (i = 0; i < o->noverrides; i++)
 		ov[i] = o->overrides[i].buf;
-	req.path = o->config_path;
-	req.overrides = ov;
-	req.overrides_count = o->noverrides;
-	req.user_config_path = o->user_config;
-	rc = config_load(lc, &req, diags);
+	opts.overrides = ov;
+	opts.overrides_count = o->noverrides;
+	opts.user_config_path = o->user_config;
+	opts.diagnostic = cli_print_diag;
+	opts.diagnostic_payload = errors;
+	rc = llem_config_load(out, o->config_path, &opts);
 	free(ov);
 	return rc;
 }
 
-static const char *single_backend(const struct loaded_config *lc)
-{
-	size_t i;
-
-	if (!lc->is_study)
-		return cfg_str(&lc->experiment, FIELD_BACKEND);
-	for (i = 1; i < lc->study.count; i++)
-		if (strcmp(cfg_str(&lc->study.points[i], FIELD_BACKEND),
-			   cfg_str(&lc->study.points[0], FIELD_BACKEND)))
-			return NULL;
-	return lc->study.count ? cfg_str(&lc->study.points[0], FIELD_BACKEND) : NULL;
-}
-
 /*
- * --batch-size means "the selected backend's batch_size", so the backend
- * must be known first: load once without it, then once with the key.
+ * --batch-size means "the selected backend's batch size", so the backend
+ * must be known first: load once without it, then once with its key.
+ * Returns 0, -1 (config errors, printed) or -2 (usage error, printed).
  */
-static int apply_batch_size(struct run_opts *o, struct diag_list *diags)
+static int apply_batch_size(struct run_opts *o, size_t *errors)
 {
-	struct loaded_config lc;
-	const char *backend;
-	char *key;
+	llem_config *cfg;
+	const char *key;
 	int rc = 0;
 
-	if (load(&lc, o, diags) != 0) {
-		loaded_config_release(&lc);
+	if (load(&cfg, o, errors) != 0)
 		return -1;
-	}
-	backend = single_backend(&lc);
-	if (!backend) {
-		cli_error("--batch-size is ambiguous: this study runs several backends");
-		cli_hint("use --set <backend>.batch_size=N for the one you mean");
+	if (llem_config_batch_size_key(&key, cfg) != 0) {
+		cli_error("--batch-size: %s", llem_error_last());
+		if (strstr(llem_error_last(), "several backends"))
+			cli_hint("use --set <backend>.batch_size=N for the one you mean");
+		else
+			cli_hint("see 'llem config --fields' for the backend's settings");
 		rc = -2;
 	} else {
-		key = xasprintf("%s.batch_size", backend);
-		if (!schema_find(key)) {
-			cli_error("--batch-size: backend '%s' has no batch_size setting",
-				  backend);
-			cli_hint("see 'llem config --fields' for the %s settings", backend);
-			rc = -2;
-		} else {
-			add_raw_override(o, key, o->batch_size);
-		}
-		free(key);
+		add_raw_override(o, key, o->batch_size);
 	}
-	loaded_config_release(&lc);
+	llem_config_free(cfg);
 	return rc;
 }
 
-static void print_nondefaults(const struct config *cfg)
+static const char *jstr(const json_t *o, const char *key)
 {
-	size_t id;
-	bool any = false;
+	const char *v = json_string_value(json_object_get(o, key));
 
-	for (id = 0; id < FIELD_COUNT; id++) {
-		const struct cfg_origin *o = &cfg->o[id];
-		struct strbuf v = STRBUF_INIT;
+	return v ? v : "";
+}
 
-		if (!o->source || schema_fields[id].type == FT_SECTION ||
-		    (schema_fields[id].flags & F_STUDY))
-			continue;
-		if (!any)
+static long long jint(const json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* The plan of cfg as JSON (the dry run's data); NULL after printing why. */
+static json_t *load_plan(const llem_config *cfg, unsigned flags, char **text)
+{
+	json_error_t err;
+	json_t *plan;
+
+	if (llem_config_plan_json(text, cfg, flags) != 0) {
+		cli_error_lines(llem_error_last());
+		return NULL;
+	}
+	plan = json_loads(*text, 0, &err);
+	if (!plan)
+		cli_error("internal: the plan is not JSON: %s", err.text);
+	return plan;
+}
+
+/* The backends' preflight; 0, or EXIT_RUN_FAILED after printing why. */
+static int preflight(const llem_config *cfg)
+{
+	if (llem_config_preflight(cfg, cli_print_diag, NULL) != 0) {
+		cli_error_lines(llem_error_last());
+		return EXIT_RUN_FAILED;
+	}
+	return EXIT_OK;
+}
+
+static void print_explicit(const json_t *plan)
+{
+	const json_t *list = json_object_get(plan, "explicit");
+	size_t i;
+
+	for (i = 0; i < json_array_size(list); i++) {
+		const json_t *f = json_array_get(list, i);
+
+		if (i == 0)
 			printf("\nSet explicitly\n");
-		any = true;
-		cfg_value_format(&cfg->v[id], &v);
-		printf("  %-32s %-24s %s", schema_fields[id].path, v.buf, o->source);
-		if (o->line > 0)
-			printf(":%d:%d", o->line, o->col);
+		printf("  %-32s %-24s %s", jstr(f, "path"), jstr(f, "value"), jstr(f, "source"));
+		if (jint(f, "line") > 0)
+			printf(":%lld:%lld", jint(f, "line"), jint(f, "col"));
 		printf("\n");
-		strbuf_release(&v);
 	}
 }
 
-/*
- * The backend's own preflight (model present, preset known, settings it
- * can honour), so a dry run catches what a run would stop at. Returns an
- * exit code: 0, or 1 (a run would fail) after printing the problems.
- */
-static int preflight(const struct config *cfg)
+/* The human form of an experiment's plan. */
+static void print_experiment(const json_t *plan, const struct run_opts *o)
 {
-	const struct backend_info *bi = backends_find(cfg_str(cfg, FIELD_BACKEND));
-	struct diag_list diags = DIAG_LIST_INIT;
-	int rc = EXIT_OK;
+	const json_t *sum = json_object_get(plan, "summary");
+	const json_t *bs = json_object_get(sum, "batch_size");
+	const json_t *energy = json_object_get(sum, "energy_backend");
 
-	if (!bi || !bi->ops)
-		return EXIT_OK; /* not runnable: the run's own preflight says so */
-	if (bi->ops->preflight(cfg, &diags) != 0) {
-		cli_print_diags(&diags);
-		cli_error("preflight failed: %zu problem%s", diag_error_count(&diags),
-			  diag_error_count(&diags) == 1 ? "" : "s");
-		rc = EXIT_RUN_FAILED;
-	} else {
-		cli_print_diags(&diags); /* warnings */
-	}
-	diag_list_release(&diags);
-	return rc;
-}
-
-/* Checks the prompts exist; returns 0, or prints and returns -1. */
-static int describe_dataset(const struct config *cfg, struct strbuf *out)
-{
-	struct prompt_set ps;
-	const char *name = cfg_str(cfg, FIELD_DATASET);
-	size_t n = (size_t)cfg_int(cfg, FIELD_N);
-
-	if (dataset_load(&ps, name, n) != 0) {
-		cli_error("dataset: %s", error_last());
-		return -1;
-	}
-	strbuf_addf(out, "%s (%zu of %zu prompts)", name, n, ps.available);
-	prompt_set_release(&ps);
-	return 0;
-}
-
-static int dry_run_experiment(const struct config *cfg, const struct run_opts *o)
-{
-	const char *backend = cfg_str(cfg, FIELD_BACKEND);
-	struct strbuf ds = STRBUF_INIT, json = STRBUF_INIT;
-	char *bs_key = xasprintf("%s.batch_size", backend);
-	const struct field *bs = schema_find(bs_key);
-	int rc = EXIT_OK;
-
-	if (describe_dataset(cfg, &ds) != 0) {
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	rc = preflight(cfg);
-	if (rc)
-		goto out;
-	if (o->json) {
-		struct jsonw w;
-
-		jsonw_init(&w, &json, JSONW_PRETTY);
-		jsonw_object_begin(&w);
-		jsonw_key(&w, "config_hash");
-		jsonw_string(&w, cfg->hash);
-		jsonw_key(&w, "output_dir");
-		jsonw_string(&w, cfg_str(cfg, FIELD_OUTPUT_DIR));
-		jsonw_key(&w, "config");
-		jsonw_raw(&w, cfg->canonical_json);
-		jsonw_object_end(&w);
-		printf("%s\n", json.buf);
-		goto out;
-	}
 	printf("Config (resolved)%s%s\n", o->config_path ? " from " : "",
 	       o->config_path ? o->config_path : "");
-	printf("  Model       %s\n", cfg_str(cfg, FIELD_MODEL));
-	printf("  Backend     %s\n", backend);
-	printf("  Precision   %s\n", cfg_str(cfg, FIELD_PRECISION));
-	if (bs && cfg->v[schema_id(bs)].kind == CV_INT)
-		printf("  Batch size  %lld\n", (long long)cfg_int(cfg, schema_id(bs)));
-	printf("  Dataset     %s\n", ds.buf);
-	printf("  Tokens      up to %lld in, %lld out per prompt\n",
-	       (long long)cfg_int(cfg, FIELD_MAX_INPUT_TOKENS),
-	       (long long)cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS));
-	printf("  Energy      %s\n", cfg_is_null(cfg, FIELD_ENERGY_BACKEND)
-					 ? "disabled (energy.backend: null)"
-					 : cfg_str(cfg, FIELD_ENERGY_BACKEND));
-	printf("  Output      %s/\n", cfg_str(cfg, FIELD_OUTPUT_DIR));
-	printf("  Config hash %s\n", cfg->hash);
+	printf("  Model       %s\n", jstr(sum, "model"));
+	printf("  Backend     %s\n", jstr(sum, "backend"));
+	printf("  Precision   %s\n", jstr(sum, "precision"));
+	if (json_is_integer(bs))
+		printf("  Batch size  %lld\n", (long long)json_integer_value(bs));
+	printf("  Dataset     %s (%lld of %lld prompts)\n", jstr(sum, "dataset"), jint(sum, "n"),
+	       jint(sum, "prompts_available"));
+	printf("  Tokens      up to %lld in, %lld out per prompt\n", jint(sum, "max_input_tokens"),
+	       jint(sum, "max_output_tokens"));
+	printf("  Energy      %s\n", json_is_string(energy) ? json_string_value(energy)
+						       : "disabled (energy.backend: null)");
+	printf("  Output      %s/\n", jstr(plan, "output_dir"));
+	printf("  Config hash %s\n", jstr(plan, "config_hash"));
 	if (!o->quiet)
-		print_nondefaults(cfg);
+		print_explicit(plan);
 	if (o->verbose) {
-		config_pretty_json(cfg, false, &json);
-		printf("\nEffective config\n%s\n", json.buf);
+		char *pretty = json_dumps(json_object_get(plan, "effective_config"),
+					  JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+		printf("\nEffective config\n%s\n", pretty ? pretty : "");
+		free(pretty);
 	}
 	printf("\nConfig valid. Run without --dry-run to start.\n");
-out:
-	strbuf_release(&ds);
-	strbuf_release(&json);
-	free(bs_key);
-	return rc;
+}
+
+/* --dry-run --json: what scripts read (the plan less the human parts). */
+static void print_experiment_json(const json_t *plan)
+{
+	json_t *out = json_object();
+	char *text;
+
+	json_object_set(out, "config_hash", json_object_get(plan, "config_hash"));
+	json_object_set(out, "output_dir", json_object_get(plan, "output_dir"));
+	json_object_set(out, "config", json_object_get(plan, "config"));
+	text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("%s\n", text ? text : "{}");
+	free(text);
+	json_decref(out);
 }
 
 static void format_duration(struct strbuf *out, double s)
@@ -286,125 +242,27 @@ static void format_duration(struct strbuf *out, double s)
 		strbuf_addf(out, "%ldh %02ldm", total / 3600, (total % 3600) / 60);
 }
 
-/* A small set of strings: the checks a study's dry run already made. */
-struct seen {
-	char **keys;
-	size_t count;
-};
-
-/* Adds key (taking ownership); true when it was new. */
-static bool seen_add(struct seen *s, char *key)
+/* The human form of a study's plan. */
+static void print_study(const json_t *plan)
 {
-	size_t i;
-
-	for (i = 0; i < s->count; i++)
-		if (!strcmp(s->keys[i], key)) {
-			free(key);
-			return false;
-		}
-	s->keys = xrealloc(s->keys, (s->count + 1) * sizeof(*s->keys));
-	s->keys[s->count++] = key;
-	return true;
-}
-
-static void seen_release(struct seen *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->count; i++)
-		free(s->keys[i]);
-	free(s->keys);
-}
-
-static int dry_run_study(const struct study *s, const struct run_opts *o)
-{
-	const struct config *ex = &s->execution;
-	int64_t cycles = cfg_int(ex, FIELD_EXECUTION_N_CYCLES);
-	size_t runs = s->count * (size_t)cycles, i, total = s->count + s->skipped_count;
-	double gap_e = cfg_float(ex, FIELD_EXECUTION_EXPERIMENT_GAP_SECONDS);
-	double gap_c = cfg_float(ex, FIELD_EXECUTION_CYCLE_GAP_SECONDS);
+	const json_t *exps = json_object_get(plan, "experiments");
+	const json_t *skipped = json_object_get(plan, "skipped");
+	size_t count = json_array_size(exps), nskip = json_array_size(skipped);
+	size_t total = count + nskip, i;
+	long long cycles = jint(plan, "n_cycles"), runs = jint(plan, "total_runs");
+	double gap_e = json_number_value(json_object_get(plan, "experiment_gap_seconds"));
+	double gap_c = json_number_value(json_object_get(plan, "cycle_gap_seconds"));
 	double gaps = runs > 0 ? (double)(runs - 1) * gap_e + (double)(cycles - 1) * gap_c : 0;
 	struct strbuf sb = STRBUF_INIT;
-	struct seen seen = { NULL, 0 };
 
-	/* Check each distinct dataset request and each distinct thing the
-	 * backend preflights once: a large sweep repeats them many times. */
-	for (i = 0; i < s->count; i++) {
-		const struct config *c = &s->points[i];
-		char *dkey = xasprintf("%s\n%lld", cfg_str(c, FIELD_DATASET),
-				       (long long)cfg_int(c, FIELD_N));
-		char *pkey = xasprintf("%s\n%s\n%s\n%lld", cfg_str(c, FIELD_BACKEND),
-				       cfg_str(c, FIELD_MODEL),
-				       c->v[FIELD_NATIVE_TOKENIZER].kind == CV_STRING
-					       ? cfg_str(c, FIELD_NATIVE_TOKENIZER) : "",
-				       (long long)(cfg_int(c, FIELD_MAX_INPUT_TOKENS) +
-						   cfg_int(c, FIELD_MAX_OUTPUT_TOKENS)));
-		int rc = EXIT_OK;
-
-		strbuf_reset(&sb);
-		if (seen_add(&seen, dkey) && describe_dataset(c, &sb) != 0)
-			rc = EXIT_USAGE;
-		else if (seen_add(&seen, pkey) && preflight(c) != 0)
-			rc = EXIT_RUN_FAILED;
-		if (rc) {
-			cli_error("in study point %zu (%s)", i + 1, s->labels[i]);
-			strbuf_release(&sb);
-			seen_release(&seen);
-			return rc;
-		}
-	}
-	seen_release(&seen);
-	if (o->json) {
-		struct jsonw w;
-
-		strbuf_reset(&sb);
-		jsonw_init(&w, &sb, JSONW_PRETTY);
-		jsonw_object_begin(&w);
-		jsonw_key(&w, "study_name");
-		jsonw_string(&w, s->name);
-		jsonw_key(&w, "study_design_hash");
-		jsonw_string(&w, s->design_hash);
-		jsonw_key(&w, "n_cycles");
-		jsonw_int(&w, cycles);
-		jsonw_key(&w, "total_runs");
-		jsonw_int(&w, (int64_t)runs);
-		jsonw_key(&w, "experiments");
-		jsonw_array_begin(&w);
-		for (i = 0; i < s->count; i++) {
-			jsonw_object_begin(&w);
-			jsonw_key(&w, "label");
-			jsonw_string(&w, s->labels[i]);
-			jsonw_key(&w, "config_hash");
-			jsonw_string(&w, s->points[i].hash);
-			jsonw_key(&w, "config");
-			jsonw_raw(&w, s->points[i].canonical_json);
-			jsonw_object_end(&w);
-		}
-		jsonw_array_end(&w);
-		jsonw_key(&w, "skipped");
-		jsonw_array_begin(&w);
-		for (i = 0; i < s->skipped_count; i++) {
-			jsonw_object_begin(&w);
-			jsonw_key(&w, "label");
-			jsonw_string(&w, s->skipped[i].label);
-			jsonw_key(&w, "reason");
-			jsonw_string(&w, s->skipped[i].reason);
-			jsonw_object_end(&w);
-		}
-		jsonw_array_end(&w);
-		jsonw_object_end(&w);
-		printf("%s\n", sb.buf);
-		strbuf_release(&sb);
-		return EXIT_OK;
-	}
-	printf("Study: %s (%s)\n", s->name ? s->name : "unnamed", s->path);
-	printf("  Design hash  %s\n", s->design_hash);
-	printf("  Experiments  %zu valid of %zu (%zu from sweep, %zu explicit)\n",
-	       s->count, total, s->grid_count, s->explicit_count);
-	printf("  Cycles       %lld, order %s\n", (long long)cycles,
-	       cfg_str(ex, FIELD_EXECUTION_CYCLE_ORDER));
-	printf("  Total runs   %zu\n", runs);
-	strbuf_reset(&sb);
+	printf("Study: %s (%s)\n", json_is_string(json_object_get(plan, "study_name"))
+					 ? jstr(plan, "study_name") : "unnamed",
+	       jstr(plan, "path"));
+	printf("  Design hash  %s\n", jstr(plan, "study_design_hash"));
+	printf("  Experiments  %zu valid of %zu (%lld from sweep, %lld explicit)\n", count, total,
+	       jint(plan, "grid_count"), jint(plan, "explicit_count"));
+	printf("  Cycles       %lld, order %s\n", cycles, jstr(plan, "cycle_order"));
+	printf("  Total runs   %lld\n", runs);
 	format_duration(&sb, gap_e);
 	strbuf_adds(&sb, " between experiments, ");
 	format_duration(&sb, gap_c);
@@ -412,32 +270,91 @@ static int dry_run_study(const struct study *s, const struct run_opts *o)
 	format_duration(&sb, gaps);
 	printf("  Gaps         %s of pauses in total\n", sb.buf);
 	printf("\n  #    config hash       differing fields\n");
-	for (i = 0; i < s->count; i++)
-		printf("  %-4zu %s  %s\n", i + 1, s->points[i].hash,
-		       *s->labels[i] ? s->labels[i] : "(fixed fields only)");
-	if (s->skipped_count) {
-		printf("\nSkipping %zu/%zu:\n", s->skipped_count, total);
-		for (i = 0; i < s->skipped_count; i++)
-			printf("  - %s: %s\n", s->skipped[i].label, s->skipped[i].reason);
-		if (s->skipped_count * 2 > total)
+	for (i = 0; i < count; i++) {
+		const json_t *e = json_array_get(exps, i);
+		const char *label = jstr(e, "label");
+
+		printf("  %-4zu %s  %s\n", i + 1, jstr(e, "config_hash"),
+		       *label ? label : "(fixed fields only)");
+	}
+	if (nskip) {
+		printf("\nSkipping %zu/%zu:\n", nskip, total);
+		for (i = 0; i < nskip; i++) {
+			const json_t *e = json_array_get(skipped, i);
+
+			printf("  - %s: %s\n", jstr(e, "label"), jstr(e, "reason"));
+		}
+		if (nskip * 2 > total)
 			printf("  WARNING: %zu%% of the configs are invalid -- check the sweep dimensions.\n",
-			       s->skipped_count * 100 / total);
+			       nskip * 100 / total);
 	}
 	printf("\nStudy valid. Run without --dry-run to start.\n");
 	strbuf_release(&sb);
-	return EXIT_OK;
 }
 
-static int run_loaded(const struct loaded_config *lc, const struct run_opts *o)
+/* --dry-run --json for a study. */
+static void print_study_json(const json_t *plan)
 {
-	if (!lc->is_study && o->resume_dir) {
-		cli_error("--resume continues a study; '%s' is a single experiment",
-			  o->config_path ? o->config_path : "this config");
+	static const char *const keys[] = { "study_name", "study_design_hash", "n_cycles",
+					    "total_runs", "experiments", "skipped" };
+	json_t *out = json_object();
+	char *text;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(keys); i++)
+		json_object_set(out, keys[i], json_object_get(plan, keys[i]));
+	text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("%s\n", text ? text : "{}");
+	free(text);
+	json_decref(out);
+}
+
+static int dry_run(const llem_config *cfg, const struct run_opts *o)
+{
+	bool study = llem_config_is_study(cfg);
+	char *text = NULL;
+	json_t *plan = load_plan(cfg, o->verbose ? LLEM_PLAN_EFFECTIVE_CONFIG : 0, &text);
+	int rc;
+
+	if (!plan) {
+		llem_free(text);
 		return EXIT_USAGE;
 	}
-	if (lc->is_study)
-		return cli_run_study(&lc->study, o->quiet, o->resume_dir);
-	return cli_run_experiment(&lc->experiment, o->quiet);
+	rc = preflight(cfg);
+	if (rc == EXIT_OK) {
+		if (study)
+			o->json ? print_study_json(plan) : print_study(plan);
+		else
+			o->json ? print_experiment_json(plan) : print_experiment(plan, o);
+	}
+	json_decref(plan);
+	llem_free(text);
+	return rc;
+}
+
+static int run_loaded(const llem_config *cfg, const struct run_opts *o)
+{
+	char *text = NULL;
+	json_t *plan;
+	int rc;
+
+	if (!llem_config_is_study(cfg)) {
+		if (o->resume_dir) {
+			cli_error("--resume continues a study; '%s' is a single experiment",
+				  o->config_path ? o->config_path : "this config");
+			return EXIT_USAGE;
+		}
+		return cli_run_experiment(cfg, o->quiet);
+	}
+	plan = load_plan(cfg, 0, &text);
+	if (!plan) {
+		llem_free(text);
+		return EXIT_USAGE;
+	}
+	json_decref(plan);
+	rc = cli_run_study(cfg, text, o->quiet, o->resume_dir);
+	llem_free(text);
+	return rc;
 }
 
 int cmd_run(int argc, char **argv)
@@ -465,8 +382,8 @@ int cmd_run(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct run_opts o = { 0 };
-	struct loaded_config lc;
-	struct diag_list diags = DIAG_LIST_INIT;
+	llem_config *cfg = NULL;
+	size_t errors = 0;
 	bool have_model = false;
 	int c, rc;
 	size_t i;
@@ -529,7 +446,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (o.batch_size) {
-		rc = apply_batch_size(&o, &diags);
+		rc = apply_batch_size(&o, &errors);
 		if (rc == -2) {
 			rc = EXIT_USAGE;
 			goto out;
@@ -537,26 +454,19 @@ int cmd_run(int argc, char **argv)
 		if (rc != 0)
 			goto config_failed;
 	}
-	if (load(&lc, &o, &diags) != 0) {
-		loaded_config_release(&lc);
+	if (load(&cfg, &o, &errors) != 0)
 		goto config_failed;
-	}
-	cli_print_diags(&diags); /* warnings */
-	if (o.dry_run)
-		rc = lc.is_study ? dry_run_study(&lc.study, &o)
-				 : dry_run_experiment(&lc.experiment, &o);
-	else
-		rc = run_loaded(&lc, &o);
-	loaded_config_release(&lc);
+	rc = o.dry_run ? dry_run(cfg, &o) : run_loaded(cfg, &o);
+	llem_config_free(cfg);
 	goto out;
 
 config_failed:
-	cli_print_diags(&diags);
-	cli_error("invalid configuration: %zu error%s", diag_error_count(&diags),
-		  diag_error_count(&diags) == 1 ? "" : "s");
+	if (errors)
+		cli_error("invalid configuration: %zu error%s", errors, errors == 1 ? "" : "s");
+	else
+		cli_error_lines(llem_error_last());
 	rc = EXIT_USAGE;
 out:
-	diag_list_release(&diags);
 	for (i = 0; i < o.noverrides; i++)
 		strbuf_release(&o.overrides[i]);
 	free(o.overrides);

@@ -2,11 +2,8 @@
  * llem's entry point: global options (--version, --help) and the table of
  * subcommands, after git's builtin table.
  */
-#include "cli/cli.h"
-#include "build_info.h"
+#include "cli.h"
 
-#include <jansson.h>
-#include <libfyaml.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,14 +37,9 @@ static void usage(FILE *out)
 
 static int print_version(bool verbose)
 {
-	printf("llem %s\n", LLEM_VERSION_STRING);
-	if (verbose) {
-		printf("build: commit %s, %s, %s\n", LLEM_GIT_COMMIT,
-		       LLEM_BUILD_TYPE, LLEM_COMPILER);
-		printf("libraries: libfyaml %s, jansson %s\n",
-		       fy_library_version(), jansson_version_str());
-		printf("data: %s\n", LLEM_INSTALL_DATADIR);
-	}
+	printf("llem %s\n", llem_version());
+	if (verbose)
+		printf("%s\n", llem_build_info());
 	return EXIT_OK;
 }
 
@@ -81,7 +73,7 @@ int main(int argc, char **argv)
 			return commands[c].fn(argc - i, argv + i);
 	/* Not in the table, so not in --help: the study runner's worker. */
 	if (!strcmp(argv[i], "__worker"))
-		return cmd_worker(argc - i, argv + i);
+		return llem_study_worker_main(argc - i, argv + i);
 	for (size_t c = 0; c < ARRAY_SIZE(commands); c++)
 		names[c] = commands[c].name;
 	near = did_you_mean(argv[i], names, ARRAY_SIZE(names), 2);

@@ -1,7 +1,9 @@
 /* Shared message helpers: git-style "llem: error: ..." lines on stderr. */
-#include "cli/cli.h"
+#include "cli.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 static void vmessage(const char *prefix, const char *fmt, va_list ap)
 {
@@ -16,15 +18,6 @@ void cli_error(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vmessage("llem: error: ", fmt, ap);
-	va_end(ap);
-}
-
-void cli_warning(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vmessage("llem: warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -49,17 +42,22 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-void cli_print_diags(const struct diag_list *dl)
+void cli_error_lines(const char *message)
 {
-	struct strbuf sb = STRBUF_INIT;
-	size_t i;
+	const char *p = message, *nl;
 
-	for (i = 0; i < dl->count; i++) {
-		strbuf_reset(&sb);
-		diag_format(&dl->items[i], &sb);
-		fprintf(stderr, "%s\n", sb.buf);
-		if (dl->items[i].hint)
-			fprintf(stderr, "  hint: %s\n", dl->items[i].hint);
-	}
-	strbuf_release(&sb);
+	do {
+		nl = strchr(p, '\n');
+		fprintf(stderr, "llem: error: %.*s\n", (int)(nl ? nl - p : (ptrdiff_t)strlen(p)), p);
+		p = nl ? nl + 1 : NULL;
+	} while (p);
+}
+
+void cli_print_diag(const llem_diag *d, void *payload)
+{
+	fprintf(stderr, "%s\n", d->text);
+	if (d->hint)
+		fprintf(stderr, "  hint: %s\n", d->hint);
+	if (payload && d->severity == LLEM_DIAG_ERROR)
+		(*(size_t *)payload)++;
 }

@@ -1,15 +1,14 @@
 /*
- * `llem run STUDY`: runs a study through the study layer, with progress on
+ * `llem run STUDY`: runs a study through libllem, with progress on
  * stderr, a gap countdown on a terminal (Enter skips the gap when stdin is
  * a terminal), the summary table on stdout (seed-repo.md §1.6 shape, failed
  * rows included and marked) and the exit code: 0 all completed, 3 some
  * failed, 130 interrupted.
  */
-#include "cli/cli.h"
-#include "study/study.h"
-#include "llem/llem.h"
+#include "cli.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -19,7 +18,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t interrupts;
+static volatile int interrupts;
 
 static void on_sigint(int sig)
 {
@@ -40,35 +39,53 @@ static void on_sigint(int sig)
 	}
 }
 
+/* One row of the summary table. */
+struct row {
+	char *label;
+	bool ok;
+	double wall_s, energy_j, tokens_per_s;
+};
+
 struct progress {
 	bool quiet, tty;
 	bool stdin_tty;   /* Enter skips a gap */
 	bool in_gap;      /* a countdown is on screen */
 	bool stdin_eof;
+	struct row *rows; /* per run, in run order */
+	size_t nrows, cap;
 };
 
-static int run_start(void *ctx, size_t k, size_t total, const char *label, int cycle)
+static int run_start(struct progress *p, const llem_study_event *e)
 {
-	struct progress *p = ctx;
-
 	if (!p->quiet)
-		fprintf(stderr, "[%zu/%zu] ... %s (cycle %d)\n", k + 1, total, label, cycle);
-	return STUDY_GO_ON;
+		fprintf(stderr, "[%zu/%zu] ... %s (cycle %d)\n", e->run + 1, e->total, e->label,
+			e->cycle);
+	return 0;
 }
 
-static int run_end(void *ctx, size_t k, size_t total, const char *label,
-		   enum manifest_state status, const char *error, double wall_s)
+static int run_end(struct progress *p, const llem_study_event *e)
 {
-	struct progress *p = ctx;
-	const char *word = status == MANIFEST_COMPLETED ? "OK  "
-			   : status == MANIFEST_INTERRUPTED ? "INTR" : "FAIL";
+	const char *word = e->status == LLEM_STUDY_RUN_COMPLETED ? "OK  "
+			   : e->status == LLEM_STUDY_RUN_INTERRUPTED ? "INTR" : "FAIL";
+	struct row *r;
 
-	if (p->quiet)
-		return STUDY_GO_ON;
-	fprintf(stderr, "[%zu/%zu] %s %s (%.1f s)\n", k + 1, total, word, label, wall_s);
-	if (status == MANIFEST_FAILED && error)
-		fprintf(stderr, "        %s\n", error);
-	return STUDY_GO_ON;
+	GROW(p->rows, p->cap, e->run + 1);
+	while (p->nrows <= e->run)
+		p->rows[p->nrows++] = (struct row){ NULL, false, NAN, NAN, NAN };
+	r = &p->rows[e->run];
+	free(r->label);
+	r->label = xstrdup(e->label);
+	r->ok = e->status == LLEM_STUDY_RUN_COMPLETED;
+	r->wall_s = e->wall_s;
+	r->energy_j = e->energy_j;
+	r->tokens_per_s = e->output_tokens_per_s;
+	if (p->quiet || e->resumed)
+		return 0;
+	fprintf(stderr, "[%zu/%zu] %s %s (%.1f s)\n", e->run + 1, e->total, word, e->label,
+		e->wall_s);
+	if (e->status == LLEM_STUDY_RUN_FAILED && e->error)
+		fprintf(stderr, "        %s\n", e->error);
+	return 0;
 }
 
 /*
@@ -111,10 +128,9 @@ static bool enter_pressed(struct progress *p)
 	return memchr(buf, '\n', (size_t)n) != NULL || memchr(buf, '\r', (size_t)n) != NULL;
 }
 
-static int gap_tick(void *ctx, const char *kind, double remaining_s)
+/* 1 ends the gap now (Enter), 0 goes on. */
+static int gap_tick(struct progress *p, const char *kind, double remaining_s)
 {
-	struct progress *p = ctx;
-
 	if (!p->in_gap) {
 		p->in_gap = true;
 		if (p->stdin_tty && may_use_terminal())
@@ -124,19 +140,31 @@ static int gap_tick(void *ctx, const char *kind, double remaining_s)
 		p->in_gap = false;
 		if (!p->quiet)
 			fprintf(stderr, "\r%s: skipped (Enter) with %.0fs left\n", kind, remaining_s);
-		return STUDY_END_GAP;
+		return 1;
 	}
 	if (remaining_s <= 0)
 		p->in_gap = false;
 	if (p->quiet || !p->tty)
-		return STUDY_GO_ON;
+		return 0;
 	if (remaining_s > 0)
 		fprintf(stderr, "\r%s: %.0fs remaining%s   ", kind, remaining_s,
 			p->stdin_tty && may_use_terminal() ? " (Enter to skip)" : "");
 	else
 		fprintf(stderr, "\r%s: done%s   \n", kind,
 			p->stdin_tty ? "                " : "");
-	return STUDY_GO_ON;
+	return 0;
+}
+
+static int on_event(const llem_study_event *e, void *payload)
+{
+	struct progress *p = payload;
+
+	switch (e->type) {
+	case LLEM_STUDY_RUN_START: return run_start(p, e);
+	case LLEM_STUDY_RUN_END: return run_end(p, e);
+	case LLEM_STUDY_GAP: return gap_tick(p, e->gap, e->gap_remaining_s);
+	}
+	return 0;
 }
 
 /*
@@ -161,63 +189,85 @@ static void table_label(char *out, size_t size, const char *label)
 		snprintf(out, size, "%.*s...", (int)(size - 4), last);
 }
 
-static void print_table(const struct study *s, const struct study_outcome *o)
+static void print_table(const json_t *plan, const struct progress *p,
+			const llem_study_summary *sum, const char *dir)
 {
+	const char *name = json_string_value(json_object_get(plan, "study_name"));
 	size_t k;
 
-	printf("Study: %s\nHash:  %s\n\n", s->name ? s->name : "unnamed", s->design_hash);
+	printf("Study: %s\nHash:  %s\n\n", name ? name : "unnamed",
+	       json_string_value(json_object_get(plan, "study_design_hash")));
 	printf("%-4s %-52s %-6s %9s %12s %10s\n", "#", "Config", "Status", "Time", "Energy", "tok/s");
-	for (k = 0; k < o->nruns; k++) {
+	for (k = 0; k < p->nrows; k++) {
+		const struct row *r = &p->rows[k];
 		char energy[32] = "n/a", tps[32] = "n/a", label[53];
 
-		if (!isnan(o->energy_j[k]))
-			snprintf(energy, sizeof(energy), "%.4g J", o->energy_j[k]);
-		if (!isnan(o->tokens_per_s[k]))
-			snprintf(tps, sizeof(tps), "%.4g", o->tokens_per_s[k]);
-		table_label(label, sizeof(label), o->labels[k]);
-		printf("%-4zu %-52s %-6s %8.1fs %12s %10s\n", k + 1, label,
-		       o->ok[k] ? "OK" : "FAIL", isnan(o->wall_s_each[k]) ? 0.0 : o->wall_s_each[k],
-		       energy, tps);
+		if (!r->label)
+			continue; /* not reached (stopped before it) */
+		if (!isnan(r->energy_j))
+			snprintf(energy, sizeof(energy), "%.4g J", r->energy_j);
+		if (!isnan(r->tokens_per_s))
+			snprintf(tps, sizeof(tps), "%.4g", r->tokens_per_s);
+		table_label(label, sizeof(label), r->label);
+		printf("%-4zu %-52s %-6s %8.1fs %12s %10s\n", k + 1, label, r->ok ? "OK" : "FAIL",
+		       isnan(r->wall_s) ? 0.0 : r->wall_s, energy, tps);
 	}
-	printf("\nTotal: %zu/%zu completed  |  %.1f s", o->completed, o->total, o->wall_s);
-	if (!isnan(o->total_energy_j))
-		printf("  |  %.4g J", o->total_energy_j);
+	printf("\nTotal: %zu/%zu completed  |  %.1f s", sum->completed, sum->total, sum->wall_s);
+	if (!isnan(sum->energy_j))
+		printf("  |  %.4g J", sum->energy_j);
 	printf("\n");
-	if (o->failed)
-		printf("Failed: %zu experiment(s)\n", o->failed);
-	printf("Results: %s\n", o->dir);
+	if (sum->failed)
+		printf("Failed: %zu experiment(s)\n", sum->failed);
+	printf("Results: %s\n", dir);
 }
 
-int cli_run_study(const struct study *s, bool quiet, const char *resume_dir)
+/*
+ * The llem that runs each experiment: this very binary, unless LLEM_EXE
+ * names another (the library's own search, which tests use to run a
+ * worker that misbehaves on purpose). NULL: let the library search.
+ */
+static char *worker_exe(void)
+{
+	const char *env = getenv("LLEM_EXE");
+	char *dir, *self;
+
+	if (env && *env)
+		return NULL;
+	dir = fs_exe_dir();
+	self = dir ? fs_join(dir, "llem") : NULL;
+	free(dir);
+	if (self && !fs_exists(self)) {
+		free(self);
+		self = NULL;
+	}
+	return self;
+}
+
+int cli_run_study(const llem_config *cfg, const char *plan_json, bool quiet,
+		  const char *resume_dir)
 {
 	struct progress pr = { quiet, isatty(STDERR_FILENO) != 0, isatty(STDIN_FILENO) != 0,
-			       false, false };
-	struct study_events ev = { run_start, run_end, gap_tick, &pr };
-	struct study_run_options so = STUDY_RUN_OPTIONS_INIT;
-	struct study_outcome out;
+			       false, false, NULL, 0, 0 };
+	llem_study_options so = LLEM_STUDY_OPTIONS_INIT;
+	llem_study_summary sum;
+	json_t *plan = json_loads(plan_json, 0, NULL);
+	const json_t *exps = json_object_get(plan, "experiments");
+	size_t nskip = json_array_size(json_object_get(plan, "skipped")), k;
 	struct sigaction sa, old;
-	char *exe_dir = fs_exe_dir();
-	char *self = exe_dir ? fs_join(exe_dir, "llem") : NULL;
-	char *exe = NULL;
-	int64_t cycles = cfg_int(&s->execution, FIELD_EXECUTION_N_CYCLES);
+	char *exe = worker_exe(), *dir = NULL;
 	int rc;
 
-	/* Workers are this very binary; LLEM_EXE and the rest are the
-	 * library's fallbacks, for programs that are not llem. */
-	rc = study_find_llem_exe(&exe, self && fs_exists(self) ? self : NULL);
-	free(self);
-	free(exe_dir);
-	if (rc) {
-		cli_error("%s", error_last());
-		return EXIT_RUN_FAILED;
-	}
 	if (!quiet) {
-		fprintf(stderr, "Study [%s]: %zu configs x %lld cycles = %zu runs\n", s->design_hash,
-			s->count, (long long)cycles, s->count * (size_t)cycles);
-		fprintf(stderr, "Order: %s\n", cfg_str(&s->execution, FIELD_EXECUTION_CYCLE_ORDER));
-		if (s->skipped_count)
-			fprintf(stderr, "Skipping %zu/%zu invalid configs (see --dry-run)\n",
-				s->skipped_count, s->count + s->skipped_count);
+		fprintf(stderr, "Study [%s]: %zu configs x %lld cycles = %lld runs\n",
+			json_string_value(json_object_get(plan, "study_design_hash")),
+			json_array_size(exps),
+			(long long)json_integer_value(json_object_get(plan, "n_cycles")),
+			(long long)json_integer_value(json_object_get(plan, "total_runs")));
+		fprintf(stderr, "Order: %s\n",
+			json_string_value(json_object_get(plan, "cycle_order")));
+		if (nskip)
+			fprintf(stderr, "Skipping %zu/%zu invalid configs (see --dry-run)\n", nskip,
+				json_array_size(exps) + nskip);
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
@@ -227,24 +277,30 @@ int cli_run_study(const struct study *s, bool quiet, const char *resume_dir)
 	so.llem_exe = exe;
 	so.resume_dir = resume_dir;
 	so.interrupt = &interrupts;
-	so.events = &ev;
-	rc = study_run(&out, s, &so);
+	so.progress = on_event;
+	so.progress_payload = &pr;
+	rc = llem_run_study(&dir, &sum, cfg, &so);
 	sigaction(SIGINT, &old, NULL);
 	free(exe);
-	if (rc) {
-		cli_error("%s", error_last());
-		study_outcome_release(&out);
+	if (rc && rc != LLEM_EINTR) {
+		cli_error("%s", llem_error_last());
 		/* A resume of another study is a usage error, not a failed run. */
-		return rc == LLEM_EINVAL && resume_dir ? EXIT_USAGE : EXIT_RUN_FAILED;
+		rc = rc == LLEM_EINVAL && resume_dir ? EXIT_USAGE : EXIT_RUN_FAILED;
+		goto out;
 	}
-	print_table(s, &out);
-	if (out.interrupted) {
+	print_table(plan, &pr, &sum, dir);
+	if (sum.interrupted) {
 		fprintf(stderr, "\n%zu/%zu experiments completed. Results in %s. Manifest: interrupted.\n",
-			out.completed, out.total, out.dir);
+			sum.completed, sum.total, dir);
 		rc = EXIT_INTERRUPTED;
 	} else {
-		rc = out.failed ? EXIT_PARTIAL : EXIT_OK;
+		rc = sum.failed ? EXIT_PARTIAL : EXIT_OK;
 	}
-	study_outcome_release(&out);
+out:
+	for (k = 0; k < pr.nrows; k++)
+		free(pr.rows[k].label);
+	free(pr.rows);
+	llem_free(dir);
+	json_decref(plan);
 	return rc;
 }

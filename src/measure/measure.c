@@ -83,6 +83,22 @@ static struct energy_meter_opts meter_opts(const struct config *cfg)
 	return mo;
 }
 
+int measure_backend_preflight(const struct config *cfg, struct diag_list *diags)
+{
+	const struct backend_info *bi = backends_find(cfg_str(cfg, FIELD_BACKEND));
+	const struct cfg_origin *bo = &cfg->o[FIELD_BACKEND];
+	size_t before = diag_error_count(diags);
+
+	if (!bi || !bi->runnable)
+		diag_add(diags, DIAG_ERROR, bo->source, bo->line, bo->col, "backend",
+			 "run 'llem config' to see the backends this build can run",
+			 "backend '%s' cannot run: %s", cfg_str(cfg, FIELD_BACKEND),
+			 bi ? bi->status : "unknown backend");
+	else
+		bi->ops->preflight(cfg, diags);
+	return diag_error_count(diags) == before ? 0 : -1;
+}
+
 /*
  * The preflight checks. With ps and meter non-NULL the prompt set and the
  * energy meter opened for the checks are handed back for the run instead
@@ -93,20 +109,12 @@ static int preflight(const struct config *cfg, struct diag_list *diags,
 		     const struct dataset_stamp *stamp, struct prompt_set *ps,
 		     struct energy_meter **meter)
 {
-	const struct backend_info *bi = backends_find(cfg_str(cfg, FIELD_BACKEND));
-	const struct cfg_origin *bo = &cfg->o[FIELD_BACKEND];
 	struct energy_meter_opts mo = meter_opts(cfg);
 	struct energy_meter *m;
 	struct prompt_set local;
 	size_t before = diag_error_count(diags);
 
-	if (!bi || !bi->runnable)
-		diag_add(diags, DIAG_ERROR, bo->source, bo->line, bo->col, "backend",
-			 "run 'llem config' to see the backends this build can run",
-			 "backend '%s' cannot run: %s", cfg_str(cfg, FIELD_BACKEND),
-			 bi ? bi->status : "unknown backend");
-	else
-		bi->ops->preflight(cfg, diags);
+	measure_backend_preflight(cfg, diags);
 	if (dataset_load_stamped(ps ? ps : &local, cfg_str(cfg, FIELD_DATASET),
 				 (size_t)cfg_int(cfg, FIELD_N), stamp) != 0)
 		diag_add(diags, DIAG_ERROR, cfg->o[FIELD_DATASET].source,
@@ -128,10 +136,6 @@ static int preflight(const struct config *cfg, struct diag_list *diags,
 	return diag_error_count(diags) == before ? 0 : -1;
 }
 
-int measure_preflight(const struct config *cfg, struct diag_list *diags)
-{
-	return preflight(cfg, diags, NULL, NULL, NULL);
-}
 
 /* Per-device idle power over [a, b]: counter delta / time, else mean power. */
 static void baseline_powers(double *out_w, const struct energy_reading *a,
@@ -404,15 +408,7 @@ int measure_experiment(struct llem_result *r, char **out_dir,
 	if (preflight(cfg, &diags, o->dataset_stamp, &st.ps, &st.meter) != 0) {
 		struct strbuf msg = STRBUF_INIT;
 
-		for (i = 0; i < diags.count; i++) {
-			if (diags.items[i].severity != DIAG_ERROR)
-				continue;
-			if (msg.len)
-				strbuf_addch(&msg, '\n');
-			diag_format(&diags.items[i], &msg);
-			if (diags.items[i].hint)
-				strbuf_addf(&msg, "\n  hint: %s", diags.items[i].hint);
-		}
+		diag_list_format(&diags, true, &msg);
 		diag_list_release(&diags);
 		rc = error_set(LLEM_EINVAL, "preflight failed:\n%s", msg.buf);
 		strbuf_release(&msg);
@@ -600,7 +596,7 @@ int measure_experiment(struct llem_result *r, char **out_dir,
 	r->methodology = RESULT_METHODOLOGY_TOTAL;
 	{
 		struct strbuf pretty = STRBUF_INIT;
-		char *slug = measure_model_slug(r->model);
+		char *slug = result_model_slug(r->model);
 
 		config_pretty_json(cfg, false, &pretty);
 		r->effective_config = strbuf_detach(&pretty);

@@ -47,11 +47,13 @@ struct measure_options {
 };
 
 /*
- * Everything that can be checked before any work: the backend (and its
- * own preflight), the dataset and n, the energy sources the config names.
- * All problems into diags. Returns 0 or -1.
+ * The backend's part of the preflight: that this build can run the
+ * selected backend, and the backend's own checks (model present,
+ * interpreter and libraries, settings it can honour). All problems into
+ * diags. Returns 0 or -1. measure_experiment runs it with the dataset and
+ * energy checks; a dry run runs it alone.
  */
-int measure_preflight(const struct config *cfg, struct diag_list *diags);
+int measure_backend_preflight(const struct config *cfg, struct diag_list *diags);
 
 /*
  * Runs one experiment. On success *out holds the result and, with
@@ -61,8 +63,6 @@ int measure_preflight(const struct config *cfg, struct diag_list *diags);
 int measure_experiment(struct llem_result *out, char **out_dir,
 		       const struct config *cfg, const struct measure_options *o);
 
-/* "synthetic/SmolLM-135M" -> "synthetic-smollm-135m" (file names). */
-char *measure_model_slug(const char *model);
 
 /*
  * FLOPs of a workload (metrics.c): 2 x non-embedding parameters per

@@ -45,19 +45,3 @@ void measure_flops(struct result_flops *out, const struct backend_model_info *mi
 	free(out->method);
 	out->method = xstrdup(FLOPS_METHOD);
 }
-
-char *measure_model_slug(const char *model)
-{
-	char *slug = xstrdup(model), *p;
-
-	for (p = slug; *p; p++) {
-		char c = *p;
-
-		if (c >= 'A' && c <= 'Z')
-			*p = (char)(c - 'A' + 'a');
-		else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-			   c == '_' || c == '-'))
-			*p = '-';
-	}
-	return slug;
-}

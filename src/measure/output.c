@@ -93,7 +93,7 @@ int measure_write_outputs(struct llem_result *r, char **out_dir,
 			  uint64_t experiment_t0, uint64_t window_t0, uint64_t window_t1)
 {
 	const char *root = o->results_dir ? o->results_dir : cfg_str(cfg, FIELD_OUTPUT_DIR);
-	char *slug = measure_model_slug(r->model), *run_dir = NULL, *exp_dir = NULL;
+	char *slug = result_model_slug(r->model), *run_dir = NULL, *exp_dir = NULL;
 	char *name, *path;
 	int rc;
 

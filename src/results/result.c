@@ -391,3 +391,19 @@ int result_check(const struct llem_result *r, const char *source)
 				   i);
 	return 0;
 }
+
+char *result_model_slug(const char *model)
+{
+	char *slug = xstrdup(model), *p;
+
+	for (p = slug; *p; p++) {
+		char c = *p;
+
+		if (c >= 'A' && c <= 'Z')
+			*p = (char)(c - 'A' + 'a');
+		else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+			   c == '_' || c == '-'))
+			*p = '-';
+	}
+	return slug;
+}

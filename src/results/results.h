@@ -270,4 +270,8 @@ void result_stats_compute(struct result_stats *out, const double *samples,
 /* numpy.percentile(sorted, pct) with method="linear"; NAN when n == 0. */
 double result_percentile_sorted(const double *sorted, size_t n, double pct);
 
+/* "synthetic/SmolLM-135M" -> "synthetic-smollm-135m": the model's part of
+ * experiment directory names (caller frees). */
+char *result_model_slug(const char *model);
+
 #endif

@@ -8,9 +8,9 @@
 #include "study/study.h"
 #include "study/outputs.h"
 #include "study/worker.h"
+#include "study/worker_main.h"
 #include "datasets/datasets.h"
 #include "llem/errors.h"
-#include "measure/measure.h"
 #include "results/results.h"
 
 #include <errno.h>
@@ -187,7 +187,7 @@ static int make_study_dir(char **out, const char *root, const char *name)
 /* "native / synthetic-smollm-135m / bf16" plus the point's sweep label. */
 static char *summary_of(const struct config *c, const char *label)
 {
-	char *slug = measure_model_slug(cfg_str(c, FIELD_MODEL));
+	char *slug = result_model_slug(cfg_str(c, FIELD_MODEL));
 	char *s = xasprintf("%s / %s / %s%s%s", cfg_str(c, FIELD_BACKEND), slug,
 			    cfg_str(c, FIELD_PRECISION), *label ? " / " : "", label);
 
@@ -278,7 +278,7 @@ static bool run_one(struct run_row *row, struct runner *rn, size_t point, int cy
 		    const char *dir, double *wall_s)
 {
 	const struct config *c = &rn->s->points[point];
-	char *slug = measure_model_slug(cfg_str(c, FIELD_MODEL));
+	char *slug = result_model_slug(cfg_str(c, FIELD_MODEL));
 	char *rel = xasprintf("c%d_%s_%s_%.8s", cycle, slug, cfg_str(c, FIELD_BACKEND), c->hash);
 	char *exp_dir = xasprintf("%s/%s", dir, rel);
 	char *cfg_path = xasprintf("%s/config.json", exp_dir);
@@ -289,8 +289,7 @@ static bool run_one(struct run_row *row, struct runner *rn, size_t point, int cy
 	struct worker_opts wo = { 0 };
 	struct llem_result r;
 	bool ok = false;
-	const char *argv[7];
-	size_t a = 0;
+	const char *argv[STUDY_WORKER_ARGV_MAX];
 
 	memset(&wr, 0, sizeof(wr));
 	*wall_s = NAN;
@@ -302,15 +301,7 @@ static bool run_one(struct run_row *row, struct runner *rn, size_t point, int cy
 		row->error_message = xstrdup(error_last());
 		goto out;
 	}
-	argv[a++] = rn->o->llem_exe;
-	argv[a++] = "__worker";
-	if (stamp) {
-		argv[a++] = "--dataset-stamp";
-		argv[a++] = stamp;
-	}
-	argv[a++] = cfg_path;
-	argv[a++] = exp_dir;
-	argv[a] = NULL;
+	study_worker_argv(argv, rn->o->llem_exe, stamp, cfg_path, exp_dir);
 	wo.argv = argv;
 	wo.envp = (const char *const *)rn->envp;
 	wo.log_path = log_path;
@@ -489,13 +480,19 @@ static int event_run_start(struct runner *rn, size_t k, size_t total, const char
 	return rn->stop ? STUDY_STOP : STUDY_GO_ON;
 }
 
-static void event_run_end(struct runner *rn, size_t k, size_t total, const char *label,
-			  enum manifest_state status, const char *error, double wall_s)
+static void event_run_end(struct runner *rn, const struct study_outcome *out, size_t k,
+			  const char *label, enum manifest_state status, const char *error,
+			  bool kept)
 {
 	const struct study_events *ev = rn->o->events;
+	struct study_run_report rep = {
+		.k = k, .total = out->total, .label = label, .status = status,
+		.error = status == MANIFEST_COMPLETED ? NULL : error,
+		.wall_s = out->wall_s_each[k], .energy_j = out->energy_j[k],
+		.tokens_per_s = out->tokens_per_s[k], .kept = kept,
+	};
 
-	if (ev && ev->run_end &&
-	    ev->run_end(ev->ctx, k, total, label, status, error, wall_s) < 0)
+	if (ev && ev->run_end && ev->run_end(ev->ctx, &rep) < 0)
 		rn->stop = true;
 }
 
@@ -567,6 +564,7 @@ int study_run(struct study_outcome *out, const struct study *s,
 			/* Kept from the interrupted run: its result, not a rerun. */
 			keep_completed(&rows[k], out, k, p, runs[k].cycle, out->dir,
 				       m->entries[k].result_file, summaries[p]);
+			event_run_end(&rn, out, k, summaries[p], MANIFEST_COMPLETED, NULL, true);
 			continue;
 		}
 		if (k > 0 && rn.ex.experiment_gap_s > 0)
@@ -612,16 +610,16 @@ int study_run(struct study_outcome *out, const struct study *s,
 			 * below records it, in the same write as the study. */
 			rows[k].status = "interrupted";
 			cut_short = rows[k].error_message;
-			event_run_end(&rn, k, nruns, summaries[p], MANIFEST_INTERRUPTED,
-				      rows[k].error_message, w);
+			event_run_end(&rn, out, k, summaries[p], MANIFEST_INTERRUPTED,
+				      rows[k].error_message, false);
 			break;
 		} else {
 			rows[k].status = "failed";
 			manifest_mark_failed(m, k, rows[k].error_type, rows[k].error_message);
 			out->failed++;
 		}
-		event_run_end(&rn, k, nruns, summaries[p],
-			      ok ? MANIFEST_COMPLETED : MANIFEST_FAILED, rows[k].error_message, w);
+		event_run_end(&rn, out, k, summaries[p],
+			      ok ? MANIFEST_COMPLETED : MANIFEST_FAILED, rows[k].error_message, false);
 	}
 	/* Marked running with the last run's end, but never started. */
 	if (premarked != SIZE_MAX)

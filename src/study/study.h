@@ -135,14 +135,26 @@ enum {
 	STUDY_END_GAP = 1    /* from gap(): end this gap now (Enter on a terminal) */
 };
 
+/* One run's end, as the runner reports it. */
+struct study_run_report {
+	size_t k, total;             /* 0-based position in the run order, runs in all */
+	const char *label;
+	/* MANIFEST_COMPLETED, _FAILED or _INTERRUPTED (the study stopped
+	 * during this run). */
+	enum manifest_state status;
+	const char *error;           /* NULL when completed */
+	double wall_s;               /* NAN for a kept run */
+	double energy_j;             /* total energy; NAN if not measured */
+	double tokens_per_s;         /* output tokens/s; NAN if unknown */
+	bool kept;                   /* completed before, kept by --resume */
+};
+
 /* What the runner reports as it goes; the CLI prints, the runner never.
  * Each callback may be NULL and returns a STUDY_* value. */
 struct study_events {
 	int (*run_start)(void *ctx, size_t k, size_t total, const char *label, int cycle);
-	/* status: MANIFEST_COMPLETED, _FAILED or _INTERRUPTED (the study
-	 * stopped during this run); error is NULL when completed. */
-	int (*run_end)(void *ctx, size_t k, size_t total, const char *label,
-		       enum manifest_state status, const char *error, double wall_s);
+	/* A run ended, or (kept) a completed run that --resume keeps. */
+	int (*run_end)(void *ctx, const struct study_run_report *run);
 	/* Called every 200 ms or so during a gap; remaining_s (whole seconds,
 	 * rounded up) reaches 0 unless the gap is ended early. */
 	int (*gap)(void *ctx, const char *kind, double remaining_s);

@@ -84,6 +84,21 @@ void diag_format(const struct diag *d, struct strbuf *out)
 	strbuf_adds(out, d->message);
 }
 
+void diag_list_format(const struct diag_list *dl, bool errors_only, struct strbuf *out)
+{
+	size_t i;
+
+	for (i = 0; i < dl->count; i++) {
+		if (errors_only && dl->items[i].severity != DIAG_ERROR)
+			continue;
+		if (out->len)
+			strbuf_addch(out, '\n');
+		diag_format(&dl->items[i], out);
+		if (dl->items[i].hint)
+			strbuf_addf(out, "\n  hint: %s", dl->items[i].hint);
+	}
+}
+
 void diag_list_release(struct diag_list *dl)
 {
 	size_t i;

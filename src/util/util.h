@@ -87,6 +87,13 @@ size_t diag_error_count(const struct diag_list *dl);
 void diag_sort(struct diag_list *dl);
 /* "file:line:col: path: message" (parts that are unknown are left out). */
 void diag_format(const struct diag *d, struct strbuf *out);
+/*
+ * The one text form of a list (error messages, the CLI): each diagnostic
+ * (only the errors with errors_only) as diag_format writes it, followed by
+ * a "  hint: ..." line when it has a hint; lines joined by '\n', no
+ * trailing newline.
+ */
+void diag_list_format(const struct diag_list *dl, bool errors_only, struct strbuf *out);
 void diag_list_release(struct diag_list *dl);
 
 /* ---- numbers (numfmt.c) ---- */

@@ -274,5 +274,49 @@ class FieldsAndUserPath(unittest.TestCase):
         self.assertIn("  Path    (no HOME or XDG_CONFIG_HOME)\n", r.stdout)
 
 
+class UserConfig(unittest.TestCase):
+    """The Config section: llem_config_load's diagnostics and the plan's
+    explicit settings, through the public API."""
+
+    def user_config(self, text):
+        env = clean_env()
+        d = os.path.join(env["XDG_CONFIG_HOME"], "llem")
+        os.makedirs(d)
+        path = os.path.join(d, "config.yaml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return env, path
+
+    def test_every_problem_with_its_hint_after_the_status(self):
+        env, path = self.user_config("precision: fp61\nn: -3\noutptu_dir: x\n")
+        r = run(["config"], env=env)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("  Status  invalid (3 errors; llem run will refuse it):\n", r.stdout)
+        self.assertEqual(r.stderr.splitlines(), [
+            f"{path}:1:12: precision: must be one of fp32, fp16, bf16, got 'fp61'",
+            "  hint: did you mean 'fp32'?",
+            f"{path}:2:4: n: must be at least 1 (allowed: 1 to 1000000000), got -3",
+            f"{path}:3:1: outptu_dir: unknown key, did you mean 'output_dir'?"])
+
+    def test_verbose_lists_only_what_the_user_config_set(self):
+        env, path = self.user_config("precision: fp16\nn: 7\ndecoder: {top_k: 3}\n")
+        r = run(["config", "-v"], env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+        section = r.stdout[r.stdout.index("Config\n"):r.stdout.index("System\n")]
+        # Not the model override `llem config` validates it under.
+        self.assertEqual(section, f"Config\n  Path    {path}\n  Status  loaded\n"
+                                  "    n: 7\n    precision: fp16\n    decoder.top_k: 3\n")
+
+    def test_user_config_option(self):
+        env, _ = self.user_config("n: 7\n")
+        other = os.path.join(env["XDG_CONFIG_HOME"], "other.yaml")
+        with open(other, "w", encoding="utf-8") as f:
+            f.write("n: 0\n")
+        r = run(["config", "--user-config", other], env=env)
+        self.assertIn(f"  Path    {other}\n  Status  invalid (1 error;", r.stdout)
+        self.assertIn(f"{other}:1:4: n: must be at least 1", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -5,8 +5,10 @@ second Ctrl+C that kills a worker ignoring the first, workers that write
 garbage or crash (recorded as failed with the cause, the study goes on,
 exit 3), and Enter ending a gap on a terminal but not otherwise.
 
-Misbehaving workers come from LLEM_TEST_WORKER_FAULT, a test-only hook
-read by `llem __worker` alone (see src/cli/cmd_worker.c)."""
+Misbehaving workers come from tests/tools/fault_worker, a test program that
+runs the real study worker unless LLEM_TEST_WORKER_FAULT tells it to
+misbehave; LLEM_EXE points the runner at it. The llem binary itself has no
+fault injection (test_llem_binary_has_no_fault_injection)."""
 import csv
 import json
 import os
@@ -19,7 +21,7 @@ import tempfile
 import time
 import unittest
 
-from llemtest import LLEM, clean_env
+from llemtest import LLEM, TOOLS, clean_env
 
 BASE = """name: stress
 model: synthetic/tiny-llama
@@ -56,6 +58,11 @@ class StudySignals(unittest.TestCase):
                 pass
         shutil.rmtree(self.dir)
 
+    def faulty_env(self, fault):
+        """A study whose workers are fault_worker, misbehaving as fault says."""
+        return clean_env(LLEM_EXE=os.path.join(TOOLS, "fault_worker"),
+                         LLEM_TEST_WORKER_FAULT=fault)
+
     def study(self, extra):
         path = os.path.join(self.dir, "study.yaml")
         with open(path, "w", encoding="utf-8") as f:
@@ -85,7 +92,7 @@ class StudySignals(unittest.TestCase):
             except OSError:
                 continue
             if state != b"Z" and (everything or b"__worker" in argv) and \
-                    os.path.basename(argv[0]) == b"llem" and \
+                    os.path.basename(argv[0]) in (b"llem", b"fault_worker") and \
                     any(self.dir.encode() in a for a in argv):
                 found.append(int(pid))
         return found
@@ -166,7 +173,7 @@ class StudySignals(unittest.TestCase):
 
     def test_second_ctrl_c_kills_a_worker_that_ignores_the_first(self):
         path = self.study(THREE_RUNS)
-        p = self.start(path, env=clean_env(LLEM_TEST_WORKER_FAULT="stuck:/c2_"))
+        p = self.start(path, env=self.faulty_env("stuck:/c2_"))
         self.wait_for("the second run", self.second_run_started)
 
         def ignoring_sigterm():  # the worker says so once its handlers are set
@@ -196,7 +203,7 @@ class StudySignals(unittest.TestCase):
 
     def test_worker_writing_garbage_is_recorded_and_the_study_goes_on(self):
         path = self.study(THREE_RUNS)
-        p = self.start(path, env=clean_env(LLEM_TEST_WORKER_FAULT="garbage:/c2_"))
+        p = self.start(path, env=self.faulty_env("garbage:/c2_"))
         out, err = p.communicate(timeout=120)
         self.assertEqual(p.returncode, 3, err)
         m = self.manifest()
@@ -217,7 +224,7 @@ class StudySignals(unittest.TestCase):
 
     def test_crashing_worker_is_recorded_and_the_study_goes_on(self):
         path = self.study(THREE_RUNS)
-        p = self.start(path, env=clean_env(LLEM_TEST_WORKER_FAULT="crash:/c1_"))
+        p = self.start(path, env=self.faulty_env("crash:/c1_"))
         out, err = p.communicate(timeout=120)
         self.assertEqual(p.returncode, 3, err)
         m = self.manifest()
@@ -328,6 +335,17 @@ class StudySignals(unittest.TestCase):
         self.assertGreaterEqual(time.monotonic() - t0, 3.0)
         self.assertNotIn("skipped", err)
         self.assertNotIn("Enter to skip", err)
+
+
+class NoFaultInjectionInLlem(unittest.TestCase):
+    def test_llem_binary_has_no_fault_injection(self):
+        """The variable that makes fault_worker misbehave is not in llem."""
+        with open(LLEM, "rb") as f:
+            llem = f.read()
+        with open(os.path.join(TOOLS, "fault_worker"), "rb") as f:
+            tool = f.read()
+        self.assertIn(b"LLEM_TEST_WORKER_FAULT", tool)  # the check can fail
+        self.assertNotIn(b"LLEM_TEST_WORKER_FAULT", llem)
 
 
 if __name__ == "__main__":
