@@ -178,8 +178,8 @@ LLEM_API int llem_config_fields_doc(char **out, const char *format);
  * llem_free): llem's version and build, the CPU, GPUs (NVML), the RAPL
  * zones under rapl_root (NULL: /sys/class/powercap), the backends and
  * whether each can run here, and the operating system. The layout is in
- * docs/architecture.md ("The machine report"). Never fails for a missing
- * sensor: that is information. Returns 0.
+ * docs/machine-report.md. Never fails for a missing sensor: that is
+ * information. Returns 0.
  */
 LLEM_API int llem_machine_report_json(char **out, const char *rapl_root);
 

@@ -2,16 +2,14 @@
  * `llem config`: what this machine offers for measurement (CPU, GPUs via
  * NVML, RAPL zones, runnable backends, the user config), and with --fields
  * every config key from the schema table. Always exits 0 for the machine
- * report: a missing sensor is information, not an error.
+ * report: a missing sensor is information, not an error. A client of the
+ * public API only: the facts come from llem_machine_report_json
+ * (docs/machine-report.md), this file only lays them out.
  */
 #include "cli.h"
-#include "backends/backends.h"
-#include "config/config.h"
-#include "energy/energy.h"
-#include "env/env.h"
 
 #include <getopt.h>
-#include <math.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,142 +28,237 @@ static void usage(FILE *out)
 		"  -h, --help             this help\n");
 }
 
-static void show_cpu(const struct env_snapshot *env)
+/* A string member, or dflt when it is null or missing (borrowed). */
+static const char *str_or(const json_t *obj, const char *key, const char *dflt)
 {
-	printf("CPU\n");
-	printf("  Model     %s\n", env->cpu_model ? env->cpu_model : "(unknown)");
-	printf("  Cores     %d logical", env->cpu_logical_cores);
-	if (env->cpu_physical_cores > 0)
-		printf(", %d physical", env->cpu_physical_cores);
-	printf("\n  Governor  %s\n", env->cpu_governor ? env->cpu_governor
-						   : "(not exposed)");
-	if (env->memory_total_mb > 0)
-		printf("  Memory    %.1f GiB\n", (double)env->memory_total_mb / 1024.0);
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s ? s : dflt;
 }
 
-static void show_gpus(const struct env_nvml *nvml, bool verbose)
+static void show_cpu(const json_t *report)
 {
+	const json_t *cpu = json_object_get(report, "cpu");
+	const json_t *logical = json_object_get(cpu, "logical_cores");
+	const json_t *physical = json_object_get(cpu, "physical_cores");
+	const json_t *mem = json_object_get(json_object_get(report, "system"),
+					    "memory_total_mib");
+
+	printf("CPU\n");
+	printf("  Model     %s\n", str_or(cpu, "model", "(unknown)"));
+	if (json_is_integer(logical))
+		printf("  Cores     %" JSON_INTEGER_FORMAT " logical",
+		       json_integer_value(logical));
+	else
+		printf("  Cores     (unknown) logical");
+	if (json_is_integer(physical))
+		printf(", %" JSON_INTEGER_FORMAT " physical",
+		       json_integer_value(physical));
+	printf("\n  Governor  %s\n", str_or(cpu, "governor", "(not exposed)"));
+	if (json_is_integer(mem) && json_integer_value(mem) > 0)
+		printf("  Memory    %.1f GiB\n", (double)json_integer_value(mem) / 1024.0);
+}
+
+static void show_gpus(const json_t *report, bool verbose)
+{
+	const json_t *gpu = json_object_get(report, "gpu");
+	const json_t *devices = json_object_get(gpu, "devices");
+	const json_t *d;
 	size_t i;
 
 	printf("GPU\n");
-	if (!nvml->loaded) {
-		printf("  No GPU detected (%s)\n", nvml->error ? nvml->error : "NVML unavailable");
+	if (!json_is_true(json_object_get(gpu, "nvml_loaded"))) {
+		printf("  No GPU detected (%s)\n", str_or(gpu, "error", "NVML unavailable"));
 		return;
 	}
-	if (nvml->gpu_count == 0)
+	if (json_array_size(devices) == 0)
 		printf("  No GPU detected (NVML loaded, 0 devices)\n");
-	for (i = 0; i < nvml->gpu_count; i++) {
-		const struct env_gpu *g = &nvml->gpus[i];
+	json_array_foreach(devices, i, d) {
+		const json_t *mem = json_object_get(d, "memory_total_mib");
+		const json_t *limit = json_object_get(d, "power_limit_w");
 
-		printf("  %d  %s", g->index, g->name ? g->name : "(unnamed)");
-		if (g->memory_total_mb > 0)
-			printf("  %.1f GiB", (double)g->memory_total_mb / 1024.0);
-		if (!isnan(g->power_limit_w))
-			printf("  power limit %.0f W", g->power_limit_w);
-		if (g->persistence_mode == 0)
+		printf("  %" JSON_INTEGER_FORMAT "  %s",
+		       json_integer_value(json_object_get(d, "index")),
+		       str_or(d, "name", "(unnamed)"));
+		if (json_is_integer(mem) && json_integer_value(mem) > 0)
+			printf("  %.1f GiB", (double)json_integer_value(mem) / 1024.0);
+		if (json_is_number(limit))
+			printf("  power limit %.0f W", json_number_value(limit));
+		if (json_is_false(json_object_get(d, "persistence_mode")))
 			printf("  (persistence mode off)");
 		printf("\n");
 	}
-	printf("  Driver %s, CUDA %s\n",
-	       nvml->driver_version ? nvml->driver_version : "?",
-	       nvml->cuda_driver_version ? nvml->cuda_driver_version : "?");
-	if (verbose && nvml->library_path)
-		printf("  Library %s\n", nvml->library_path);
+	printf("  Driver %s, CUDA %s\n", str_or(gpu, "driver_version", "?"),
+	       str_or(gpu, "cuda_driver_version", "?"));
+	if (verbose && json_is_string(json_object_get(gpu, "library_path")))
+		printf("  Library %s\n", str_or(gpu, "library_path", ""));
 }
 
-static void show_rapl(const char *root)
+static void show_rapl(const json_t *report)
 {
-	struct rapl_probe p;
+	const json_t *rapl = json_object_get(report, "rapl");
+	const json_t *z;
 	size_t i;
 
-	rapl_probe(root, &p);
-	printf("CPU energy (RAPL, %s)\n", p.root ? p.root : root);
-	if (!p.present) {
+	printf("CPU energy (RAPL, %s)\n", str_or(rapl, "root", "?"));
+	if (!json_is_true(json_object_get(rapl, "present"))) {
 		printf("  No RAPL zones found (no powercap interface on this machine or in this container)\n");
-		rapl_probe_release(&p);
 		return;
 	}
-	for (i = 0; i < p.zone_count; i++) {
-		const struct rapl_zone *z = &p.zones[i];
-
-		printf("  %s%-12s %-16s %s\n", z->depth ? "  " : "",
-		       z->name ? z->name : "?", z->id,
-		       z->readable ? "readable" : "not readable");
+	json_array_foreach(json_object_get(rapl, "zones"), i, z) {
+		printf("  %s%-12s %-16s %s\n",
+		       json_integer_value(json_object_get(z, "depth")) ? "  " : "",
+		       str_or(z, "name", "?"), str_or(z, "id", "?"),
+		       json_is_true(json_object_get(z, "readable")) ? "readable" : "not readable");
 	}
-	if (!p.all_readable && p.fix_hint)
-		printf("  fix: %s\n", p.fix_hint);
-	rapl_probe_release(&p);
+	if (!json_is_true(json_object_get(rapl, "all_readable")) &&
+	    json_is_string(json_object_get(rapl, "fix_hint")))
+		printf("  fix: %s\n", str_or(rapl, "fix_hint", ""));
 }
 
-static void show_backends(void)
+static void show_backends(const json_t *report)
 {
-	const struct backend_info *list;
-	size_t n = backends_list(&list), i;
+	const json_t *b;
+	size_t i;
 
 	printf("Backends\n");
-	for (i = 0; i < n; i++) {
-		struct strbuf found = STRBUF_INIT;
-		bool ok = list[i].runnable;
+	json_array_foreach(json_object_get(report, "backends"), i, b) {
+		bool ok = json_is_true(json_object_get(b, "available"));
 
-		/* A backend that depends on the machine says what it found. */
-		if (ok && list[i].ops->describe)
-			ok = list[i].ops->describe(&found);
-		printf("  %-9s %s%s\n", list[i].name, ok ? "available: " : "unavailable: ",
-		       found.len ? strbuf_str(&found) : list[i].status);
-		strbuf_release(&found);
+		printf("  %-9s %s%s\n", str_or(b, "name", "?"),
+		       ok ? "available: " : "unavailable: ", str_or(b, "detail", ""));
 	}
+}
+
+static void show_system(const json_t *report, bool verbose)
+{
+	const json_t *sys = json_object_get(report, "system");
+
+	printf("System\n");
+	printf("  Kernel     %s (%s)\n", str_or(sys, "kernel", "?"), str_or(sys, "arch", "?"));
+	printf("  Distro     %s\n", str_or(sys, "distro", "?"));
+	printf("  Container  %s\n", str_or(sys, "container", "none detected"));
+	if (verbose)
+		printf("  Build      %s\n",
+		       str_or(json_object_get(report, "llem"), "build", "?"));
+}
+
+/*
+ * The user config's problems arrive while it loads, before we know which
+ * status line to print; they are kept here and printed after it, in the
+ * order llem_config_load gave them.
+ */
+struct diag_sink {
+	struct strbuf text;
+	size_t errors;
+};
+
+static void collect_diag(const llem_diag *d, void *payload)
+{
+	struct diag_sink *sink = payload;
+
+	strbuf_addf(&sink->text, "%s\n", d->text);
+	if (d->hint)
+		strbuf_addf(&sink->text, "  hint: %s\n", d->hint);
+	if (d->severity == LLEM_DIAG_ERROR)
+		sink->errors++;
+}
+
+/* With -v: each setting the user config made, as the plan records it. */
+static void show_user_settings(const llem_config *cfg, const char *path)
+{
+	char *text = NULL;
+	json_t *plan = NULL, *e;
+	size_t i;
+
+	if (llem_config_plan_json(&text, cfg, 0) != 0) {
+		printf("    (settings not shown: %s)\n", llem_error_last());
+		goto out;
+	}
+	plan = json_loads(text, 0, NULL);
+	json_array_foreach(json_object_get(plan, "explicit"), i, e) {
+		const json_t *value = json_object_get(e, "value");
+		char *dumped = NULL;
+
+		if (strcmp(str_or(e, "source", ""), path))
+			continue;
+		/* The plan gives the value as text; anything else is shown
+		 * as the JSON it is rather than dropped. */
+		if (!json_is_string(value))
+			dumped = json_dumps(value, JSON_ENCODE_ANY);
+		printf("    %s: %s\n", str_or(e, "path", "?"),
+		       dumped ? dumped : str_or(e, "value", "?"));
+		free(dumped);
+	}
+out:
+	json_decref(plan);
+	llem_free(text);
 }
 
 static void show_user_config(const char *path, bool verbose)
 {
-	struct config_request req = { 0 };
-	struct loaded_config lc;
-	struct diag_list diags = DIAG_LIST_INIT;
-	char *default_path = path ? NULL : config_user_path();
-	const char *shown = path ? path : default_path;
+	static const char *const overrides[] = { "model=\"synthetic/check\"" };
+	llem_config_options opts = LLEM_CONFIG_OPTIONS_INIT;
+	struct diag_sink sink = { STRBUF_INIT, 0 };
+	llem_config *cfg = NULL;
+	char *default_path = NULL;
+	const char *shown = path;
+	int rc;
 
+	if (!shown) {
+		llem_config_user_path(&default_path);
+		shown = default_path;
+	}
 	printf("Config\n");
 	printf("  Path    %s\n", shown ? shown : "(no HOME or XDG_CONFIG_HOME)");
 	if (!shown || !fs_exists(shown)) {
 		printf("  Status  using defaults (no config file)\n");
-		free(default_path);
-		return;
+		goto out;
 	}
 	/* Validate it the way `llem run` will: as defaults under a model. */
-	req.overrides = (const char *const[]){ "model=\"synthetic/check\"" };
-	req.overrides_count = 1;
-	req.user_config_path = shown;
-	if (config_load(&lc, &req, &diags) == 0 || lc.user_config_loaded) {
+	opts.overrides = overrides;
+	opts.overrides_count = ARRAY_SIZE(overrides);
+	opts.user_config_path = shown;
+	opts.diagnostic = collect_diag;
+	opts.diagnostic_payload = &sink;
+	rc = llem_config_load(&cfg, NULL, &opts);
+	if (rc == 0) {
 		printf("  Status  loaded\n");
-		if (verbose && !lc.is_study) {
-			size_t id;
-
-			for (id = 0; id < FIELD_COUNT; id++) {
-				struct strbuf v = STRBUF_INIT;
-
-				if (!lc.experiment.o[id].source ||
-				    strcmp(lc.experiment.o[id].source, shown))
-					continue;
-				cfg_value_format(&lc.experiment.v[id], &v);
-				printf("    %s: %s\n", schema_fields[id].path, v.buf);
-				strbuf_release(&v);
-			}
-		}
+		if (verbose && !llem_config_is_study(cfg))
+			show_user_settings(cfg, shown);
 	} else {
-		printf("  Status  invalid (%zu error%s; llem run will refuse it):\n",
-		       diag_error_count(&diags), diag_error_count(&diags) == 1 ? "" : "s");
-		fflush(stdout);
-		{
-			struct strbuf msg = STRBUF_INIT;
+		/* No problem reached the callback (an unreadable file): the
+		 * message holds them, one per line. */
+		if (!sink.errors) {
+			const char *msg = llem_error_last(), *p;
 
-			diag_list_format(&diags, false, &msg);
-			fprintf(stderr, "%s\n", msg.buf);
-			strbuf_release(&msg);
+			strbuf_addf(&sink.text, "%s\n", msg);
+			for (p = msg, sink.errors = 1; (p = strchr(p, '\n')); p++)
+				sink.errors++;
 		}
+		printf("  Status  invalid (%zu error%s; llem run will refuse it):\n",
+		       sink.errors, sink.errors == 1 ? "" : "s");
 	}
-	loaded_config_release(&lc);
-	diag_list_release(&diags);
-	free(default_path);
+	/* stdout first: the problems read after the status they explain. */
+	fflush(stdout);
+	fputs(strbuf_str(&sink.text), stderr);
+out:
+	llem_config_free(cfg);
+	strbuf_release(&sink.text);
+	llem_free(default_path);
+}
+
+static int show_fields(const char *format)
+{
+	char *doc = NULL;
+
+	if (llem_config_fields_doc(&doc, format) != 0)
+		return cli_usage_error("config",
+				       "--format must be text or markdown, got '%s'",
+				       format);
+	fputs(doc, stdout);
+	llem_free(doc);
+	return EXIT_OK;
 }
 
 int cmd_config(int argc, char **argv)
@@ -180,11 +273,13 @@ int cmd_config(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *format = "text", *rapl_root = "/sys/class/powercap";
+	const char *format = "text", *rapl_root = NULL;
 	const char *user_config = NULL;
 	bool fields = false, verbose = false;
-	struct env_snapshot env;
-	int c;
+	char *text = NULL;
+	json_t *report = NULL;
+	json_error_t jerr;
+	int c, rc = EXIT_OK;
 
 	optind = 1;
 	opterr = 0;
@@ -206,34 +301,25 @@ int cmd_config(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("config", "unexpected argument '%s'", argv[optind]);
-	if (fields) {
-		struct strbuf sb = STRBUF_INIT;
+	if (fields)
+		return show_fields(format);
 
-		if (!strcmp(format, "markdown"))
-			config_fields_markdown(&sb);
-		else if (!strcmp(format, "text"))
-			config_fields_text(&sb);
-		else
-			return cli_usage_error("config", "--format must be text or markdown, got '%s'",
-					       format);
-		fputs(sb.buf, stdout);
-		strbuf_release(&sb);
-		return EXIT_OK;
+	llem_machine_report_json(&text, rapl_root);
+	report = json_loads(text, 0, &jerr);
+	if (!report) {
+		cli_error("machine report is not JSON (line %d: %s)", jerr.line, jerr.text);
+		rc = EXIT_RUN_FAILED;
+		goto out;
 	}
-
-	env_snapshot_collect(&env);
-	printf("llem %s\n\n", env.llem_version);
-	show_cpu(&env);
-	show_gpus(&env.nvml, verbose);
-	show_rapl(rapl_root);
-	show_backends();
+	printf("llem %s\n\n", str_or(json_object_get(report, "llem"), "version", "?"));
+	show_cpu(report);
+	show_gpus(report, verbose);
+	show_rapl(report);
+	show_backends(report);
 	show_user_config(user_config, verbose);
-	printf("System\n");
-	printf("  Kernel     %s (%s)\n", env.kernel ? env.kernel : "?", env.arch ? env.arch : "?");
-	printf("  Distro     %s\n", env.distro ? env.distro : "?");
-	printf("  Container  %s\n", env.container ? env.container : "none detected");
-	if (verbose)
-		printf("  Build      %s\n", env.llem_build ? env.llem_build : "?");
-	env_snapshot_release(&env);
-	return EXIT_OK;
+	show_system(report, verbose);
+out:
+	json_decref(report);
+	llem_free(text);
+	return rc;
 }

@@ -9,35 +9,6 @@
 
 #include <jansson.h>
 
-/* A count: negative means unknown, written as null. */
-static void put_count(struct jsonw *w, const char *key, int64_t v)
-{
-	jsonw_key(w, key);
-	if (v < 0)
-		jsonw_null(w);
-	else
-		jsonw_int(w, v);
-}
-
-/* A double: jsonw writes NAN (and any non-finite value) as null. */
-static void put_double(struct jsonw *w, const char *key, double v)
-{
-	jsonw_key(w, key);
-	jsonw_double(w, v);
-}
-
-static void put_string(struct jsonw *w, const char *key, const char *s)
-{
-	jsonw_key(w, key);
-	jsonw_string(w, s);
-}
-
-static void put_bool(struct jsonw *w, const char *key, bool v)
-{
-	jsonw_key(w, key);
-	jsonw_bool(w, v);
-}
-
 static void put_stats(struct jsonw *w, const char *key,
 		      const struct result_stats *s)
 {
@@ -47,13 +18,13 @@ static void put_stats(struct jsonw *w, const char *key,
 		return;
 	}
 	jsonw_object_begin(w);
-	put_count(w, "samples", s->samples);
-	put_double(w, "mean", s->mean);
-	put_double(w, "median", s->median);
-	put_double(w, "p95", s->p95);
-	put_double(w, "p99", s->p99);
-	put_double(w, "min", s->min);
-	put_double(w, "max", s->max);
+	jsonw_put_count(w, "samples", s->samples);
+	jsonw_put_double(w, "mean", s->mean);
+	jsonw_put_double(w, "median", s->median);
+	jsonw_put_double(w, "p95", s->p95);
+	jsonw_put_double(w, "p99", s->p99);
+	jsonw_put_double(w, "min", s->min);
+	jsonw_put_double(w, "max", s->max);
 	jsonw_object_end(w);
 }
 
@@ -68,21 +39,21 @@ static void write_energy(struct jsonw *w, const struct result_energy *e)
 		return;
 	}
 	jsonw_object_begin(w);
-	put_double(w, "total_energy_j", e->total_energy_j);
-	put_double(w, "energy_adjusted_j", e->energy_adjusted_j);
-	put_double(w, "energy_per_output_token_j", e->energy_per_output_token_j);
-	put_double(w, "energy_adjusted_per_output_token_j",
-		   e->energy_adjusted_per_output_token_j);
-	put_double(w, "mean_power_w", e->mean_power_w);
+	jsonw_put_double(w, "total_energy_j", e->total_energy_j);
+	jsonw_put_double(w, "energy_adjusted_j", e->energy_adjusted_j);
+	jsonw_put_double(w, "energy_per_output_token_j", e->energy_per_output_token_j);
+	jsonw_put_double(w, "energy_adjusted_per_output_token_j",
+			 e->energy_adjusted_per_output_token_j);
+	jsonw_put_double(w, "mean_power_w", e->mean_power_w);
 
 	jsonw_key(w, "baseline");
 	jsonw_object_begin(w);
-	put_string(w, "method", result_baseline_method_name(b->method));
-	put_double(w, "power_w", b->power_w);
-	put_string(w, "measured_at", b->measured_at);
-	put_double(w, "age_s", b->age_s);
-	put_double(w, "duration_s", b->duration_s);
-	put_count(w, "samples", b->samples);
+	jsonw_put_string(w, "method", result_baseline_method_name(b->method));
+	jsonw_put_double(w, "power_w", b->power_w);
+	jsonw_put_string(w, "measured_at", b->measured_at);
+	jsonw_put_double(w, "age_s", b->age_s);
+	jsonw_put_double(w, "duration_s", b->duration_s);
+	jsonw_put_count(w, "samples", b->samples);
 	jsonw_object_end(w);
 
 	jsonw_key(w, "devices");
@@ -91,14 +62,14 @@ static void write_energy(struct jsonw *w, const struct result_energy *e)
 		const struct result_energy_device *d = &e->devices[i];
 
 		jsonw_object_begin(w);
-		put_string(w, "source", result_energy_source_name(d->source));
-		put_string(w, "device", d->device);
-		put_string(w, "method", result_energy_method_name(d->method));
-		put_double(w, "energy_j", d->energy_j);
-		put_double(w, "integral_energy_j", d->integral_energy_j);
-		put_double(w, "baseline_power_w", d->baseline_power_w);
-		put_double(w, "energy_adjusted_j", d->energy_adjusted_j);
-		put_count(w, "power_samples", d->power_samples);
+		jsonw_put_string(w, "source", result_energy_source_name(d->source));
+		jsonw_put_string(w, "device", d->device);
+		jsonw_put_string(w, "method", result_energy_method_name(d->method));
+		jsonw_put_double(w, "energy_j", d->energy_j);
+		jsonw_put_double(w, "integral_energy_j", d->integral_energy_j);
+		jsonw_put_double(w, "baseline_power_w", d->baseline_power_w);
+		jsonw_put_double(w, "energy_adjusted_j", d->energy_adjusted_j);
+		jsonw_put_count(w, "power_samples", d->power_samples);
 		jsonw_object_end(w);
 	}
 	jsonw_array_end(w);
@@ -112,35 +83,35 @@ static void write_environment(struct jsonw *w, const struct env_snapshot *env)
 
 	jsonw_key(w, "environment");
 	jsonw_object_begin(w);
-	put_string(w, "collected_at", env->collected_at);
-	put_string(w, "cpu_model", env->cpu_model);
-	put_count(w, "cpu_logical_cores", env->cpu_logical_cores);
-	put_count(w, "cpu_physical_cores", env->cpu_physical_cores);
-	put_string(w, "cpu_governor", env->cpu_governor);
-	put_count(w, "memory_total_mb", env->memory_total_mb);
-	put_string(w, "kernel", env->kernel);
-	put_string(w, "arch", env->arch);
-	put_string(w, "distro", env->distro);
-	put_string(w, "container", env->container);
+	jsonw_put_string(w, "collected_at", env->collected_at);
+	jsonw_put_string(w, "cpu_model", env->cpu_model);
+	jsonw_put_count(w, "cpu_logical_cores", env->cpu_logical_cores);
+	jsonw_put_count(w, "cpu_physical_cores", env->cpu_physical_cores);
+	jsonw_put_string(w, "cpu_governor", env->cpu_governor);
+	jsonw_put_count(w, "memory_total_mb", env->memory_total_mb);
+	jsonw_put_string(w, "kernel", env->kernel);
+	jsonw_put_string(w, "arch", env->arch);
+	jsonw_put_string(w, "distro", env->distro);
+	jsonw_put_string(w, "container", env->container);
 
 	jsonw_key(w, "nvml");
 	jsonw_object_begin(w);
-	put_bool(w, "loaded", nv->loaded);
-	put_string(w, "library_path", nv->library_path);
-	put_string(w, "error", nv->error);
-	put_string(w, "driver_version", nv->driver_version);
-	put_string(w, "cuda_driver_version", nv->cuda_driver_version);
+	jsonw_put_bool(w, "loaded", nv->loaded);
+	jsonw_put_string(w, "library_path", nv->library_path);
+	jsonw_put_string(w, "error", nv->error);
+	jsonw_put_string(w, "driver_version", nv->driver_version);
+	jsonw_put_string(w, "cuda_driver_version", nv->cuda_driver_version);
 	jsonw_key(w, "gpus");
 	jsonw_array_begin(w);
 	for (i = 0; i < nv->gpu_count; i++) {
 		const struct env_gpu *g = &nv->gpus[i];
 
 		jsonw_object_begin(w);
-		put_count(w, "index", g->index);
-		put_string(w, "name", g->name);
-		put_string(w, "uuid", g->uuid);
-		put_count(w, "memory_total_mb", g->memory_total_mb);
-		put_double(w, "power_limit_w", g->power_limit_w);
+		jsonw_put_count(w, "index", g->index);
+		jsonw_put_string(w, "name", g->name);
+		jsonw_put_string(w, "uuid", g->uuid);
+		jsonw_put_count(w, "memory_total_mb", g->memory_total_mb);
+		jsonw_put_double(w, "power_limit_w", g->power_limit_w);
 		jsonw_key(w, "persistence_mode");
 		if (g->persistence_mode < 0)
 			jsonw_null(w);
@@ -151,8 +122,8 @@ static void write_environment(struct jsonw *w, const struct env_snapshot *env)
 	jsonw_array_end(w);
 	jsonw_object_end(w);
 
-	put_string(w, "llem_version", env->llem_version);
-	put_string(w, "llem_build", env->llem_build);
+	jsonw_put_string(w, "llem_version", env->llem_version);
+	jsonw_put_string(w, "llem_build", env->llem_build);
 	jsonw_object_end(w);
 }
 
@@ -243,66 +214,66 @@ static void write_result(struct jsonw *w, const struct llem_result *r,
 	size_t i;
 
 	jsonw_object_begin(w);
-	put_string(w, "schema_version", RESULT_SCHEMA_VERSION);
-	put_string(w, "experiment_id", r->experiment_id);
-	put_string(w, "config_hash", r->config_hash);
-	put_string(w, "model", r->model);
-	put_string(w, "backend", r->backend);
-	put_string(w, "backend_version", r->backend_version);
-	put_string(w, "measurement_methodology",
-		   result_methodology_name(r->methodology));
+	jsonw_put_string(w, "schema_version", RESULT_SCHEMA_VERSION);
+	jsonw_put_string(w, "experiment_id", r->experiment_id);
+	jsonw_put_string(w, "config_hash", r->config_hash);
+	jsonw_put_string(w, "model", r->model);
+	jsonw_put_string(w, "backend", r->backend);
+	jsonw_put_string(w, "backend_version", r->backend_version);
+	jsonw_put_string(w, "measurement_methodology",
+			 result_methodology_name(r->methodology));
 	jsonw_key(w, "steady_state_window");
 	if (win->present) {
 		jsonw_object_begin(w);
-		put_double(w, "start_s", win->start_s);
-		put_double(w, "end_s", win->end_s);
+		jsonw_put_double(w, "start_s", win->start_s);
+		jsonw_put_double(w, "end_s", win->end_s);
 		jsonw_object_end(w);
 	} else {
 		jsonw_null(w);
 	}
-	put_string(w, "start_time", r->start_time);
-	put_string(w, "end_time", r->end_time);
-	put_double(w, "duration_s", r->duration_s);
-	put_double(w, "inference_time_s", r->inference_time_s);
+	jsonw_put_string(w, "start_time", r->start_time);
+	jsonw_put_string(w, "end_time", r->end_time);
+	jsonw_put_double(w, "duration_s", r->duration_s);
+	jsonw_put_double(w, "inference_time_s", r->inference_time_s);
 
 	jsonw_key(w, "tokens");
 	jsonw_object_begin(w);
-	put_count(w, "requests", r->tokens.requests);
-	put_count(w, "input_tokens", r->tokens.input_tokens);
-	put_count(w, "output_tokens", r->tokens.output_tokens);
-	put_count(w, "total_tokens", r->tokens.total_tokens);
+	jsonw_put_count(w, "requests", r->tokens.requests);
+	jsonw_put_count(w, "input_tokens", r->tokens.input_tokens);
+	jsonw_put_count(w, "output_tokens", r->tokens.output_tokens);
+	jsonw_put_count(w, "total_tokens", r->tokens.total_tokens);
 	jsonw_object_end(w);
 
 	jsonw_key(w, "throughput");
 	jsonw_object_begin(w);
-	put_double(w, "output_tokens_per_s", r->throughput.output_tokens_per_s);
-	put_double(w, "total_tokens_per_s", r->throughput.total_tokens_per_s);
-	put_double(w, "requests_per_s", r->throughput.requests_per_s);
+	jsonw_put_double(w, "output_tokens_per_s", r->throughput.output_tokens_per_s);
+	jsonw_put_double(w, "total_tokens_per_s", r->throughput.total_tokens_per_s);
+	jsonw_put_double(w, "requests_per_s", r->throughput.requests_per_s);
 	jsonw_object_end(w);
 
 	write_energy(w, &r->energy);
-	put_string(w, "energy_null_reason", r->energy_null_reason);
+	jsonw_put_string(w, "energy_null_reason", r->energy_null_reason);
 
 	jsonw_key(w, "flops");
 	jsonw_object_begin(w);
-	put_double(w, "total_flops", f->total_flops);
-	put_double(w, "prefill_flops", f->prefill_flops);
-	put_double(w, "decode_flops", f->decode_flops);
-	put_double(w, "flops_per_output_token", f->flops_per_output_token);
-	put_string(w, "method", f->method);
+	jsonw_put_double(w, "total_flops", f->total_flops);
+	jsonw_put_double(w, "prefill_flops", f->prefill_flops);
+	jsonw_put_double(w, "decode_flops", f->decode_flops);
+	jsonw_put_double(w, "flops_per_output_token", f->flops_per_output_token);
+	jsonw_put_string(w, "method", f->method);
 	jsonw_object_end(w);
 
 	jsonw_key(w, "model_info");
 	jsonw_object_begin(w);
-	put_count(w, "parameters", mi->parameters);
-	put_count(w, "non_embedding_parameters", mi->non_embedding_parameters);
-	put_count(w, "layers", mi->layers);
-	put_count(w, "hidden_size", mi->hidden_size);
-	put_count(w, "attention_heads", mi->attention_heads);
-	put_count(w, "kv_heads", mi->kv_heads);
-	put_count(w, "vocab_size", mi->vocab_size);
-	put_string(w, "dtype", mi->dtype);
-	put_count(w, "weights_bytes", mi->weights_bytes);
+	jsonw_put_count(w, "parameters", mi->parameters);
+	jsonw_put_count(w, "non_embedding_parameters", mi->non_embedding_parameters);
+	jsonw_put_count(w, "layers", mi->layers);
+	jsonw_put_count(w, "hidden_size", mi->hidden_size);
+	jsonw_put_count(w, "attention_heads", mi->attention_heads);
+	jsonw_put_count(w, "kv_heads", mi->kv_heads);
+	jsonw_put_count(w, "vocab_size", mi->vocab_size);
+	jsonw_put_string(w, "dtype", mi->dtype);
+	jsonw_put_count(w, "weights_bytes", mi->weights_bytes);
 	jsonw_object_end(w);
 
 	jsonw_key(w, "latency");
@@ -315,25 +286,25 @@ static void write_result(struct jsonw *w, const struct llem_result *r,
 
 	jsonw_key(w, "memory");
 	jsonw_object_begin(w);
-	put_double(w, "model_memory_mb", r->memory.model_memory_mb);
-	put_double(w, "peak_memory_mb", r->memory.peak_memory_mb);
-	put_string(w, "method", r->memory.method);
+	jsonw_put_double(w, "model_memory_mb", r->memory.model_memory_mb);
+	jsonw_put_double(w, "peak_memory_mb", r->memory.peak_memory_mb);
+	jsonw_put_string(w, "method", r->memory.method);
 	jsonw_object_end(w);
 
 	jsonw_key(w, "thermal");
 	if (th->present) {
 		jsonw_object_begin(w);
-		put_double(w, "max_temperature_c", th->max_temperature_c);
-		put_double(w, "start_temperature_c", th->start_temperature_c);
-		put_double(w, "end_temperature_c", th->end_temperature_c);
-		put_bool(w, "throttle_detected", th->throttle_detected);
-		put_bool(w, "thermal", th->thermal);
-		put_bool(w, "power", th->power);
-		put_bool(w, "sw_thermal", th->sw_thermal);
-		put_bool(w, "hw_thermal", th->hw_thermal);
-		put_bool(w, "hw_power", th->hw_power);
-		put_double(w, "throttled_duration_s", th->throttled_duration_s);
-		put_count(w, "samples", th->samples);
+		jsonw_put_double(w, "max_temperature_c", th->max_temperature_c);
+		jsonw_put_double(w, "start_temperature_c", th->start_temperature_c);
+		jsonw_put_double(w, "end_temperature_c", th->end_temperature_c);
+		jsonw_put_bool(w, "throttle_detected", th->throttle_detected);
+		jsonw_put_bool(w, "thermal", th->thermal);
+		jsonw_put_bool(w, "power", th->power);
+		jsonw_put_bool(w, "sw_thermal", th->sw_thermal);
+		jsonw_put_bool(w, "hw_thermal", th->hw_thermal);
+		jsonw_put_bool(w, "hw_power", th->hw_power);
+		jsonw_put_double(w, "throttled_duration_s", th->throttled_duration_s);
+		jsonw_put_count(w, "samples", th->samples);
 		jsonw_object_end(w);
 	} else {
 		jsonw_null(w);
@@ -341,13 +312,13 @@ static void write_result(struct jsonw *w, const struct llem_result *r,
 
 	jsonw_key(w, "warmup");
 	jsonw_object_begin(w);
-	put_bool(w, "enabled", wu->enabled);
-	put_string(w, "mode", result_warmup_mode_name(wu->mode));
-	put_count(w, "iterations_completed", wu->iterations_completed);
-	put_bool(w, "converged", wu->converged);
-	put_double(w, "final_cv", wu->final_cv);
-	put_double(w, "target_cv", wu->target_cv);
-	put_double(w, "thermal_floor_wait_s", wu->thermal_floor_wait_s);
+	jsonw_put_bool(w, "enabled", wu->enabled);
+	jsonw_put_string(w, "mode", result_warmup_mode_name(wu->mode));
+	jsonw_put_count(w, "iterations_completed", wu->iterations_completed);
+	jsonw_put_bool(w, "converged", wu->converged);
+	jsonw_put_double(w, "final_cv", wu->final_cv);
+	jsonw_put_double(w, "target_cv", wu->target_cv);
+	jsonw_put_double(w, "thermal_floor_wait_s", wu->thermal_floor_wait_s);
 	jsonw_key(w, "latencies_ms");
 	jsonw_array_begin(w);
 	for (i = 0; i < wu->latency_count; i++)
@@ -362,7 +333,7 @@ static void write_result(struct jsonw *w, const struct llem_result *r,
 	for (i = 0; i < r->warning_count; i++)
 		jsonw_string(w, r->warnings[i]);
 	jsonw_array_end(w);
-	put_string(w, "timeseries", r->timeseries);
+	jsonw_put_string(w, "timeseries", r->timeseries);
 	jsonw_key(w, "effective_config");
 	if (config)
 		emit_value(w, config);

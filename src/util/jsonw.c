@@ -124,6 +124,33 @@ void jsonw_null(struct jsonw *w)
 	after_value(w);
 }
 
+void jsonw_put_string(struct jsonw *w, const char *key, const char *s)
+{
+	jsonw_key(w, key);
+	jsonw_string(w, s);
+}
+
+void jsonw_put_count(struct jsonw *w, const char *key, int64_t v)
+{
+	jsonw_key(w, key);
+	if (v < 0)
+		jsonw_null(w);
+	else
+		jsonw_int(w, v);
+}
+
+void jsonw_put_double(struct jsonw *w, const char *key, double v)
+{
+	jsonw_key(w, key);
+	jsonw_double(w, v);
+}
+
+void jsonw_put_bool(struct jsonw *w, const char *key, bool v)
+{
+	jsonw_key(w, key);
+	jsonw_bool(w, v);
+}
+
 void jsonw_raw(struct jsonw *w, const char *json)
 {
 	before_value(w);

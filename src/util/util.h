@@ -132,6 +132,12 @@ void jsonw_int(struct jsonw *w, int64_t v);
 void jsonw_double(struct jsonw *w, double v);        /* non-finite -> null */
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
+/* A key and its value in one call. Unknown stays null, never 0: a NULL
+ * string, a negative count, a non-finite double. */
+void jsonw_put_string(struct jsonw *w, const char *key, const char *s);
+void jsonw_put_count(struct jsonw *w, const char *key, int64_t v);
+void jsonw_put_double(struct jsonw *w, const char *key, double v);
+void jsonw_put_bool(struct jsonw *w, const char *key, bool v);
 /* Writes pre-serialised JSON text as one value (trusted input). */
 void jsonw_raw(struct jsonw *w, const char *json);
 /* Appends s as a JSON string literal (with quotes). */
