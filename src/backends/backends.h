@@ -1,5 +1,5 @@
 /*
- * backends: the InferenceBackend interface (DESIGN.md §2) and the registry
+ * backends: the InferenceBackend interface (docs/architecture.md §4) and the registry
  * of backends. Measurement lives in the measure layer, never in a backend:
  * a backend loads a model outside the measurement window, generates for a
  * list of prompts, reports every generated token to an observer with a

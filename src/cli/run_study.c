@@ -1,7 +1,7 @@
 /*
  * `llem run STUDY`: runs a study through libllem, with progress on
  * stderr, a gap countdown on a terminal (Enter skips the gap when stdin is
- * a terminal), the summary table on stdout (seed-repo.md §1.6 shape, failed
+ * a terminal), the summary table on stdout (the original tool's shape, failed
  * rows included and marked) and the exit code: 0 all completed, 3 some
  * failed, 130 interrupted.
  */

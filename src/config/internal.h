@@ -18,7 +18,6 @@ void cfg_value_release(struct cfg_value *v);
 void cfg_value_copy(struct cfg_value *dst, const struct cfg_value *src);
 /* "an integer", "a string", "a mapping"... for "expected X, got Y". */
 const char *cfg_node_kind(const struct ynode *n);
-bool cfg_value_equal(const struct cfg_value *a, const struct cfg_value *b);
 
 void cfg_layer_init(struct cfg_layer *l);
 void cfg_layer_release(struct cfg_layer *l);
@@ -32,10 +31,6 @@ void cfg_layer_from_map(struct cfg_layer *l, const struct ynode *map,
 /* Applies "key.path=value" from the command line. */
 int cfg_layer_set_override(struct cfg_layer *l, const char *assignment,
 			   enum cfg_scope scope, struct diag_list *diags);
-/* did_you_mean with a distance limit scaled to the word: at most 3 and
- * at most half its length, so "foo" is not "corrected" to "n". */
-const char *cfg_suggest(const char *word, const char *const *candidates,
-			size_t n);
 /* Reports an unknown key with the nearest valid name. */
 void cfg_unknown_key(struct diag_list *diags, const struct ynode *key,
 		     const char *prefix, const char *path);

@@ -50,14 +50,6 @@ static char *join_path(const char *prefix, const char *key)
 	return *prefix ? xasprintf("%s.%s", prefix, key) : xstrdup(key);
 }
 
-const char *cfg_suggest(const char *word, const char *const *candidates,
-			size_t n)
-{
-	size_t len = strlen(word), limit = (len + 1) / 2;
-
-	return did_you_mean(word, candidates, n, limit < 3 ? limit : 3);
-}
-
 void cfg_unknown_key(struct diag_list *diags, const struct ynode *key,
 		     const char *prefix, const char *path)
 {
@@ -74,7 +66,7 @@ void cfg_unknown_key(struct diag_list *diags, const struct ynode *key,
 	if (!*prefix)
 		for (i = 0; i < ARRAY_SIZE(study_keys); i++)
 			cands[nc++] = study_keys[i];
-	near = cfg_suggest(leaf, cands, nc);
+	near = did_you_mean_near(leaf, cands, nc);
 	if (near) {
 		suggestion = join_path(prefix, near);
 	} else {

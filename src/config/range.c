@@ -325,7 +325,7 @@ size_t cfg_range_expand(struct cfg_value **out, const struct field *f,
 			stepkey = k;
 			*(k->text[0] == 's' ? &step : &mul) = map->items[i];
 		} else {
-			const char *near = cfg_suggest(k->text, keys, ARRAY_SIZE(keys));
+			const char *near = did_you_mean_near(k->text, keys, ARRAY_SIZE(keys));
 			char *hint = near ? xasprintf("did you mean '%s'?", near) : NULL;
 
 			diag_add(diags, DIAG_ERROR, k->file, k->line, k->col, path,

@@ -17,7 +17,7 @@ struct preset_value {
 	const char *value;
 };
 
-/* The original tool's presets (seed-repo.md §2.2). */
+/* The original tool's presets (docs/config-reference.md, decoder.preset). */
 static const struct preset_value presets[] = {
 	{ "deterministic", FIELD_DECODER_TEMPERATURE, "0.0" },
 	{ "deterministic", FIELD_DECODER_DO_SAMPLE, "false" },

@@ -1,5 +1,5 @@
 /*
- * Study files: the original's grammar (seed-repo.md §3.2-3.3) without its
+ * Study files: the original tool's grammar (docs/studies.md) without its
  * bugs. Fixed fields, an optional base: file, sweep: dimensions and an
  * experiments: list expand into experiments, each resolved with the same
  * rules as a single config. Grids are per backend with the last key

@@ -216,7 +216,7 @@ int cfg_value_from_node(struct cfg_value *out, const struct field *f,
 			count++;
 		enum_list(f, &allowed);
 		near = n->kind == YN_SCALAR
-			       ? cfg_suggest(n->text, f->values, count) : NULL;
+			       ? did_you_mean_near(n->text, f->values, count) : NULL;
 		if (near) {
 			char *hint = xasprintf("did you mean '%s'?", near);
 
@@ -247,21 +247,6 @@ void cfg_value_copy(struct cfg_value *dst, const struct cfg_value *src)
 {
 	*dst = *src;
 	dst->s = src->s ? xstrdup(src->s) : NULL;
-}
-
-bool cfg_value_equal(const struct cfg_value *a, const struct cfg_value *b)
-{
-	if (a->kind != b->kind)
-		return false;
-	switch (a->kind) {
-	case CV_NULL:
-	case CV_SECTION: return true;
-	case CV_BOOL: return a->b == b->b;
-	case CV_INT: return a->i == b->i;
-	case CV_FLOAT: return a->f == b->f;
-	case CV_STRING: return strcmp(a->s, b->s) == 0;
-	}
-	return false;
 }
 
 void cfg_value_format(const struct cfg_value *v, struct strbuf *out)

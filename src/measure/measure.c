@@ -1,6 +1,6 @@
 /*
  * One experiment's lifecycle. The order and the rules come from
- * DESIGN.md §4 and reference/methodology.md: the baseline is measured with
+ * docs/methodology.md: the baseline is measured with
  * the model loaded (so its age at the window is honest), warmup runs the
  * real batch shape, energy is the counter delta at the window's edges with
  * the power integral as a cross-check, and no sensor means no number.

@@ -1,5 +1,5 @@
 /*
- * measure: one experiment, start to finish (DESIGN.md §4): preflight,
+ * measure: one experiment, start to finish (docs/methodology.md): preflight,
  * environment snapshot, model load, idle baseline, warmup, thermal floor
  * wait, the measurement window over the whole workload, metrics, result.
  * Measurement lives here and nowhere else; backends only generate.

@@ -1,5 +1,5 @@
 /*
- * An experiment's directory and files (DESIGN.md §7): result.json and the
+ * An experiment's directory and files (docs/results.md): result.json and the
  * sampled timeseries next to it. Every file is written atomically, and
  * result.json last, so a directory with a result.json is complete.
  */

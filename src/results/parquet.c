@@ -1,5 +1,5 @@
 /*
- * A Parquet writer for flat tables (c-stack.md §2): one row group, PLAIN
+ * A Parquet writer for flat tables (the Apache Parquet file format): one row group, PLAIN
  * data pages v1, no compression, statistics, the footer in the Thrift
  * compact protocol. Single pass: pages stream into an atomic temp file
  * while the footer's offsets and sizes are collected.

@@ -1,7 +1,7 @@
 /*
  * The write side of the Thrift compact protocol, just what Parquet's
- * footer and page headers need (c-stack.md §2.3; apache/thrift
- * doc/specs/thrift-compact-protocol.md): zigzag varints, field headers with
+ * footer and page headers need (the Thrift compact
+ * protocol specification): zigzag varints, field headers with
  * id deltas, binaries, lists and nested structs.
  */
 #include "results/table.h"

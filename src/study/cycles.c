@@ -1,5 +1,5 @@
 /*
- * Run order of a study (DESIGN.md §6, seed-repo §3.4): sequential,
+ * Run order of a study (docs/studies.md): sequential,
  * interleaved, or shuffled per cycle exactly as Python's random.Random(seed)
  * shuffles, so a study's order can be reproduced from Python.
  */
@@ -7,6 +7,7 @@
 #include "util/util.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /*
  * MT19937 as CPython's _random module uses it. Written from the algorithm
@@ -173,4 +174,25 @@ size_t study_order_runs(struct study_run_entry **out, size_t npoints, int ncycle
 	free(perm);
 	*out = runs;
 	return n;
+}
+
+static const char *const order_names[] = {
+	[STUDY_SEQUENTIAL] = "sequential",
+	[STUDY_INTERLEAVED] = "interleaved",
+	[STUDY_SHUFFLED] = "shuffled",
+};
+
+const char *study_order_name(enum study_order order)
+{
+	return (size_t)order < ARRAY_SIZE(order_names) ? order_names[order] : "unknown";
+}
+
+int study_order_parse(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < ARRAY_SIZE(order_names); i++)
+		if (!strcmp(name, order_names[i]))
+			return (int)i;
+	return -1;
 }

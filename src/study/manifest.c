@@ -1,5 +1,5 @@
 /*
- * The study manifest (seed-repo §3.8): {study dir}/manifest.json, rewritten
+ * The study manifest (docs/studies.md): {study dir}/manifest.json, rewritten
  * atomically after every transition so a kill at any moment leaves a valid
  * file, and read back strictly for --resume.
  */

@@ -426,27 +426,6 @@ static uint32_t shuffle_seed(const struct study *s)
 	return (uint32_t)strtoul(s->design_hash + 8, NULL, 16);
 }
 
-static const char *const order_names[] = {
-	[STUDY_SEQUENTIAL] = "sequential",
-	[STUDY_INTERLEAVED] = "interleaved",
-	[STUDY_SHUFFLED] = "shuffled",
-};
-
-const char *study_order_name(enum study_order order)
-{
-	return (size_t)order < ARRAY_SIZE(order_names) ? order_names[order] : "unknown";
-}
-
-int study_order_parse(const char *name)
-{
-	size_t i;
-
-	for (i = 0; name && i < ARRAY_SIZE(order_names); i++)
-		if (!strcmp(name, order_names[i]))
-			return (int)i;
-	return -1;
-}
-
 void study_execution_of(struct study_execution *out, const struct study *s,
 			const struct study_run_options *o)
 {
@@ -463,7 +442,7 @@ void study_execution_of(struct study_execution *out, const struct study *s,
 		return;
 	if (o->n_cycles > 0)
 		out->n_cycles = o->n_cycles;
-	if (o->order >= 0 && (size_t)o->order < ARRAY_SIZE(order_names))
+	if (o->order >= STUDY_SEQUENTIAL && o->order <= STUDY_SHUFFLED)
 		out->order = (enum study_order)o->order;
 	if (o->no_gaps)
 		out->experiment_gap_s = out->cycle_gap_s = 0;

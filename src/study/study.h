@@ -1,5 +1,5 @@
 /*
- * study: running a study (DESIGN.md §6): the expanded grid (config layer)
+ * study: running a study (docs/studies.md): the expanded grid (config layer)
  * in cycles and an order, one fresh `llem` worker process per experiment,
  * gaps, Ctrl+C, an atomically rewritten manifest, and the study outputs.
  *

@@ -1,5 +1,5 @@
 /*
- * Atomic file replacement (c-stack.md §5.4): temp file in the target's
+ * Atomic file replacement (docs/results.md, "written atomically"): temp file in the target's
  * directory, write, fsync, close, rename over the target, fsync the
  * directory. A file under its final name is therefore always complete.
  * After a failed fsync the temp is deleted and the write fails: the kernel

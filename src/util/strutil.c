@@ -51,6 +51,13 @@ const char *did_you_mean(const char *word, const char *const *candidates,
 	return best;
 }
 
+const char *did_you_mean_near(const char *word, const char *const *candidates, size_t n)
+{
+	size_t len = strlen(word), limit = (len + 1) / 2;
+
+	return did_you_mean(word, candidates, n, limit < 3 ? limit : 3);
+}
+
 bool str_starts_with(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;

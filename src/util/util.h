@@ -170,6 +170,9 @@ size_t edit_distance(const char *a, const char *b);
 /* The candidate nearest to word within max_distance, or NULL (borrowed). */
 const char *did_you_mean(const char *word, const char *const *candidates,
 			 size_t n, size_t max_distance);
+/* did_you_mean with a distance limit scaled to the word: at most 3 and at
+ * most half its length, so "foo" is not "corrected" to "n". */
+const char *did_you_mean_near(const char *word, const char *const *candidates, size_t n);
 bool str_starts_with(const char *s, const char *prefix);
 bool str_ends_with(const char *s, const char *suffix);
 

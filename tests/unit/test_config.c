@@ -219,7 +219,7 @@ static void test_defaults_resolve_and_have_their_types(void **state)
 		}
 		free(sec);
 	}
-	/* The original's defaults (seed-repo.md §2), native as our default backend. */
+	/* The original's defaults (docs/config-reference.md), native as our default backend. */
 	assert_string_equal(cfg_str(&lc.experiment, FIELD_BACKEND), "native");
 	assert_string_equal(cfg_str(&lc.experiment, FIELD_PRECISION), "bf16");
 	assert_int_equal(cfg_int(&lc.experiment, FIELD_N), 100);

@@ -72,7 +72,7 @@ static void test_builtin_loads_all_prompts(void **state)
 	assert_int_equal(ps.available, 1000);
 	joined_sha(&ps, hex);
 	assert_string_equal(hex, SHA_ALL_1000);
-	/* 85,690 characters, 85,708 bytes of UTF-8 (seed-repo.md §6.4). */
+	/* 85,690 characters, 85,708 bytes of UTF-8 (the original tool's dataset file). */
 	assert_int_equal(longest_bytes(&ps), 85708);
 	assert_string_equal(ps.provenance,
 		"{\"_provenance\":\"AIEnergyScore/text_generation\","

@@ -1,6 +1,6 @@
 /*
  * Tests for the study run order: sequential and interleaved layouts, the
- * per-point cycle numbering, and the seed-repo's shuffled vector, which
+ * per-point cycle numbering, and the original tool's shuffled vector, which
  * pins the port of Python's MT19937 + random.shuffle.
  */
 #include <stdarg.h>
@@ -48,7 +48,7 @@ static void test_interleaved(void **state)
 	free(r);
 }
 
-/* seed-repo §3.4: configs 1..5, 2 cycles, seed 42. */
+/* The original tool's order: configs 1..5, 2 cycles, seed 42. */
 static void test_shuffled_seed_repo_vector(void **state)
 {
 	static const size_t want[] = { 4, 2, 3, 5, 1, 4, 3, 1, 5, 2 };
