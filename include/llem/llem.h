@@ -126,17 +126,13 @@ LLEM_API void llem_config_free(llem_config *cfg);
  * neither variable is set. Returns 0. */
 LLEM_API int llem_config_user_path(char **out);
 
-/* With llem_config_plan_json: add "effective_config", every field. */
-#define LLEM_PLAN_EFFECTIVE_CONFIG 1u
-
 /*
  * What `llem run --dry-run` shows, as JSON in *out (free with llem_free).
  * An experiment: {"config_hash", "output_dir", "config" (the canonical
  * JSON), "summary" {model, backend, precision, batch_size (null when the
  * backend has none), dataset, n, prompts_available, max_input_tokens,
  * max_output_tokens, energy_backend (null: disabled)}, "explicit" [every
- * field set by a source: {path, value (text), source, line, col}] and,
- * with LLEM_PLAN_EFFECTIVE_CONFIG, "effective_config"}. A study:
+ * field set by a source: {path, value (text), source, line, col}]}. A study:
  * {"study_name", "path", "study_design_hash", "n_cycles", "cycle_order",
  * "experiment_gap_seconds", "cycle_gap_seconds", "total_runs",
  * "grid_count", "explicit_count", "experiments" [{label, config_hash,
@@ -144,7 +140,14 @@ LLEM_API int llem_config_user_path(char **out);
  * count its prompts. Errors: LLEM_ENOTFOUND / LLEM_EINVAL (a dataset that
  * cannot be read: the message starts "dataset: "), LLEM_EIO.
  */
-LLEM_API int llem_config_plan_json(char **out, const llem_config *cfg, unsigned flags);
+LLEM_API int llem_config_plan_json(char **out, const llem_config *cfg);
+
+/*
+ * An experiment's every field, as pretty JSON in *out (free with
+ * llem_free): what result.json records as effective_config. For a study,
+ * its first experiment's. Returns 0.
+ */
+LLEM_API int llem_config_effective_json(char **out, const llem_config *cfg);
 
 /*
  * The backends' own preflight (model present, preset known, interpreter

@@ -95,8 +95,7 @@ static void put_value(struct jsonw *w, const struct config *c, enum field_id id)
 	strbuf_release(&v);
 }
 
-static void experiment_plan(struct jsonw *w, const struct config *c, size_t available,
-			    unsigned flags)
+static void experiment_plan(struct jsonw *w, const struct config *c, size_t available)
 {
 	const struct backend_ops *ops = backends_ops(cfg_str(c, FIELD_BACKEND));
 	enum field_id bs = ops ? ops->caps.batch_size_field : FIELD_COUNT;
@@ -160,12 +159,6 @@ static void experiment_plan(struct jsonw *w, const struct config *c, size_t avai
 		jsonw_object_end(w);
 	}
 	jsonw_array_end(w);
-	if (flags & LLEM_PLAN_EFFECTIVE_CONFIG) {
-		strbuf_reset(&sb);
-		config_pretty_json(c, false, &sb);
-		jsonw_key(w, "effective_config");
-		jsonw_raw(w, sb.buf);
-	}
 	strbuf_release(&sb);
 }
 
@@ -236,7 +229,7 @@ static int study_plan(struct jsonw *w, const struct study *s)
 	return 0;
 }
 
-LLEM_API int llem_config_plan_json(char **out, const llem_config *cfg, unsigned flags)
+LLEM_API int llem_config_plan_json(char **out, const llem_config *cfg)
 {
 	struct strbuf sb = STRBUF_INIT;
 	struct jsonw w;
@@ -251,12 +244,24 @@ LLEM_API int llem_config_plan_json(char **out, const llem_config *cfg, unsigned 
 	if (cfg->lc.is_study)
 		rc = study_plan(&w, &cfg->lc.study);
 	else
-		experiment_plan(&w, &cfg->lc.experiment, available, flags);
+		experiment_plan(&w, &cfg->lc.experiment, available);
 	jsonw_object_end(&w);
 	if (rc) {
 		strbuf_release(&sb);
 		return rc;
 	}
+	*out = strbuf_detach(&sb);
+	return 0;
+}
+
+LLEM_API int llem_config_effective_json(char **out, const llem_config *cfg)
+{
+	const struct config *list;
+	struct strbuf sb = STRBUF_INIT;
+
+	*out = NULL;
+	if (experiments(cfg, &list) > 0)
+		config_pretty_json(&list[0], false, &sb);
 	*out = strbuf_detach(&sb);
 	return 0;
 }

@@ -171,7 +171,7 @@ static void show_user_settings(const llem_config *cfg, const char *path)
 	json_t *plan = NULL, *e;
 	size_t i;
 
-	if (llem_config_plan_json(&text, cfg, 0) != 0) {
+	if (llem_config_plan_json(&text, cfg) != 0) {
 		printf("    (settings not shown: %s)\n", llem_error_last());
 		goto out;
 	}

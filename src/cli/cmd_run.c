@@ -139,12 +139,12 @@ static long long jint(const json_t *o, const char *key)
 }
 
 /* The plan of cfg as JSON (the dry run's data); NULL after printing why. */
-static json_t *load_plan(const llem_config *cfg, unsigned flags, char **text)
+static json_t *load_plan(const llem_config *cfg, char **text)
 {
 	json_error_t err;
 	json_t *plan;
 
-	if (llem_config_plan_json(text, cfg, flags) != 0) {
+	if (llem_config_plan_json(text, cfg) != 0) {
 		cli_error_lines(llem_error_last());
 		return NULL;
 	}
@@ -182,7 +182,8 @@ static void print_explicit(const json_t *plan)
 }
 
 /* The human form of an experiment's plan. */
-static void print_experiment(const json_t *plan, const struct run_opts *o)
+static void print_experiment(const llem_config *cfg, const json_t *plan,
+			     const struct run_opts *o)
 {
 	const json_t *sum = json_object_get(plan, "summary");
 	const json_t *bs = json_object_get(sum, "batch_size");
@@ -206,28 +207,13 @@ static void print_experiment(const json_t *plan, const struct run_opts *o)
 	if (!o->quiet)
 		print_explicit(plan);
 	if (o->verbose) {
-		char *pretty = json_dumps(json_object_get(plan, "effective_config"),
-					  JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		char *pretty = NULL;
 
-		printf("\nEffective config\n%s\n", pretty ? pretty : "");
-		free(pretty);
+		llem_config_effective_json(&pretty, cfg);
+		printf("\nEffective config\n%s\n", pretty);
+		llem_free(pretty);
 	}
 	printf("\nConfig valid. Run without --dry-run to start.\n");
-}
-
-/* --dry-run --json: what scripts read (the plan less the human parts). */
-static void print_experiment_json(const json_t *plan)
-{
-	json_t *out = json_object();
-	char *text;
-
-	json_object_set(out, "config_hash", json_object_get(plan, "config_hash"));
-	json_object_set(out, "output_dir", json_object_get(plan, "output_dir"));
-	json_object_set(out, "config", json_object_get(plan, "config"));
-	text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	printf("%s\n", text ? text : "{}");
-	free(text);
-	json_decref(out);
 }
 
 static void format_duration(struct strbuf *out, double s)
@@ -292,28 +278,11 @@ static void print_study(const json_t *plan)
 	strbuf_release(&sb);
 }
 
-/* --dry-run --json for a study. */
-static void print_study_json(const json_t *plan)
-{
-	static const char *const keys[] = { "study_name", "study_design_hash", "n_cycles",
-					    "total_runs", "experiments", "skipped" };
-	json_t *out = json_object();
-	char *text;
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(keys); i++)
-		json_object_set(out, keys[i], json_object_get(plan, keys[i]));
-	text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	printf("%s\n", text ? text : "{}");
-	free(text);
-	json_decref(out);
-}
-
 static int dry_run(const llem_config *cfg, const struct run_opts *o)
 {
 	bool study = llem_config_is_study(cfg);
 	char *text = NULL;
-	json_t *plan = load_plan(cfg, o->verbose ? LLEM_PLAN_EFFECTIVE_CONFIG : 0, &text);
+	json_t *plan = load_plan(cfg, &text);
 	int rc;
 
 	if (!plan) {
@@ -321,12 +290,13 @@ static int dry_run(const llem_config *cfg, const struct run_opts *o)
 		return EXIT_USAGE;
 	}
 	rc = preflight(cfg);
-	if (rc == EXIT_OK) {
-		if (study)
-			o->json ? print_study_json(plan) : print_study(plan);
-		else
-			o->json ? print_experiment_json(plan) : print_experiment(plan, o);
-	}
+	/* --json: the plan itself, for scripts. */
+	if (rc == EXIT_OK && o->json)
+		printf("%s\n", text);
+	else if (rc == EXIT_OK && study)
+		print_study(plan);
+	else if (rc == EXIT_OK)
+		print_experiment(cfg, plan, o);
 	json_decref(plan);
 	llem_free(text);
 	return rc;
@@ -346,7 +316,7 @@ static int run_loaded(const llem_config *cfg, const struct run_opts *o)
 		}
 		return cli_run_experiment(cfg, o->quiet);
 	}
-	plan = load_plan(cfg, 0, &text);
+	plan = load_plan(cfg, &text);
 	if (!plan) {
 		llem_free(text);
 		return EXIT_USAGE;
