@@ -1,11 +1,15 @@
 /*
- * `llem __worker [--dataset-stamp STAMP] CONFIG EXPERIMENT_DIR` (hidden):
+ * `llem __worker [--drop-env NAME]... [--dataset-stamp STAMP] CONFIG
+ * EXPERIMENT_DIR` (hidden):
  * one experiment of a study, in a fresh process. The study runner writes
  * the resolved config as JSON, spawns this, reads the result JSON from
  * stdout, and keeps the stderr as the experiment's log. Exit 0 on success,
  * 1 on failure, 130 when stopped by SIGINT/SIGTERM (the runner's way to end
  * it cleanly). --dataset-stamp carries the runner's one full validation of
  * the dataset (datasets.h), so the worker parses only the prompts it runs.
+ * --drop-env NAME removes a variable the runner set for this process's
+ * start only (study/runner.c: OPENBLAS_NUM_THREADS=1 when the user had not
+ * set it), so the programs the worker starts see the user's environment.
  *
  * TEST-ONLY: LLEM_TEST_WORKER_FAULT=MODE[:SUBSTRING] makes this worker
  * misbehave instead of running the experiment, when EXPERIMENT_DIR
@@ -105,14 +109,22 @@ int cmd_worker(int argc, char **argv)
 	struct sigaction sa;
 	int rc, i = 1;
 
-	if (argc == 5 && !strcmp(argv[1], "--dataset-stamp")) {
+	/* Removed first, while this process has one thread: the runner set
+	 * these for our start only (OpenBLAS reads OPENBLAS_NUM_THREADS as it
+	 * loads, before main), so what we start sees the user's environment. */
+	while (argc - i >= 2 && !strcmp(argv[i], "--drop-env")) {
+		if (unsetenv(argv[i + 1]) != 0)
+			return cli_usage_error(NULL, "worker: --drop-env needs a variable name");
+		i += 2;
+	}
+	if (argc - i == 4 && !strcmp(argv[i], "--dataset-stamp")) {
 		/* A stamp that does not parse only costs the full validation. */
-		if (dataset_stamp_parse(&stamp, argv[2]) == 0)
+		if (dataset_stamp_parse(&stamp, argv[i + 1]) == 0)
 			mo.dataset_stamp = &stamp;
-		i = 3;
-	} else if (argc != 3) {
-		return cli_usage_error(NULL, "usage: llem __worker [--dataset-stamp STAMP] "
-				       "CONFIG EXPERIMENT_DIR");
+		i += 2;
+	} else if (argc - i != 2) {
+		return cli_usage_error(NULL, "usage: llem __worker [--drop-env NAME]... "
+				       "[--dataset-stamp STAMP] CONFIG EXPERIMENT_DIR");
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
