@@ -10,24 +10,23 @@
 
 #include <jansson.h>
 #include <signal.h>
-#include <stdint.h>
-#include <sys/types.h>
 
+#include "util/proc.h"
 #include "util/util.h"
 
+/* A zeroed struct jsonl_child is "not started": jsonl_child_stop() on it
+ * does nothing. */
 struct jsonl_child {
-	pid_t pid;          /* -1 once reaped */
+	struct proc proc;   /* proc.pid > 0 while the child is there */
 	volatile sig_atomic_t *interrupted; /* reads end with LLEM_EINTR once set */
-	int in_fd, out_fd;  /* our ends; -1 when closed */
-	struct strbuf buf;  /* bytes read past the last full line */
 	const char *name;   /* for messages: "pytorch worker" */
-	int exit_status;    /* wait status once reaped */
 };
 
 /*
- * Starts argv[0] (a path, not searched) with argv. The child gets its own
- * process group, so a terminal's Ctrl+C reaches llem alone and llem
- * decides how the child ends.
+ * Starts argv[0] (a path, not searched) with argv and this process's
+ * environment. The child gets its own process group, so a terminal's
+ * Ctrl+C reaches llem alone and llem decides how the child ends. Parent
+ * death: the child must end on EOF on its stdin (util/proc.h).
  */
 int jsonl_child_start(struct jsonl_child *c, const char *name,
 		      const char *const *argv);
@@ -40,13 +39,16 @@ int jsonl_child_send(struct jsonl_child *c, const char *json);
  * tenth of a second of *interrupted being set.
  */
 int jsonl_child_read(struct jsonl_child *c, json_t **out, int timeout_ms);
-/* Closes stdin, waits up to grace_ms for exit, then SIGKILLs and reaps. */
+/* Whether requests can still be sent (started, stdin open, not reaped). */
+bool jsonl_child_running(const struct jsonl_child *c);
+/* Closes stdin, waits up to grace_ms for exit, then SIGKILLs the group and
+ * reaps; frees what c holds. */
 void jsonl_child_stop(struct jsonl_child *c, int grace_ms);
 
 /*
  * Runs argv to completion with stdin from /dev/null and returns its stdout
- * (at most max_bytes) in *out; stderr is inherited. *status is the wait
- * status. Killed after timeout_ms.
+ * in *out; stderr is inherited. *status is the wait status. An error when
+ * it takes over timeout_ms or writes over max_bytes (it is killed then).
  */
 int jsonl_run_capture(const char *const *argv, int timeout_ms, size_t max_bytes,
 		      char **out, int *status);

@@ -604,7 +604,7 @@ static void stop_worker(struct torch_session *s)
 	char *why = xstrdup(error_last());
 	json_t *reply = NULL;
 
-	if (!s->broken && s->child.in_fd >= 0)
+	if (!s->broken && jsonl_child_running(&s->child))
 		call(s, "shutdown", json_object(), deadline_ms(SMALL_TIMEOUT_MS), NULL, NULL, &reply);
 	json_decref(reply);
 	/* A worker that broke the protocol (or was interrupted mid-reply) is
@@ -627,8 +627,6 @@ static int pytorch_load(void **out_session, const struct config *cfg,
 
 	*out_session = NULL;
 	memset(info, 0, sizeof(*info));
-	s->child.pid = -1;
-	s->child.in_fd = s->child.out_fd = -1;
 	if (!python || !worker) {
 		rc = error_set(LLEM_ENOTFOUND, "pytorch backend: %s not found",
 			       python ? "worker script " WORKER_FILE : name);
@@ -809,14 +807,14 @@ static int pytorch_memory(void *session, bool reset, double *peak_mb, const char
 	if (json_is_integer(json_object_get(reply, "peak_allocated_bytes"))) {
 		*peak_mb = (double)get_int(reply, "peak_allocated_bytes") / (1024.0 * 1024.0);
 		*method = "pytorch: torch.cuda.max_memory_allocated() in the worker, reset before the window";
-	} else if (s->child.pid > 0) {
+	} else if (s->child.proc.pid > 0) {
 		char path[64], *text = NULL, *p;
 
 		if (reset) {
 			int fd;
 
 			/* "5" resets the peak RSS (proc(5)); allowed for our child. */
-			snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)s->child.pid);
+			snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)s->child.proc.pid);
 			fd = open(path, O_WRONLY | O_CLOEXEC);
 			if (fd >= 0) {
 				if (write(fd, "5", 1) != 1)
@@ -824,7 +822,7 @@ static int pytorch_memory(void *session, bool reset, double *peak_mb, const char
 				close(fd);
 			}
 		}
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)s->child.pid);
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)s->child.proc.pid);
 		if (!fs_read_file(path, &text, NULL) && (p = strstr(text, "VmHWM:"))) {
 			*peak_mb = strtod(p + 6, NULL) / 1024.0;
 			*method = "pytorch: worker process peak RSS (VmHWM)";

@@ -22,8 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 /* Bytes of a worker's stdout quoted when it is not a result. */
 #define OUTPUT_PREVIEW 60
 
@@ -41,7 +39,7 @@ struct runner {
 	const struct study_run_options *o;
 	struct study_execution ex;
 	bool stop;                   /* a callback asked to stop */
-	char **envp;                 /* the workers' environment */
+	bool openblas_defaulted;     /* workers get openblas_default */
 	struct checked_dataset *datasets;
 	size_t ndatasets;
 };
@@ -78,30 +76,21 @@ static void gap(struct runner *rn, const char *kind, double seconds)
 }
 
 /*
- * The workers' environment: ours, plus OPENBLAS_NUM_THREADS=1 unless the
- * user set it. The engine runs OpenBLAS single-threaded inside its own
- * pool, but OpenBLAS starts its threads when the library loads, before
- * main, and they spin on sched_yield for a while: ~60 ms of CPU per
- * worker, competing with the run on a small machine. With the variable
- * set they never start. LLEM_OPENBLAS_DEFAULTED tells backends that start
- * programs of their own (the PyTorch worker) to drop both again, so
- * those see the user's environment. NULL: ours unchanged.
+ * The workers' environment policy: OPENBLAS_NUM_THREADS=1 unless the user
+ * set it. The engine runs OpenBLAS single-threaded inside its own pool,
+ * but OpenBLAS starts its threads when the library loads, before main,
+ * and they spin on sched_yield for a while: ~60 ms of CPU per worker,
+ * competing with the run on a small machine. With the variable set they
+ * never start. The value is for the worker's own start only: the runner
+ * also passes `--drop-env OPENBLAS_NUM_THREADS` in the worker's argv
+ * (cmd_worker.c), and the worker removes it before anything else, so the
+ * programs it starts (the PyTorch worker) see the user's environment.
  */
-static char **worker_environment(void)
-{
-	size_t n = 0, i;
-	char **env;
+static const char *const openblas_default[] = { "OPENBLAS_NUM_THREADS=1", NULL };
 
-	if (getenv("OPENBLAS_NUM_THREADS"))
-		return NULL;
-	while (environ && environ[n])
-		n++;
-	env = xcalloc(n + 3, sizeof(*env));
-	for (i = 0; i < n; i++)
-		env[i] = environ[i];
-	env[n] = (char *)"OPENBLAS_NUM_THREADS=1";
-	env[n + 1] = (char *)"LLEM_OPENBLAS_DEFAULTED=1";
-	return env;
+static bool openblas_defaulted(void)
+{
+	return getenv("OPENBLAS_NUM_THREADS") == NULL;
 }
 
 /*
@@ -162,7 +151,6 @@ static void runner_release(struct runner *rn)
 		free(rn->datasets[i].text);
 	}
 	free(rn->datasets);
-	free(rn->envp);
 }
 
 /* <root>/<name>_<UTC time>, unique. */
@@ -301,9 +289,11 @@ static bool run_one(struct run_row *row, struct runner *rn, size_t point, int cy
 		row->error_message = xstrdup(error_last());
 		goto out;
 	}
-	study_worker_argv(argv, rn->o->llem_exe, stamp, cfg_path, exp_dir);
+	study_worker_argv(argv, rn->o->llem_exe,
+			  rn->openblas_defaulted ? "OPENBLAS_NUM_THREADS" : NULL, stamp, cfg_path,
+			  exp_dir);
 	wo.argv = argv;
-	wo.envp = (const char *const *)rn->envp;
+	wo.env_set = rn->openblas_defaulted ? openblas_default : NULL;
 	wo.log_path = log_path;
 	wo.timeout_s = timeout_of(rn->s, c);
 	wo.interrupt = rn->o->interrupt;
@@ -525,7 +515,7 @@ int study_run(struct study_outcome *out, const struct study *s,
 			goto done;
 		rc = 0;
 	}
-	rn.envp = worker_environment();
+	rn.openblas_defaulted = openblas_defaulted();
 	check_datasets(&rn);
 	rows = xcalloc(nruns, sizeof(*rows));
 	out->total = nruns;

@@ -19,7 +19,10 @@
 
 struct worker_opts {
 	const char *const *argv;   /* program and arguments; argv[0] is a path (no PATH search) */
-	const char *const *envp;   /* the child's environment; NULL: this process's */
+	/* The environment policy (util/proc.h): names removed from this
+	 * process's environment, then "NAME=value" added or replaced. */
+	const char *const *env_set;
+	const char *const *env_unset;
 	const char *stdin_text;    /* written to the child's stdin, then closed; NULL: /dev/null */
 	const char *log_path;      /* the child's stderr is appended here; NULL: kept in memory for log_tail only */
 	double timeout_s;          /* 0: none */
@@ -68,7 +71,7 @@ int worker_run(struct worker_result *out, const struct worker_opts *o);
 void worker_result_release(struct worker_result *r);
 
 /*
- * Makes this process a child subreaper (PR_SET_CHILD_SUBREAPER) so that
+ * Makes this process a child subreaper (proc_become_subreaper) so that
  * orphaned worker descendants are re-parented here and worker_run() can
  * reap those still in the worker's group, instead of leaving them to init.
  * Call once, before the first worker_run(). Returns 0 or LLEM_ERROR.

@@ -24,13 +24,17 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
-void study_worker_argv(const char **out, const char *llem_exe, const char *stamp,
-		       const char *config_path, const char *experiment_dir)
+void study_worker_argv(const char **out, const char *llem_exe, const char *drop_env,
+		       const char *stamp, const char *config_path, const char *experiment_dir)
 {
 	size_t a = 0;
 
 	out[a++] = llem_exe;
 	out[a++] = STUDY_WORKER_COMMAND;
+	if (drop_env) {
+		out[a++] = "--drop-env";
+		out[a++] = drop_env;
+	}
 	if (stamp) {
 		out[a++] = "--dataset-stamp";
 		out[a++] = stamp;
@@ -79,24 +83,27 @@ int study_worker_main(int argc, char **argv, const struct study_worker_hooks *ho
 	struct strbuf json = STRBUF_INIT;
 	struct sigaction sa;
 	const char *config_path, *exp_dir;
-	int rc;
+	int rc, i = 1;
 
 	memset(&lc, 0, sizeof(lc));
 	result_init(&r);
-	if (argc == 5 && !strcmp(argv[1], "--dataset-stamp")) {
-		/* A stamp that does not parse only costs the full validation. */
-		if (dataset_stamp_parse(&stamp, argv[2]) == 0)
-			mo.dataset_stamp = &stamp;
-		config_path = argv[3];
-		exp_dir = argv[4];
-	} else if (argc == 3) {
-		config_path = argv[1];
-		exp_dir = argv[2];
-	} else {
-		fprintf(stderr, "usage: llem %s [--dataset-stamp STAMP] CONFIG EXPERIMENT_DIR\n",
-			STUDY_WORKER_COMMAND);
-		return STUDY_WORKER_EXIT_USAGE;
+	/* Removed first, while this process has one thread (setenv and
+	 * unsetenv are not thread-safe). */
+	while (argc - i >= 2 && !strcmp(argv[i], "--drop-env")) {
+		if (!*argv[i + 1] || unsetenv(argv[i + 1]) != 0)
+			goto usage;
+		i += 2;
 	}
+	if (argc - i == 4 && !strcmp(argv[i], "--dataset-stamp")) {
+		/* A stamp that does not parse only costs the full validation. */
+		if (dataset_stamp_parse(&stamp, argv[i + 1]) == 0)
+			mo.dataset_stamp = &stamp;
+		i += 2;
+	} else if (argc - i != 2) {
+		goto usage;
+	}
+	config_path = argv[i];
+	exp_dir = argv[i + 1];
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
@@ -141,4 +148,9 @@ out:
 	loaded_config_release(&lc);
 	dataset_stamp_release(&stamp);
 	return rc;
+usage:
+	fprintf(stderr, "usage: llem %s [--drop-env NAME]... [--dataset-stamp STAMP] CONFIG "
+		"EXPERIMENT_DIR\n", STUDY_WORKER_COMMAND);
+	dataset_stamp_release(&stamp);
+	return STUDY_WORKER_EXIT_USAGE;
 }

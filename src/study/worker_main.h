@@ -3,7 +3,7 @@
  * starts one experiment in a fresh process, and what that process does
  * (worker_main.c). The runner writes the resolved config as JSON and runs
  *
- *   <llem_exe> __worker [--dataset-stamp STAMP] CONFIG EXPERIMENT_DIR
+ *   <llem_exe> __worker [--drop-env NAME] [--dataset-stamp STAMP] CONFIG EXPERIMENT_DIR
  *
  * The worker measures the experiment into EXPERIMENT_DIR, prints the
  * result JSON on stdout (the result channel) and its messages on stderr
@@ -12,6 +12,10 @@
  * the runner dies the worker gets SIGTERM (PR_SET_PDEATHSIG).
  * --dataset-stamp carries the runner's one full validation of the dataset
  * (datasets.h), so the worker parses only the prompts it runs.
+ * --drop-env NAME (repeatable) removes a variable the runner set for the
+ * worker's start only (runner.c: OPENBLAS_NUM_THREADS=1 when the user had
+ * not set it, read by OpenBLAS as it loads, before main), so the programs
+ * the worker starts (the PyTorch worker) see the user's environment.
  *
  * Writing to stdout and stderr is this entry point's protocol, the one
  * place below the CLI that does (docs/architecture.md).
@@ -24,7 +28,7 @@
 
 #define STUDY_WORKER_COMMAND "__worker"
 /* The longest argv study_worker_argv builds, NULL included. */
-#define STUDY_WORKER_ARGV_MAX 7
+#define STUDY_WORKER_ARGV_MAX 9
 
 enum study_worker_exit {
 	STUDY_WORKER_EXIT_OK = 0,
@@ -35,10 +39,11 @@ enum study_worker_exit {
 
 /*
  * Fills out (STUDY_WORKER_ARGV_MAX entries) with the worker's argv,
- * NULL-terminated; stamp may be NULL. The strings are borrowed.
+ * NULL-terminated; drop_env and stamp may be NULL. The strings are
+ * borrowed.
  */
-void study_worker_argv(const char **out, const char *llem_exe, const char *stamp,
-		       const char *config_path, const char *experiment_dir);
+void study_worker_argv(const char **out, const char *llem_exe, const char *drop_env,
+		       const char *stamp, const char *config_path, const char *experiment_dir);
 
 /*
  * For test programs only (tests/tools/fault_worker.c): called after the

@@ -164,11 +164,16 @@ execution: {n_cycles: 1, cycle_order: sequential}
                          ["completed", "completed"])
 
     def test_python_worker_sees_the_users_environment_in_a_study(self):
-        # The runner adds OPENBLAS_NUM_THREADS=1 for llem's own workers; the
-        # Python worker below one must not inherit it (a user's value stays).
+        # The runner starts llem's own workers with OPENBLAS_NUM_THREADS=1
+        # (unless the user set it); the Python worker below one must not
+        # inherit it (a user's value stays). The parent's start environment
+        # (/proc/PPID/environ: the `llem __worker`) shows the default was
+        # still applied where it belongs.
         seen = os.path.join(self.dir, "env.json")
         worker = self.fake_worker("""
-json.dump(dict(os.environ), open(%r, "w"))
+with open("/proc/%%d/environ" %% os.getppid(), "rb") as f:
+    parent = dict(e.decode().split("=", 1) for e in f.read().split(b"\\0") if b"=" in e)
+json.dump({"own": dict(os.environ), "parent": parent}, open(%r, "w"))
 hello()
 read()
 os._exit(3)
@@ -186,8 +191,10 @@ os._exit(3)
             self.assertEqual(r.returncode, 3, r.stdout + r.stderr)  # the fake fails the run
             with open(seen, encoding="utf-8") as f:
                 got = json.load(f)
-            self.assertEqual(got.get("OPENBLAS_NUM_THREADS"), user_value)
-            self.assertNotIn("LLEM_OPENBLAS_DEFAULTED", got)
+            self.assertEqual(got["own"].get("OPENBLAS_NUM_THREADS"), user_value)
+            self.assertEqual(got["parent"].get("OPENBLAS_NUM_THREADS"), user_value or "1")
+            # No marker variables: the policy travels in the worker's argv.
+            self.assertEqual([k for k in got["own"] if k.startswith("LLEM_OPENBLAS")], [])
 
     # ---- failure modes through the C client ------------------------------
 

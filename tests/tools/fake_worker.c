@@ -1,6 +1,8 @@
 /*
- * A misbehaving study worker for tests/unit/test_worker.c: each mode
- * (argv[1]) is one way a real worker can succeed, fail, crash or hang.
+ * A misbehaving child for tests/unit/test_worker.c and test_proc.c: each
+ * mode (argv[1]) is one way a real worker can succeed, fail, crash or
+ * hang, or reports what the child was given (environment, descriptors,
+ * signal state).
  *
  *   ok TEXT                 TEXT on stdout, exit 0
  *   echo-stdin              stdin copied to stdout, exit 0
@@ -13,9 +15,19 @@
  *   garbage                 non-JSON on stdout, exit 0
  *   big N                   N bytes on stdout, exit 0
  *   slow-stderr [N]         N (default 200) numbered lines on stderr, exit 0
+ *   env NAME...             per NAME, each "NAME=value" line of its
+ *                           environment, or "NAME unset"; exit 0
+ *   fds                     its open descriptors, "0 1 2\n"; exit 0
+ *   sigstate                "blocked=HEX ignored=HEX\n" (/proc/self/status)
+ *   grandchild              forks a child in its group, prints the child's
+ *                           pid as a line, both sleep
+ *   orphan                  the same, but exits 0 after printing
+ *   close-stdin             closes stdin, prints "closed", sleeps
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +82,78 @@ static void write_pid_file(const char *path, pid_t pid)
 	if (!f || fprintf(f, "%ld\n", (long)pid) < 0 || fclose(f) != 0 ||
 	    rename(tmp, path) != 0)
 		exit(97);
+}
+
+extern char **environ;
+
+/* Forks a child that sleeps in this process group; prints its pid. */
+static void fork_grandchild(void)
+{
+	char line[32];
+	pid_t pid = fork();
+	int n;
+
+	if (pid < 0)
+		exit(95);
+	if (pid == 0)
+		sleep_forever();
+	n = snprintf(line, sizeof(line), "%ld\n", (long)pid);
+	write_all(1, line, (size_t)n);
+}
+
+static void print_env(int argc, char **argv)
+{
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		size_t len = strlen(argv[i]);
+		bool seen = false;
+		char **e;
+
+		for (e = environ; *e; e++) {
+			if (!strncmp(*e, argv[i], len) && (*e)[len] == '=') {
+				printf("%s\n", *e);
+				seen = true;
+			}
+		}
+		if (!seen)
+			printf("%s unset\n", argv[i]);
+	}
+}
+
+static void print_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	const char *sep = "";
+
+	if (!d)
+		exit(94);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || (int)parse_ul(e->d_name) == dirfd(d))
+			continue;
+		printf("%s%s", sep, e->d_name);
+		sep = " ";
+	}
+	printf("\n");
+	closedir(d);
+}
+
+static void print_sigstate(void)
+{
+	char line[256], blk[32] = "?", ign[32] = "?";
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		exit(93);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "SigBlk:", 7))
+			sscanf(line + 7, "%31s", blk);
+		else if (!strncmp(line, "SigIgn:", 7))
+			sscanf(line + 7, "%31s", ign);
+	}
+	fclose(f);
+	printf("blocked=%s ignored=%s\n", blk, ign);
 }
 
 int main(int argc, char **argv)
@@ -152,6 +236,31 @@ int main(int argc, char **argv)
 			nanosleep(&ts, NULL);
 		}
 		return 0;
+	}
+	if (!strcmp(mode, "env")) {
+		print_env(argc, argv);
+		return 0;
+	}
+	if (!strcmp(mode, "fds")) {
+		print_fds(); /* /proc/self/fd lists in ascending order */
+		return 0;
+	}
+	if (!strcmp(mode, "sigstate")) {
+		print_sigstate();
+		return 0;
+	}
+	if (!strcmp(mode, "grandchild")) {
+		fork_grandchild();
+		sleep_forever();
+	}
+	if (!strcmp(mode, "orphan")) {
+		fork_grandchild();
+		return 0;
+	}
+	if (!strcmp(mode, "close-stdin")) {
+		close(0);
+		write_all(1, "closed\n", 7);
+		sleep_forever();
 	}
 	fprintf(stderr, "usage: fake_worker MODE [ARG]\n");
 	return 2;
