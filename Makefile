@@ -2,7 +2,7 @@
 #   make run    install system packages, build, and run the quickstart
 #   make test   install system packages, build, and run every test
 #               (a -Werror build and an ASan+UBSan build)
-# Other targets: build, install (PREFIX=/usr/local), docs, clean, deps.
+# Other targets: build, install (PREFIX=/usr/local), docs, format, clean, deps.
 
 PREFIX      ?= /usr/local
 BUILD_DIR   ?= build
@@ -15,11 +15,11 @@ APT_PACKAGES = build-essential cmake pkg-config libfyaml-dev libjansson-dev \
 PY_VENV      = $(BUILD_DIR)/.venv
 PY_PACKAGES  = pyyaml==6.0.2 jsonschema==4.23.0 torch==2.13.0 \
                transformers==5.24.0 safetensors==0.8.0 numpy==2.4.6 \
-               pyarrow==26.0.1 duckdb==2.0.1
+               pyarrow==26.0.1 duckdb==2.0.1 clang-format==18.1.8
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test install docs clean pydeps
+.PHONY: all deps build run test install docs clean pydeps format
 
 all: build
 
@@ -52,6 +52,7 @@ run: build
 pydeps: deps
 	@[ -x $(PY_VENV)/bin/python ] || python3 -m venv $(PY_VENV)
 	@$(PY_VENV)/bin/python -c 'import yaml, jsonschema, torch, transformers, safetensors, numpy, pyarrow, duckdb' 2>/dev/null \
+	  && $(PY_VENV)/bin/clang-format --version 2>/dev/null | grep -q 'version 18.1.8' \
 	  || $(PY_VENV)/bin/pip install -q $(PY_PACKAGES)
 
 test: deps pydeps
@@ -71,6 +72,11 @@ install: build
 # Regenerates docs/config-reference.md from the schema table.
 docs: build
 	./$(BUILD_DIR)/llem config --fields --format=markdown > docs/config-reference.md
+
+# Rewrites every C file with the pinned clang-format (tests/format checks it).
+format: pydeps
+	find src include tests bench examples -name '*.[ch]' -print0 \
+	  | xargs -0 $(PY_VENV)/bin/clang-format -i --style=file:.clang-format
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)
