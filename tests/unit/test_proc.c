@@ -55,57 +55,12 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* Processes (zombies included) whose parent is this test. */
-static int count_children(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL) {
-		char path[300], buf[1024], *p;
-		FILE *f;
-		long ppid;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-		fclose(f);
-		if (p && sscanf(p, ") %*c %ld", &ppid) == 1 && ppid == (long)getpid()) {
-			fprintf(stderr, "left-over child %s: %s", e->d_name, buf);
-			n++;
-		}
-	}
-	closedir(d);
-	return n;
-}
-
-/* Open descriptors of this process (the directory's own excluded). */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.' && strtol(e->d_name, NULL, 10) != dirfd(d))
-			n++;
-	closedir(d);
-	return n;
-}
-
 static int fds_at_start;
 
 static int before_each(void **state)
 {
 	(void)state;
-	fds_at_start = count_fds();
+	fds_at_start = test_count_fds();
 	return 0;
 }
 
@@ -113,8 +68,8 @@ static int before_each(void **state)
 static int after_each(void **state)
 {
 	(void)state;
-	assert_int_equal(count_children(), 0);
-	assert_int_equal(count_fds(), fds_at_start);
+	assert_int_equal(test_count_children(), 0);
+	assert_int_equal(test_count_fds(), fds_at_start);
 	return 0;
 }
 

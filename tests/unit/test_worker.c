@@ -53,42 +53,10 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* Processes (zombies included) whose parent is this test: there must be
- * none after every test. */
-static int count_children(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL) {
-		char path[300], buf[1024], *p;
-		FILE *f;
-		long ppid;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-		fclose(f);
-		/* "pid (comm) S ppid ...": comm may hold spaces, so go from ')' */
-		if (p && sscanf(p, ") %*c %ld", &ppid) == 1 && ppid == (long)getpid()) {
-			fprintf(stderr, "left-over child %s: %s", e->d_name, buf);
-			n++;
-		}
-	}
-	closedir(d);
-	return n;
-}
-
 static int check_no_children(void **state)
 {
 	(void)state;
-	assert_int_equal(count_children(), 0);
+	assert_int_equal(test_count_children(), 0);
 	return 0;
 }
 
