@@ -36,6 +36,9 @@ void cli_hint(const char *fmt, ...) LLEM_PRINTF(1, 2);
 int cli_usage_error(const char *cmd, const char *fmt, ...) LLEM_PRINTF(2, 3);
 /* Each line of a library message as its own "llem: error: " line. */
 void cli_error_lines(const char *message);
+/* A diagnostic as the CLI shows it: its line, then "  hint: ..." when it
+ * has a hint, each ending in a newline. */
+void cli_format_diag(const llem_diag *d, struct strbuf *out);
 /* A llem_diag_cb: prints the diagnostic and its hint on stderr, and counts
  * errors in *(size_t *)payload when payload is not NULL. */
 void cli_print_diag(const llem_diag *d, void *payload);

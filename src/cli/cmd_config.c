@@ -157,9 +157,7 @@ static void collect_diag(const llem_diag *d, void *payload)
 {
 	struct diag_sink *sink = payload;
 
-	strbuf_addf(&sink->text, "%s\n", d->text);
-	if (d->hint)
-		strbuf_addf(&sink->text, "  hint: %s\n", d->hint);
+	cli_format_diag(d, &sink->text);
 	if (d->severity == LLEM_DIAG_ERROR)
 		sink->errors++;
 }

@@ -53,11 +53,20 @@ void cli_error_lines(const char *message)
 	} while (p);
 }
 
+void cli_format_diag(const llem_diag *d, struct strbuf *out)
+{
+	strbuf_addf(out, "%s\n", d->text);
+	if (d->hint)
+		strbuf_addf(out, "  hint: %s\n", d->hint);
+}
+
 void cli_print_diag(const llem_diag *d, void *payload)
 {
-	fprintf(stderr, "%s\n", d->text);
-	if (d->hint)
-		fprintf(stderr, "  hint: %s\n", d->hint);
+	struct strbuf sb = STRBUF_INIT;
+
+	cli_format_diag(d, &sb);
+	fputs(sb.buf, stderr);
+	strbuf_release(&sb);
 	if (payload && d->severity == LLEM_DIAG_ERROR)
 		(*(size_t *)payload)++;
 }
