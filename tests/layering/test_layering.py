@@ -43,6 +43,14 @@ def sources(root):
                 yield os.path.join(dirpath, name)
 
 
+def code_lines(path):
+    """The file's lines with /* comments */ blanked (line numbers kept)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+    return text.split("\n")
+
+
 def layer_of(root, path):
     return os.path.relpath(path, root).split(os.sep)[0]
 
@@ -92,10 +100,7 @@ def literal_problems(root):
         rel = os.path.relpath(path, root)
         if rel == os.path.join("config", "backend_table.def"):
             continue
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
-        for lineno, line in enumerate(text.split("\n"), 1):
+        for lineno, line in enumerate(code_lines(path), 1):
             for lit in STRING.findall(line):
                 for name in names:
                     if lit != name and not lit.startswith(name + "."):
@@ -107,6 +112,22 @@ def literal_problems(root):
                         problems.append(f"{rel}:{lineno}: the backend name \"{lit}\" is "
                                         "written outside config/backend_table.def and the "
                                         "backend's own files")
+    return problems
+
+
+def section_problems(root):
+    """A backend's files reading another backend's config section."""
+    names = backend_names(root)
+    problems = []
+    for path in sources(os.path.join(root, "backends")):
+        base = os.path.basename(path)
+        own = [n for n in names if base.startswith(n)]
+        for lineno, line in enumerate(code_lines(path), 1):
+            for m in re.finditer(r"\bFIELD_([A-Z0-9]+)(?:_[A-Z0-9_]+)?\b", line):
+                section = m.group(1).lower()
+                if section in names and section not in own:
+                    problems.append(f"backends/{base}:{lineno}: reads {m.group(0)}, a field of "
+                                    f"the {section} backend's section")
     return problems
 
 
@@ -123,6 +144,9 @@ class Layering(unittest.TestCase):
         self.assertEqual(len(backend_names(SRC)), len(set(backend_names(SRC))))
         self.assertGreaterEqual(len(backend_names(SRC)), 2)
         self.assertEqual(literal_problems(SRC), [])
+
+    def test_backends_read_only_their_own_section(self):
+        self.assertEqual(section_problems(SRC), [])
 
 
 class TheChecksCanFail(unittest.TestCase):
@@ -172,6 +196,12 @@ class TheChecksCanFail(unittest.TestCase):
         self.write("backends/native.c", 'const char *n = "native.batch_size";\n')
         self.write("measure/b.c", 'const char *k = "native.threads";\n')
         self.assertEqual(len(literal_problems(self.root)), 2)
+
+    def test_backend_reading_another_section(self):
+        self.write("backends/native.c", "int a = FIELD_NATIVE_THREADS + FIELD_MODEL;\n"
+                                        "int b = FIELD_VLLM_MAX_NUM_SEQS;\n")
+        self.write("backends/registry.c", "int c = FIELD_NATIVE_BATCH_SIZE;\n")
+        self.assertEqual(len(section_problems(self.root)), 2)
 
 
 if __name__ == "__main__":
