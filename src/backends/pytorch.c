@@ -16,6 +16,7 @@
 #include "backends/pytorch.h"
 #include "engine/engine.h"
 #include "llem/errors.h"
+#include "util/jsonr.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -400,16 +401,16 @@ static int call(struct torch_session *s, const char *op, json_t *req, int timeou
 
 /* ---- load ------------------------------------------------------------ */
 
+/* The worker's replies are read laxly: absent or mistyped means 0 or the
+ * fallback (the checks that matter follow the reads). */
 static int64_t get_int(const json_t *o, const char *key)
 {
-	return json_integer_value(json_object_get(o, key));
+	return jsonr_lax_int64(o, key, 0);
 }
 
 static char *get_str(const json_t *o, const char *key, const char *fallback)
 {
-	const char *v = json_string_value(json_object_get(o, key));
-
-	return xstrdup(v ? v : fallback);
+	return xstrdup(jsonr_lax_str(o, key, fallback));
 }
 
 static int hello(struct torch_session *s)

@@ -11,15 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const methodology_names[] = {
+const char *const result_methodology_names[3] = {
 	"total", "steady_state", "windowed"
 };
-static const char *const baseline_method_names[] = {
+const char *const result_baseline_method_names[4] = {
 	"fresh", "cached", "disabled", "unavailable"
 };
-static const char *const energy_source_names[] = { "nvml", "rapl", "replay" };
-static const char *const energy_method_names[] = { "counter", "integral" };
-static const char *const warmup_mode_names[] = { "fixed", "cv" };
+const char *const result_energy_source_names[3] = { "nvml", "rapl", "replay" };
+const char *const result_energy_method_names[2] = { "counter", "integral" };
+const char *const result_warmup_mode_names[2] = { "fixed", "cv" };
 
 /* The enums are unsigned-compatible and start at 0: one bounds check. */
 #define ENUM_NAME(table, v) \
@@ -27,27 +27,27 @@ static const char *const warmup_mode_names[] = { "fixed", "cv" };
 
 const char *result_methodology_name(enum result_methodology m)
 {
-	return ENUM_NAME(methodology_names, m);
+	return ENUM_NAME(result_methodology_names, m);
 }
 
 const char *result_baseline_method_name(enum result_baseline_method m)
 {
-	return ENUM_NAME(baseline_method_names, m);
+	return ENUM_NAME(result_baseline_method_names, m);
 }
 
 const char *result_energy_source_name(enum result_energy_source s)
 {
-	return ENUM_NAME(energy_source_names, s);
+	return ENUM_NAME(result_energy_source_names, s);
 }
 
 const char *result_energy_method_name(enum result_energy_method m)
 {
-	return ENUM_NAME(energy_method_names, m);
+	return ENUM_NAME(result_energy_method_names, m);
 }
 
 const char *result_warmup_mode_name(enum result_warmup_mode m)
 {
-	return ENUM_NAME(warmup_mode_names, m);
+	return ENUM_NAME(result_warmup_mode_names, m);
 }
 
 static void stats_init(struct result_stats *s)

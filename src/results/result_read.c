@@ -5,538 +5,237 @@
  * Errors name the file and the key path ("energy.devices[0].energy_j").
  */
 #include "results/results.h"
+#include "util/jsonr.h"
 #include "llem/errors.h"
 
-#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_KEYS 32	/* more than any object of result.json has */
+/* Every key of result.json is written, so every read is required. */
+#define REQ JSONR_REQUIRED
+#define OR_NULL (JSONR_REQUIRED | JSONR_NULLABLE)
 
-struct reader {
-	const char *source;
-	struct strbuf path;	/* dotted path of the object being read */
-	int rc;			/* the first error; later reads are skipped */
-};
-
-/* One JSON object being read: which keys were asked for, which missing. */
-struct frame {
-	struct reader *rd;
-	json_t *obj;
-	size_t outer_len;	/* rd->path length to restore on leave */
-	const char *seen[MAX_KEYS];
-	size_t nseen;
-	const char *missing;	/* first key asked for and not there */
-};
-
-static void fail(struct frame *f, const char *key, const char *fmt, ...)
-	LLEM_PRINTF(3, 4);
-
-static void fail(struct frame *f, const char *key, const char *fmt, ...)
+/* A count: int64, -1 is null (results.h). */
+static void get_count(struct jsonr_node *n, const char *key, unsigned flags,
+		      int64_t *out)
 {
-	struct reader *rd = f->rd;
-	struct strbuf msg = STRBUF_INIT;
-	va_list ap;
-
-	if (rd->rc)
-		return;
-	strbuf_addf(&msg, "%s: %s", rd->source, strbuf_str(&rd->path));
-	if (key)
-		strbuf_addf(&msg, "%s%s", rd->path.len ? "." : "", key);
-	strbuf_adds(&msg, ": ");
-	va_start(ap, fmt);
-	strbuf_vaddf(&msg, fmt, ap);
-	va_end(ap);
-	rd->rc = error_set(LLEM_EINVAL, "%s", msg.buf);
-	strbuf_release(&msg);
+	jsonr_int64(n, key, flags, 0, INT64_MAX, out);
 }
 
-static const char *type_name(const json_t *v)
+/* An enum field read by its name table (results.h). */
+#define GET_ENUM(n, key, table, field)                                       \
+	do {                                                                 \
+		unsigned v_;                                                 \
+		if (jsonr_enum(n, key, REQ, table, ARRAY_SIZE(table), &v_))  \
+			(field) = v_;                                        \
+	} while (0)
+
+static void read_stats(struct jsonr_node *f, const char *key,
+		       struct result_stats *s)
 {
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
-	}
-	return "?";
-}
+	struct jsonr_node c;
 
-static void fail_type(struct frame *f, const char *key, const char *want,
-		      bool nullable, const json_t *v)
-{
-	fail(f, key, "expected %s%s, got %s", want, nullable ? " or null" : "",
-	     type_name(v));
-}
-
-/* The value under key, or NULL when absent (noted) or after an error. */
-static json_t *member(struct frame *f, const char *key)
-{
-	json_t *v;
-
-	if (f->rd->rc)
-		return NULL;
-	if (f->nseen < MAX_KEYS)
-		f->seen[f->nseen++] = key;
-	v = json_object_get(f->obj, key);
-	if (!v && !f->missing)
-		f->missing = key;
-	return v;
-}
-
-static void push_path(struct reader *rd, struct frame *child, const char *key)
-{
-	child->outer_len = rd->path.len;
-	if (rd->path.len)
-		strbuf_addch(&rd->path, '.');
-	strbuf_adds(&rd->path, key);
-}
-
-static void frame_init(struct frame *f, struct reader *rd, json_t *obj)
-{
-	memset(f, 0, sizeof(*f));
-	f->rd = rd;
-	f->obj = obj;
-	f->outer_len = rd->path.len;
-}
-
-/*
- * Opens parent's key as an object. False when it is null (nullable) or
- * cannot be read (error set); in both cases there is nothing to leave.
- */
-static bool enter(struct frame *child, struct frame *parent, const char *key,
-		  bool nullable)
-{
-	json_t *v = member(parent, key);
-
-	frame_init(child, parent->rd, NULL);
-	if (!v)
-		return false;
-	if (json_is_null(v) && nullable)
-		return false;
-	if (!json_is_object(v)) {
-		fail_type(parent, key, "an object", nullable, v);
-		return false;
-	}
-	child->obj = v;
-	push_path(parent->rd, child, key);
-	return true;
-}
-
-/* Opens element i of array key (already fetched) as an object. */
-static bool enter_element(struct frame *child, struct frame *parent,
-			  const char *key, size_t i, json_t *v)
-{
-	char name[96];
-
-	snprintf(name, sizeof(name), "%s[%zu]", key, i);
-	frame_init(child, parent->rd, NULL);
-	if (parent->rd->rc)
-		return false;
-	if (!json_is_object(v)) {
-		fail_type(parent, name, "an object", false, v);
-		return false;
-	}
-	child->obj = v;
-	push_path(parent->rd, child, name);
-	return true;
-}
-
-/* Closes an object: unknown keys first (a typo also shows as missing). */
-static void leave(struct frame *f)
-{
-	struct reader *rd = f->rd;
-	const char *key;
-	json_t *v;
-
-	if (!rd->rc) {
-		json_object_foreach(f->obj, key, v) {
-			const char *near;
-			size_t i;
-
-			for (i = 0; i < f->nseen; i++)
-				if (!strcmp(f->seen[i], key))
-					break;
-			if (i < f->nseen)
-				continue;
-			near = did_you_mean(key, f->seen, f->nseen, 2);
-			if (near)
-				fail(f, key, "unknown key (did you mean '%s'?)",
-				     near);
-			else
-				fail(f, key, "unknown key");
-			break;
-		}
-	}
-	if (!rd->rc && f->missing)
-		fail(f, f->missing,
-		     "missing key (every key is written, null when unknown)");
-	if (rd->path.buf) {
-		rd->path.len = f->outer_len;
-		rd->path.buf[rd->path.len] = '\0';
-	}
-}
-
-static void get_double(struct frame *f, const char *key, double *out,
-		       bool nullable)
-{
-	json_t *v = member(f, key);
-
-	if (!v)
-		return;
-	if (json_is_null(v) && nullable)
-		*out = NAN;
-	else if (json_is_real(v))
-		*out = json_real_value(v);
-	else if (json_is_integer(v))
-		*out = (double)json_integer_value(v);
-	else
-		fail_type(f, key, "a number", nullable, v);
-}
-
-static void get_count(struct frame *f, const char *key, int64_t *out,
-		      bool nullable)
-{
-	json_t *v = member(f, key);
-
-	if (!v)
-		return;
-	if (json_is_null(v) && nullable) {
-		*out = -1;
-		return;
-	}
-	if (!json_is_integer(v)) {
-		fail_type(f, key, "a non-negative integer", nullable, v);
-		return;
-	}
-	if (json_integer_value(v) < 0) {
-		fail(f, key, "must be >= 0, got %lld",
-		     (long long)json_integer_value(v));
-		return;
-	}
-	*out = (int64_t)json_integer_value(v);
-}
-
-/* A count stored in an int (environment fields). */
-static void get_int_count(struct frame *f, const char *key, int *out,
-			  bool nullable)
-{
-	int64_t v = -1;
-
-	get_count(f, key, &v, nullable);
-	if (f->rd->rc)
-		return;
-	if (v > INT_MAX) {
-		fail(f, key, "out of range");
-		return;
-	}
-	*out = (int)v;
-}
-
-static void get_string(struct frame *f, const char *key, char **out,
-		       bool nullable)
-{
-	json_t *v = member(f, key);
-
-	if (!v)
-		return;
-	if (json_is_null(v) && nullable)
-		return;
-	if (!json_is_string(v)) {
-		fail_type(f, key, "a string", nullable, v);
-		return;
-	}
-	free(*out);
-	*out = xstrdup(json_string_value(v));
-}
-
-static void get_bool(struct frame *f, const char *key, bool *out)
-{
-	json_t *v = member(f, key);
-
-	if (!v)
-		return;
-	if (!json_is_boolean(v)) {
-		fail_type(f, key, "a boolean", false, v);
-		return;
-	}
-	*out = json_is_true(v);
-}
-
-typedef const char *enum_name_fn(unsigned i);
-
-static const char *methodology_at(unsigned i)
-{
-	return result_methodology_name((enum result_methodology)i);
-}
-
-static const char *baseline_method_at(unsigned i)
-{
-	return result_baseline_method_name((enum result_baseline_method)i);
-}
-
-static const char *energy_source_at(unsigned i)
-{
-	return result_energy_source_name((enum result_energy_source)i);
-}
-
-static const char *energy_method_at(unsigned i)
-{
-	return result_energy_method_name((enum result_energy_method)i);
-}
-
-static const char *warmup_mode_at(unsigned i)
-{
-	return result_warmup_mode_name((enum result_warmup_mode)i);
-}
-
-/* Index of the string under key among name(0), name(1), ... */
-static unsigned get_enum(struct frame *f, const char *key, enum_name_fn *name)
-{
-	json_t *v = member(f, key);
-	struct strbuf allowed = STRBUF_INIT;
-	const char *s;
-	unsigned i;
-
-	if (!v)
-		return 0;
-	if (!json_is_string(v)) {
-		fail_type(f, key, "a string", false, v);
-		return 0;
-	}
-	for (i = 0; (s = name(i)); i++)
-		if (!strcmp(s, json_string_value(v)))
-			return i;
-	for (i = 0; (s = name(i)); i++)
-		strbuf_addf(&allowed, "%s\"%s\"", i ? ", " : "", s);
-	fail(f, key, "must be one of %s, got \"%s\"", allowed.buf,
-	     json_string_value(v));
-	strbuf_release(&allowed);
-	return 0;
-}
-
-/* The array under key; NULL when absent or not an array (error set). */
-static json_t *get_array(struct frame *f, const char *key)
-{
-	json_t *v = member(f, key);
-
-	if (v && !json_is_array(v)) {
-		fail_type(f, key, "an array", false, v);
-		return NULL;
-	}
-	return v;
-}
-
-static void read_stats(struct frame *f, const char *key, struct result_stats *s)
-{
-	struct frame c;
-
-	if (!enter(&c, f, key, true))
+	if (!jsonr_enter(&c, f, key, OR_NULL))
 		return;
 	s->present = true;
-	get_count(&c, "samples", &s->samples, false);
-	get_double(&c, "mean", &s->mean, true);
-	get_double(&c, "median", &s->median, true);
-	get_double(&c, "p95", &s->p95, true);
-	get_double(&c, "p99", &s->p99, true);
-	get_double(&c, "min", &s->min, true);
-	get_double(&c, "max", &s->max, true);
-	leave(&c);
+	get_count(&c, "samples", REQ, &s->samples);
+	jsonr_double(&c, "mean", OR_NULL, &s->mean);
+	jsonr_double(&c, "median", OR_NULL, &s->median);
+	jsonr_double(&c, "p95", OR_NULL, &s->p95);
+	jsonr_double(&c, "p99", OR_NULL, &s->p99);
+	jsonr_double(&c, "min", OR_NULL, &s->min);
+	jsonr_double(&c, "max", OR_NULL, &s->max);
+	jsonr_leave(&c);
 }
 
-static void read_device(struct frame *c, struct llem_result *r)
+static void read_device(struct jsonr_node *c, struct llem_result *r)
 {
 	struct result_energy_device *d = result_add_energy_device(r);
 
-	d->source = (enum result_energy_source)get_enum(c, "source",
-							energy_source_at);
-	get_string(c, "device", &d->device, false);
-	d->method = (enum result_energy_method)get_enum(c, "method",
-							energy_method_at);
-	get_double(c, "energy_j", &d->energy_j, false);
-	get_double(c, "integral_energy_j", &d->integral_energy_j, true);
-	get_double(c, "baseline_power_w", &d->baseline_power_w, true);
-	get_double(c, "energy_adjusted_j", &d->energy_adjusted_j, true);
-	get_count(c, "power_samples", &d->power_samples, true);
+	GET_ENUM(c, "source", result_energy_source_names, d->source);
+	jsonr_strdup(c, "device", REQ, &d->device);
+	GET_ENUM(c, "method", result_energy_method_names, d->method);
+	jsonr_double(c, "energy_j", REQ, &d->energy_j);
+	jsonr_double(c, "integral_energy_j", OR_NULL, &d->integral_energy_j);
+	jsonr_double(c, "baseline_power_w", OR_NULL, &d->baseline_power_w);
+	jsonr_double(c, "energy_adjusted_j", OR_NULL, &d->energy_adjusted_j);
+	get_count(c, "power_samples", OR_NULL, &d->power_samples);
 }
 
-static void read_energy(struct frame *f, struct llem_result *r)
+static void read_energy(struct jsonr_node *f, struct llem_result *r)
 {
 	struct result_energy *e = &r->energy;
-	struct frame c, b, d;
-	json_t *devs, *v;
+	struct jsonr_node c, b, devs, d;
 	size_t i;
 
-	if (!enter(&c, f, "energy", true))
+	if (!jsonr_enter(&c, f, "energy", OR_NULL))
 		return;
 	e->present = true;
-	get_double(&c, "total_energy_j", &e->total_energy_j, false);
-	get_double(&c, "energy_adjusted_j", &e->energy_adjusted_j, true);
-	get_double(&c, "energy_per_output_token_j",
-		   &e->energy_per_output_token_j, true);
-	get_double(&c, "energy_adjusted_per_output_token_j",
-		   &e->energy_adjusted_per_output_token_j, true);
-	get_double(&c, "mean_power_w", &e->mean_power_w, true);
-	if (enter(&b, &c, "baseline", false)) {
-		e->baseline.method = (enum result_baseline_method)
-			get_enum(&b, "method", baseline_method_at);
-		get_double(&b, "power_w", &e->baseline.power_w, true);
-		get_string(&b, "measured_at", &e->baseline.measured_at, true);
-		get_double(&b, "age_s", &e->baseline.age_s, true);
-		get_double(&b, "duration_s", &e->baseline.duration_s, true);
-		get_count(&b, "samples", &e->baseline.samples, true);
-		leave(&b);
+	jsonr_double(&c, "total_energy_j", REQ, &e->total_energy_j);
+	jsonr_double(&c, "energy_adjusted_j", OR_NULL, &e->energy_adjusted_j);
+	jsonr_double(&c, "energy_per_output_token_j", OR_NULL,
+		     &e->energy_per_output_token_j);
+	jsonr_double(&c, "energy_adjusted_per_output_token_j", OR_NULL,
+		     &e->energy_adjusted_per_output_token_j);
+	jsonr_double(&c, "mean_power_w", OR_NULL, &e->mean_power_w);
+	if (jsonr_enter(&b, &c, "baseline", REQ)) {
+		GET_ENUM(&b, "method", result_baseline_method_names,
+			 e->baseline.method);
+		jsonr_double(&b, "power_w", OR_NULL, &e->baseline.power_w);
+		jsonr_strdup(&b, "measured_at", OR_NULL,
+			     &e->baseline.measured_at);
+		jsonr_double(&b, "age_s", OR_NULL, &e->baseline.age_s);
+		jsonr_double(&b, "duration_s", OR_NULL, &e->baseline.duration_s);
+		get_count(&b, "samples", OR_NULL, &e->baseline.samples);
+		jsonr_leave(&b);
 	}
-	devs = get_array(&c, "devices");
-	json_array_foreach(devs, i, v) {
-		if (!enter_element(&d, &c, "devices", i, v))
-			break;
-		read_device(&d, r);
-		leave(&d);
+	if (jsonr_enter_array(&devs, &c, "devices", REQ)) {
+		for (i = 0; i < jsonr_size(&devs); i++) {
+			if (!jsonr_enter_at(&d, &devs, i))
+				break;
+			read_device(&d, r);
+			jsonr_leave(&d);
+		}
+		jsonr_leave(&devs);
 	}
-	leave(&c);
+	jsonr_leave(&c);
 }
 
-static void read_gpus(struct frame *f, struct env_nvml *nv)
+static void read_gpus(struct jsonr_node *f, struct env_nvml *nv)
 {
-	json_t *arr = get_array(f, "gpus"), *v;
-	struct frame c;
+	struct jsonr_node arr, c;
 	size_t i;
 
-	if (!arr || !json_array_size(arr))
+	if (!jsonr_enter_array(&arr, f, "gpus", REQ))
 		return;
-	nv->gpus = xcalloc(json_array_size(arr), sizeof(*nv->gpus));
-	json_array_foreach(arr, i, v) {
+	if (jsonr_size(&arr))
+		nv->gpus = xcalloc(jsonr_size(&arr), sizeof(*nv->gpus));
+	for (i = 0; i < jsonr_size(&arr); i++) {
 		struct env_gpu *g = &nv->gpus[i];
-		json_t *pm;
+		bool pm;
 
-		if (!enter_element(&c, f, "gpus", i, v))
+		if (!jsonr_enter_at(&c, &arr, i))
 			break;
 		nv->gpu_count = i + 1;
 		g->memory_total_mb = -1;
-		g->persistence_mode = -1;
-		get_int_count(&c, "index", &g->index, false);
-		get_string(&c, "name", &g->name, true);
-		get_string(&c, "uuid", &g->uuid, true);
-		get_count(&c, "memory_total_mb", &g->memory_total_mb, true);
-		get_double(&c, "power_limit_w", &g->power_limit_w, true);
+		g->power_limit_w = NAN;
 		/* Tri-state on both sides: 1, 0, -1 <-> true, false, null. */
-		pm = member(&c, "persistence_mode");
-		if (pm && json_is_boolean(pm))
-			g->persistence_mode = json_is_true(pm);
-		else if (pm && !json_is_null(pm))
-			fail_type(&c, "persistence_mode", "a boolean", true, pm);
-		leave(&c);
+		g->persistence_mode = -1;
+		jsonr_int(&c, "index", REQ, 0, INT_MAX, &g->index);
+		jsonr_strdup(&c, "name", OR_NULL, &g->name);
+		jsonr_strdup(&c, "uuid", OR_NULL, &g->uuid);
+		get_count(&c, "memory_total_mb", OR_NULL, &g->memory_total_mb);
+		jsonr_double(&c, "power_limit_w", OR_NULL, &g->power_limit_w);
+		if (jsonr_bool(&c, "persistence_mode", OR_NULL, &pm))
+			g->persistence_mode = pm;
+		jsonr_leave(&c);
 	}
+	jsonr_leave(&arr);
 }
 
-static void read_environment(struct frame *f, struct env_snapshot *env)
+static void read_environment(struct jsonr_node *f, struct env_snapshot *env)
 {
-	struct frame c, n;
+	struct jsonr_node c, n;
 
-	if (!enter(&c, f, "environment", false))
+	if (!jsonr_enter(&c, f, "environment", REQ))
 		return;
-	get_string(&c, "collected_at", &env->collected_at, true);
-	get_string(&c, "cpu_model", &env->cpu_model, true);
-	get_int_count(&c, "cpu_logical_cores", &env->cpu_logical_cores, true);
-	get_int_count(&c, "cpu_physical_cores", &env->cpu_physical_cores, true);
-	get_string(&c, "cpu_governor", &env->cpu_governor, true);
-	get_count(&c, "memory_total_mb", &env->memory_total_mb, true);
-	get_string(&c, "kernel", &env->kernel, true);
-	get_string(&c, "arch", &env->arch, true);
-	get_string(&c, "distro", &env->distro, true);
-	get_string(&c, "container", &env->container, true);
-	if (enter(&n, &c, "nvml", false)) {
-		get_bool(&n, "loaded", &env->nvml.loaded);
-		get_string(&n, "library_path", &env->nvml.library_path, true);
-		get_string(&n, "error", &env->nvml.error, true);
-		get_string(&n, "driver_version", &env->nvml.driver_version, true);
-		get_string(&n, "cuda_driver_version",
-			   &env->nvml.cuda_driver_version, true);
+	jsonr_strdup(&c, "collected_at", OR_NULL, &env->collected_at);
+	jsonr_strdup(&c, "cpu_model", OR_NULL, &env->cpu_model);
+	jsonr_int(&c, "cpu_logical_cores", OR_NULL, 0, INT_MAX,
+		  &env->cpu_logical_cores);
+	jsonr_int(&c, "cpu_physical_cores", OR_NULL, 0, INT_MAX,
+		  &env->cpu_physical_cores);
+	jsonr_strdup(&c, "cpu_governor", OR_NULL, &env->cpu_governor);
+	get_count(&c, "memory_total_mb", OR_NULL, &env->memory_total_mb);
+	jsonr_strdup(&c, "kernel", OR_NULL, &env->kernel);
+	jsonr_strdup(&c, "arch", OR_NULL, &env->arch);
+	jsonr_strdup(&c, "distro", OR_NULL, &env->distro);
+	jsonr_strdup(&c, "container", OR_NULL, &env->container);
+	if (jsonr_enter(&n, &c, "nvml", REQ)) {
+		jsonr_bool(&n, "loaded", REQ, &env->nvml.loaded);
+		jsonr_strdup(&n, "library_path", OR_NULL,
+			     &env->nvml.library_path);
+		jsonr_strdup(&n, "error", OR_NULL, &env->nvml.error);
+		jsonr_strdup(&n, "driver_version", OR_NULL,
+			     &env->nvml.driver_version);
+		jsonr_strdup(&n, "cuda_driver_version", OR_NULL,
+			     &env->nvml.cuda_driver_version);
 		read_gpus(&n, &env->nvml);
-		leave(&n);
+		jsonr_leave(&n);
 	}
-	get_string(&c, "llem_version", &env->llem_version, true);
-	get_string(&c, "llem_build", &env->llem_build, true);
-	leave(&c);
+	jsonr_strdup(&c, "llem_version", OR_NULL, &env->llem_version);
+	jsonr_strdup(&c, "llem_build", OR_NULL, &env->llem_build);
+	jsonr_leave(&c);
 }
 
-static void read_warmup(struct frame *f, struct llem_result *r)
+static void read_warmup(struct jsonr_node *f, struct llem_result *r)
 {
 	struct result_warmup *w = &r->warmup;
-	struct frame c;
-	json_t *arr, *v;
+	struct jsonr_node c, arr;
 	size_t i;
 
-	if (!enter(&c, f, "warmup", false))
+	if (!jsonr_enter(&c, f, "warmup", REQ))
 		return;
-	get_bool(&c, "enabled", &w->enabled);
-	w->mode = (enum result_warmup_mode)get_enum(&c, "mode", warmup_mode_at);
-	get_count(&c, "iterations_completed", &w->iterations_completed, true);
-	get_bool(&c, "converged", &w->converged);
-	get_double(&c, "final_cv", &w->final_cv, true);
-	get_double(&c, "target_cv", &w->target_cv, true);
-	get_double(&c, "thermal_floor_wait_s", &w->thermal_floor_wait_s, true);
-	arr = get_array(&c, "latencies_ms");
-	json_array_foreach(arr, i, v) {
-		if (json_is_null(v)) {
-			result_warmup_add_latency(r, NAN);
-		} else if (json_is_number(v)) {
-			result_warmup_add_latency(r, json_number_value(v));
-		} else {
-			char name[64];
+	jsonr_bool(&c, "enabled", REQ, &w->enabled);
+	GET_ENUM(&c, "mode", result_warmup_mode_names, w->mode);
+	get_count(&c, "iterations_completed", OR_NULL, &w->iterations_completed);
+	jsonr_bool(&c, "converged", REQ, &w->converged);
+	jsonr_double(&c, "final_cv", OR_NULL, &w->final_cv);
+	jsonr_double(&c, "target_cv", OR_NULL, &w->target_cv);
+	jsonr_double(&c, "thermal_floor_wait_s", OR_NULL,
+		     &w->thermal_floor_wait_s);
+	if (jsonr_enter_array(&arr, &c, "latencies_ms", REQ)) {
+		for (i = 0; i < jsonr_size(&arr) && !arr.r->rc; i++) {
+			double ms = NAN;
 
-			snprintf(name, sizeof(name), "latencies_ms[%zu]", i);
-			fail_type(&c, name, "a number", true, v);
-			break;
+			jsonr_at_double(&arr, i, OR_NULL, &ms);
+			if (!arr.r->rc)
+				result_warmup_add_latency(r, ms);
 		}
+		jsonr_leave(&arr);
 	}
-	leave(&c);
+	jsonr_leave(&c);
 }
 
-static void read_thermal(struct frame *f, struct result_thermal *t)
+static void read_thermal(struct jsonr_node *f, struct result_thermal *t)
 {
-	struct frame c;
+	struct jsonr_node c;
 
-	if (!enter(&c, f, "thermal", true))
+	if (!jsonr_enter(&c, f, "thermal", OR_NULL))
 		return;
 	t->present = true;
-	get_double(&c, "max_temperature_c", &t->max_temperature_c, true);
-	get_double(&c, "start_temperature_c", &t->start_temperature_c, true);
-	get_double(&c, "end_temperature_c", &t->end_temperature_c, true);
-	get_bool(&c, "throttle_detected", &t->throttle_detected);
-	get_bool(&c, "thermal", &t->thermal);
-	get_bool(&c, "power", &t->power);
-	get_bool(&c, "sw_thermal", &t->sw_thermal);
-	get_bool(&c, "hw_thermal", &t->hw_thermal);
-	get_bool(&c, "hw_power", &t->hw_power);
-	get_double(&c, "throttled_duration_s", &t->throttled_duration_s, true);
-	get_count(&c, "samples", &t->samples, true);
-	leave(&c);
+	jsonr_double(&c, "max_temperature_c", OR_NULL, &t->max_temperature_c);
+	jsonr_double(&c, "start_temperature_c", OR_NULL,
+		     &t->start_temperature_c);
+	jsonr_double(&c, "end_temperature_c", OR_NULL, &t->end_temperature_c);
+	jsonr_bool(&c, "throttle_detected", REQ, &t->throttle_detected);
+	jsonr_bool(&c, "thermal", REQ, &t->thermal);
+	jsonr_bool(&c, "power", REQ, &t->power);
+	jsonr_bool(&c, "sw_thermal", REQ, &t->sw_thermal);
+	jsonr_bool(&c, "hw_thermal", REQ, &t->hw_thermal);
+	jsonr_bool(&c, "hw_power", REQ, &t->hw_power);
+	jsonr_double(&c, "throttled_duration_s", OR_NULL,
+		     &t->throttled_duration_s);
+	get_count(&c, "samples", OR_NULL, &t->samples);
+	jsonr_leave(&c);
 }
 
-static void read_warnings(struct frame *f, struct llem_result *r)
+static void read_warnings(struct jsonr_node *f, struct llem_result *r)
 {
-	json_t *arr = get_array(f, "warnings"), *v;
+	struct jsonr_node arr;
+	const char *s;
 	size_t i;
 
-	json_array_foreach(arr, i, v) {
-		char name[64];
-
-		if (json_is_string(v)) {
-			result_add_warning(r, "%s", json_string_value(v));
-			continue;
-		}
-		snprintf(name, sizeof(name), "warnings[%zu]", i);
-		fail_type(f, name, "a string", false, v);
-		break;
+	if (!jsonr_enter_array(&arr, f, "warnings", REQ))
+		return;
+	for (i = 0; i < jsonr_size(&arr); i++) {
+		if (!jsonr_at_str(&arr, i, REQ, &s))
+			break;
+		result_add_warning(r, "%s", s);
 	}
+	jsonr_leave(&arr);
 }
 
 /*
@@ -544,160 +243,151 @@ static void read_warnings(struct frame *f, struct llem_result *r)
  * layer's canonical layout); the values, not the input's spelling, decide
  * the text, so rewriting the file reproduces it.
  */
-static void read_config(struct frame *f, struct llem_result *r)
+static void read_config(struct jsonr_node *f, struct llem_result *r)
 {
-	json_t *v = member(f, "effective_config");
+	json_t *v = jsonr_object(f, "effective_config", OR_NULL);
 	struct strbuf sb = STRBUF_INIT;
 	struct jsonw w;
 	char *text;
 
-	if (!v || json_is_null(v))
+	if (!v)
 		return;
-	if (!json_is_object(v)) {
-		fail_type(f, "effective_config", "an object", true, v);
-		return;
-	}
 	text = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	if (!text) {
-		fail(f, "effective_config", "cannot re-serialise");
+		jsonr_fail(f, "effective_config", LLEM_EINVAL,
+			   "cannot re-serialise");
 		return;
 	}
 	jsonw_init(&w, &sb, JSONW_PYTHON);
 	if (result_emit_json_object(&w, text, "effective_config") == 0)
 		r->effective_config = strbuf_detach(&sb);
 	else
-		fail(f, "effective_config", "%s", error_last());
+		jsonr_fail(f, "effective_config", LLEM_EINVAL, "%s",
+			   error_last());
 	free(text);
 	strbuf_release(&sb);
 }
 
-static void read_result(struct frame *root, struct llem_result *r)
+static void read_result(struct jsonr_node *root, struct llem_result *r)
 {
-	struct frame c;
-	char *version = NULL;
-	unsigned m;
+	struct jsonr_node c;
+	const char *version;
 
 	/* The version first: a newer file fails on it, not on a new key. */
-	get_string(root, "schema_version", &version, false);
-	if (version && strcmp(version, RESULT_SCHEMA_VERSION))
-		fail(root, "schema_version",
-		     "unsupported version \"%s\" (this llem reads \"%s\")",
-		     version, RESULT_SCHEMA_VERSION);
-	free(version);
-	get_string(root, "experiment_id", &r->experiment_id, false);
-	get_string(root, "config_hash", &r->config_hash, false);
-	get_string(root, "model", &r->model, false);
-	get_string(root, "backend", &r->backend, false);
-	get_string(root, "backend_version", &r->backend_version, true);
-	m = get_enum(root, "measurement_methodology", methodology_at);
-	r->methodology = (enum result_methodology)m;
-	if (enter(&c, root, "steady_state_window", true)) {
+	if (jsonr_str(root, "schema_version", REQ, &version) &&
+	    strcmp(version, RESULT_SCHEMA_VERSION))
+		jsonr_fail(root, "schema_version", LLEM_EINVAL,
+			   "unsupported version \"%s\" (this llem reads \"%s\")",
+			   version, RESULT_SCHEMA_VERSION);
+	jsonr_strdup(root, "experiment_id", REQ, &r->experiment_id);
+	jsonr_strdup(root, "config_hash", REQ, &r->config_hash);
+	jsonr_strdup(root, "model", REQ, &r->model);
+	jsonr_strdup(root, "backend", REQ, &r->backend);
+	jsonr_strdup(root, "backend_version", OR_NULL, &r->backend_version);
+	GET_ENUM(root, "measurement_methodology", result_methodology_names,
+		 r->methodology);
+	if (jsonr_enter(&c, root, "steady_state_window", OR_NULL)) {
 		r->steady_state_window.present = true;
-		get_double(&c, "start_s", &r->steady_state_window.start_s, false);
-		get_double(&c, "end_s", &r->steady_state_window.end_s, false);
-		leave(&c);
+		jsonr_double(&c, "start_s", REQ, &r->steady_state_window.start_s);
+		jsonr_double(&c, "end_s", REQ, &r->steady_state_window.end_s);
+		jsonr_leave(&c);
 	}
-	get_string(root, "start_time", &r->start_time, false);
-	get_string(root, "end_time", &r->end_time, false);
-	get_double(root, "duration_s", &r->duration_s, false);
-	get_double(root, "inference_time_s", &r->inference_time_s, true);
+	jsonr_strdup(root, "start_time", REQ, &r->start_time);
+	jsonr_strdup(root, "end_time", REQ, &r->end_time);
+	jsonr_double(root, "duration_s", REQ, &r->duration_s);
+	jsonr_double(root, "inference_time_s", OR_NULL, &r->inference_time_s);
 
-	if (enter(&c, root, "tokens", false)) {
-		get_count(&c, "requests", &r->tokens.requests, false);
-		get_count(&c, "input_tokens", &r->tokens.input_tokens, false);
-		get_count(&c, "output_tokens", &r->tokens.output_tokens, false);
-		get_count(&c, "total_tokens", &r->tokens.total_tokens, false);
-		leave(&c);
+	if (jsonr_enter(&c, root, "tokens", REQ)) {
+		get_count(&c, "requests", REQ, &r->tokens.requests);
+		get_count(&c, "input_tokens", REQ, &r->tokens.input_tokens);
+		get_count(&c, "output_tokens", REQ, &r->tokens.output_tokens);
+		get_count(&c, "total_tokens", REQ, &r->tokens.total_tokens);
+		jsonr_leave(&c);
 	}
-	if (enter(&c, root, "throughput", false)) {
-		get_double(&c, "output_tokens_per_s",
-			   &r->throughput.output_tokens_per_s, true);
-		get_double(&c, "total_tokens_per_s",
-			   &r->throughput.total_tokens_per_s, true);
-		get_double(&c, "requests_per_s", &r->throughput.requests_per_s,
-			   true);
-		leave(&c);
+	if (jsonr_enter(&c, root, "throughput", REQ)) {
+		jsonr_double(&c, "output_tokens_per_s", OR_NULL,
+			     &r->throughput.output_tokens_per_s);
+		jsonr_double(&c, "total_tokens_per_s", OR_NULL,
+			     &r->throughput.total_tokens_per_s);
+		jsonr_double(&c, "requests_per_s", OR_NULL,
+			     &r->throughput.requests_per_s);
+		jsonr_leave(&c);
 	}
 	read_energy(root, r);
-	get_string(root, "energy_null_reason", &r->energy_null_reason, true);
-	if (enter(&c, root, "flops", false)) {
-		get_double(&c, "total_flops", &r->flops.total_flops, true);
-		get_double(&c, "prefill_flops", &r->flops.prefill_flops, true);
-		get_double(&c, "decode_flops", &r->flops.decode_flops, true);
-		get_double(&c, "flops_per_output_token",
-			   &r->flops.flops_per_output_token, true);
-		get_string(&c, "method", &r->flops.method, true);
-		leave(&c);
+	jsonr_strdup(root, "energy_null_reason", OR_NULL,
+		     &r->energy_null_reason);
+	if (jsonr_enter(&c, root, "flops", REQ)) {
+		jsonr_double(&c, "total_flops", OR_NULL, &r->flops.total_flops);
+		jsonr_double(&c, "prefill_flops", OR_NULL,
+			     &r->flops.prefill_flops);
+		jsonr_double(&c, "decode_flops", OR_NULL, &r->flops.decode_flops);
+		jsonr_double(&c, "flops_per_output_token", OR_NULL,
+			     &r->flops.flops_per_output_token);
+		jsonr_strdup(&c, "method", OR_NULL, &r->flops.method);
+		jsonr_leave(&c);
 	}
-	if (enter(&c, root, "model_info", false)) {
+	if (jsonr_enter(&c, root, "model_info", REQ)) {
 		struct result_model_info *mi = &r->model_info;
 
-		get_count(&c, "parameters", &mi->parameters, true);
-		get_count(&c, "non_embedding_parameters",
-			  &mi->non_embedding_parameters, true);
-		get_count(&c, "layers", &mi->layers, true);
-		get_count(&c, "hidden_size", &mi->hidden_size, true);
-		get_count(&c, "attention_heads", &mi->attention_heads, true);
-		get_count(&c, "kv_heads", &mi->kv_heads, true);
-		get_count(&c, "vocab_size", &mi->vocab_size, true);
-		get_string(&c, "dtype", &mi->dtype, true);
-		get_count(&c, "weights_bytes", &mi->weights_bytes, true);
-		leave(&c);
+		get_count(&c, "parameters", OR_NULL, &mi->parameters);
+		get_count(&c, "non_embedding_parameters", OR_NULL,
+			  &mi->non_embedding_parameters);
+		get_count(&c, "layers", OR_NULL, &mi->layers);
+		get_count(&c, "hidden_size", OR_NULL, &mi->hidden_size);
+		get_count(&c, "attention_heads", OR_NULL, &mi->attention_heads);
+		get_count(&c, "kv_heads", OR_NULL, &mi->kv_heads);
+		get_count(&c, "vocab_size", OR_NULL, &mi->vocab_size);
+		jsonr_strdup(&c, "dtype", OR_NULL, &mi->dtype);
+		get_count(&c, "weights_bytes", OR_NULL, &mi->weights_bytes);
+		jsonr_leave(&c);
 	}
-	if (enter(&c, root, "latency", false)) {
+	if (jsonr_enter(&c, root, "latency", REQ)) {
 		read_stats(&c, "ttft_ms", &r->latency.ttft_ms);
 		read_stats(&c, "itl_ms", &r->latency.itl_ms);
 		read_stats(&c, "tpot_ms", &r->latency.tpot_ms);
 		read_stats(&c, "e2e_ms", &r->latency.e2e_ms);
-		leave(&c);
+		jsonr_leave(&c);
 	}
-	if (enter(&c, root, "memory", false)) {
-		get_double(&c, "model_memory_mb", &r->memory.model_memory_mb,
-			   true);
-		get_double(&c, "peak_memory_mb", &r->memory.peak_memory_mb, true);
-		get_string(&c, "method", &r->memory.method, true);
-		leave(&c);
+	if (jsonr_enter(&c, root, "memory", REQ)) {
+		jsonr_double(&c, "model_memory_mb", OR_NULL,
+			     &r->memory.model_memory_mb);
+		jsonr_double(&c, "peak_memory_mb", OR_NULL,
+			     &r->memory.peak_memory_mb);
+		jsonr_strdup(&c, "method", OR_NULL, &r->memory.method);
+		jsonr_leave(&c);
 	}
 	read_thermal(root, &r->thermal);
 	read_warmup(root, r);
 	read_environment(root, &r->environment);
 	read_warnings(root, r);
-	get_string(root, "timeseries", &r->timeseries, true);
+	jsonr_strdup(root, "timeseries", OR_NULL, &r->timeseries);
 	read_config(root, r);
 }
 
 int result_from_json(struct llem_result *out, const char *json,
 		     const char *source_name)
 {
-	struct reader rd = { source_name ? source_name : "<string>",
-			     STRBUF_INIT, 0 };
-	struct frame root;
-	json_error_t jerr;
+	struct jsonr rd;
+	struct jsonr_node root;
 	json_t *doc;
+	int rc;
 
 	result_init(out);
-	doc = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
-	if (!doc)
-		return error_set(LLEM_EINVAL, "%s:%d:%d: not valid JSON: %s",
-				 rd.source, jerr.line, jerr.column, jerr.text);
-	if (!json_is_object(doc)) {
-		int rc = error_set(LLEM_EINVAL,
-				   "%s: expected a JSON object, got %s",
-				   rd.source, type_name(doc));
-
-		json_decref(doc);
-		return rc;
+	jsonr_init(&rd, source_name, JSONR_STRICT);
+	rd.missing_note = "every key is written, null when unknown";
+	doc = jsonr_parse(&rd, json, strlen(json));
+	if (jsonr_root(&root, &rd, doc)) {
+		read_result(&root, out);
+		jsonr_leave(&root);
 	}
-	frame_init(&root, &rd, doc);
-	read_result(&root, out);
-	leave(&root);
-	if (!rd.rc)
-		rd.rc = result_check(out, rd.source);
-	if (rd.rc)
+	rc = rd.rc;
+	if (!rc)
+		rc = result_check(out, rd.source);
+	if (rc)
 		result_release(out);
 	json_decref(doc);
-	strbuf_release(&rd.path);
-	return rd.rc;
+	jsonr_release(&rd);
+	return rc;
 }
 
 int result_load(struct llem_result *out, const char *path)

@@ -59,7 +59,13 @@ enum result_warmup_mode {
 	RESULT_WARMUP_CV        /* until the latency CV falls below target */
 };
 
-/* The names used in result.json ("total", "fresh", ...); NULL if out of range. */
+/* The names used in result.json ("total", "fresh", ...), by enum value. */
+extern const char *const result_methodology_names[3];
+extern const char *const result_baseline_method_names[4];
+extern const char *const result_energy_source_names[3];
+extern const char *const result_energy_method_names[2];
+extern const char *const result_warmup_mode_names[2];
+/* The same names; NULL if out of range. */
 const char *result_methodology_name(enum result_methodology m);
 const char *result_baseline_method_name(enum result_baseline_method m);
 const char *result_energy_source_name(enum result_energy_source s);

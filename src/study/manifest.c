@@ -4,12 +4,12 @@
  * file, and read back strictly for --resume.
  */
 #include "study/study.h"
+#include "util/jsonr.h"
 #include "util/util.h"
 #include "llem/errors.h"
 
 #include "build_info.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,174 +316,68 @@ int manifest_mark_study_completed(struct manifest *m)
 
 /* ---- strict reading ----------------------------------------------------- */
 
-struct mreader {
-	const char *path;
-	char prefix[48];  /* "" or "experiments[12]." */
-};
+#define REQ JSONR_REQUIRED
+#define OR_NULL (JSONR_REQUIRED | JSONR_NULLABLE)
 
-static int bad(const struct mreader *r, const char *key, const char *what)
+static void load_entry(struct jsonr_node *c, struct manifest_entry *e)
 {
-	return error_set(LLEM_EINVAL, "manifest '%s': %s%s: %s", r->path, r->prefix,
-			 key, what);
+	unsigned status;
+
+	jsonr_strdup(c, "config_hash", REQ, &e->config_hash);
+	jsonr_strdup(c, "config_summary", REQ, &e->config_summary);
+	jsonr_int(c, "cycle", REQ, 1, INT32_MAX, &e->cycle);
+	if (jsonr_enum(c, "status", REQ, state_names, ARRAY_SIZE(state_names),
+		       &status))
+		e->status = (enum manifest_state)status;
+	jsonr_strdup(c, "result_file", OR_NULL, &e->result_file);
+	jsonr_strdup(c, "error_type", OR_NULL, &e->error_type);
+	jsonr_strdup(c, "error_message", OR_NULL, &e->error_message);
+	jsonr_strdup(c, "started_at", OR_NULL, &e->started_at);
+	jsonr_strdup(c, "completed_at", OR_NULL, &e->completed_at);
 }
 
-static int check_keys(const struct mreader *r, json_t *obj, const char *const *keys,
-		      size_t nkeys)
+static void load_root(struct jsonr_node *root, struct manifest *m)
 {
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(obj, key, v) {
-		size_t i;
-
-		for (i = 0; i < nkeys; i++)
-			if (strcmp(key, keys[i]) == 0)
-				break;
-		if (i == nkeys)
-			return bad(r, key, "unknown key");
-	}
-	for (size_t i = 0; i < nkeys; i++)
-		if (!json_object_get(obj, keys[i]))
-			return bad(r, keys[i], "missing");
-	return 0;
-}
-
-static int get_str(const struct mreader *r, json_t *obj, const char *key, bool nullable,
-		   char **out)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (nullable && json_is_null(v)) {
-		*out = NULL;
-		return 0;
-	}
-	if (!json_is_string(v))
-		return bad(r, key, nullable ? "expected a string or null" :
-			   "expected a string");
-	*out = xstrndup(json_string_value(v), json_string_length(v));
-	return 0;
-}
-
-static int get_int(const struct mreader *r, json_t *obj, const char *key, int64_t min,
-		   int64_t *out)
-{
-	json_t *v = json_object_get(obj, key);
-
-	/* json_is_integer is false for reals and booleans, as wanted. */
-	if (!json_is_integer(v))
-		return bad(r, key, "expected an integer");
-	*out = json_integer_value(v);
-	if (*out < min || *out > INT32_MAX)
-		return bad(r, key, "out of range");
-	return 0;
-}
-
-static int get_state(const struct mreader *r, json_t *obj, const char *key,
-		     const enum manifest_state *allowed, size_t nallowed,
-		     enum manifest_state *out)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (!json_is_string(v))
-		return bad(r, key, "expected a string");
-	for (size_t i = 0; i < nallowed; i++) {
-		if (strcmp(json_string_value(v), state_names[allowed[i]]) == 0) {
-			*out = allowed[i];
-			return 0;
-		}
-	}
-	return bad(r, key, "unknown status");
-}
-
-static const char *const top_keys[] = {
-	"schema_version", "study_name", "study_design_hash", "llem_version",
-	"started_at", "completed_at", "status", "total_experiments", "completed",
-	"failed", "pending", "experiments",
-};
-
-static const char *const entry_keys[] = {
-	"config_hash", "config_summary", "cycle", "status", "result_file",
-	"error_type", "error_message", "started_at", "completed_at",
-};
-
-static const enum manifest_state study_states[] = {
-	MANIFEST_RUNNING, MANIFEST_COMPLETED, MANIFEST_INTERRUPTED, MANIFEST_FAILED,
-};
-
-static const enum manifest_state entry_states[] = {
-	MANIFEST_PENDING, MANIFEST_RUNNING, MANIFEST_COMPLETED, MANIFEST_FAILED,
-	MANIFEST_INTERRUPTED,
-};
-
-static int load_entry(struct mreader *r, json_t *obj, size_t i, struct manifest_entry *e)
-{
-	int64_t cycle;
-	int rc;
-
-	snprintf(r->prefix, sizeof(r->prefix), "experiments[%zu].", i);
-	if (!json_is_object(obj)) {
-		snprintf(r->prefix, sizeof(r->prefix), "experiments[%zu]", i);
-		return bad(r, "", "expected an object");
-	}
-	if ((rc = check_keys(r, obj, entry_keys, ARRAY_SIZE(entry_keys))) ||
-	    (rc = get_str(r, obj, "config_hash", false, &e->config_hash)) ||
-	    (rc = get_str(r, obj, "config_summary", false, &e->config_summary)) ||
-	    (rc = get_int(r, obj, "cycle", 1, &cycle)) ||
-	    (rc = get_state(r, obj, "status", entry_states, ARRAY_SIZE(entry_states),
-			    &e->status)) ||
-	    (rc = get_str(r, obj, "result_file", true, &e->result_file)) ||
-	    (rc = get_str(r, obj, "error_type", true, &e->error_type)) ||
-	    (rc = get_str(r, obj, "error_message", true, &e->error_message)) ||
-	    (rc = get_str(r, obj, "started_at", true, &e->started_at)) ||
-	    (rc = get_str(r, obj, "completed_at", true, &e->completed_at)))
-		return rc;
-	e->cycle = (int)cycle;
-	return 0;
-}
-
-static int load_root(struct mreader *r, json_t *root, struct manifest *m)
-{
-	int64_t total, completed, failed, pending;
+	int64_t total = 0, completed = 0, failed = 0, pending = 0;
 	int64_t n_completed = 0, n_failed = 0, n_pending = 0;
-	char *schema = NULL;
-	json_t *exps;
-	int rc;
+	const char *study_states[ARRAY_SIZE(state_names)];
+	const char *schema;
+	struct jsonr_node exps, c;
+	unsigned status;
 
-	if (!json_is_object(root))
-		return error_set(LLEM_EINVAL, "manifest '%s': expected a JSON object",
-				 r->path);
-	if ((rc = check_keys(r, root, top_keys, ARRAY_SIZE(top_keys))) ||
-	    (rc = get_str(r, root, "schema_version", false, &schema)))
-		return rc;
-	rc = strcmp(schema, MANIFEST_SCHEMA_VERSION) == 0 ? 0 :
-	     bad(r, "schema_version", "unsupported (this llem reads \""
-		 MANIFEST_SCHEMA_VERSION "\")");
-	free(schema);
-	if (rc ||
-	    (rc = get_str(r, root, "study_name", false, &m->study_name)) ||
-	    (rc = get_str(r, root, "study_design_hash", false, &m->study_design_hash)) ||
-	    (rc = get_str(r, root, "llem_version", false, &m->llem_version)) ||
-	    (rc = get_str(r, root, "started_at", false, &m->started_at)) ||
-	    (rc = get_str(r, root, "completed_at", true, &m->completed_at)) ||
-	    (rc = get_state(r, root, "status", study_states, ARRAY_SIZE(study_states),
-			    &m->status)) ||
-	    (rc = get_int(r, root, "total_experiments", 0, &total)) ||
-	    (rc = get_int(r, root, "completed", 0, &completed)) ||
-	    (rc = get_int(r, root, "failed", 0, &failed)) ||
-	    (rc = get_int(r, root, "pending", 0, &pending)))
-		return rc;
+	if (jsonr_str(root, "schema_version", REQ, &schema) &&
+	    strcmp(schema, MANIFEST_SCHEMA_VERSION))
+		jsonr_fail(root, "schema_version", LLEM_EINVAL,
+			   "unsupported (this llem reads \"" MANIFEST_SCHEMA_VERSION
+			   "\")");
+	jsonr_strdup(root, "study_name", REQ, &m->study_name);
+	jsonr_strdup(root, "study_design_hash", REQ, &m->study_design_hash);
+	jsonr_strdup(root, "llem_version", REQ, &m->llem_version);
+	jsonr_strdup(root, "started_at", REQ, &m->started_at);
+	jsonr_strdup(root, "completed_at", OR_NULL, &m->completed_at);
+	/* A study as a whole is never pending. */
+	memcpy(study_states, state_names, sizeof(state_names));
+	study_states[MANIFEST_PENDING] = NULL;
+	if (jsonr_enum(root, "status", REQ, study_states,
+		       ARRAY_SIZE(study_states), &status))
+		m->status = (enum manifest_state)status;
+	jsonr_int64(root, "total_experiments", REQ, 0, INT32_MAX, &total);
+	jsonr_int64(root, "completed", REQ, 0, INT32_MAX, &completed);
+	jsonr_int64(root, "failed", REQ, 0, INT32_MAX, &failed);
+	jsonr_int64(root, "pending", REQ, 0, INT32_MAX, &pending);
 
-	exps = json_object_get(root, "experiments");
-	if (!json_is_array(exps))
-		return bad(r, "experiments", "expected an array");
-	m->entries = xcalloc(json_array_size(exps) + 1, sizeof(*m->entries));
-	for (size_t i = 0; i < json_array_size(exps); i++) {
+	if (!jsonr_enter_array(&exps, root, "experiments", REQ))
+		return;
+	m->entries = xcalloc(jsonr_size(&exps) + 1, sizeof(*m->entries));
+	for (size_t i = 0; i < jsonr_size(&exps); i++) {
 		struct manifest_entry *e = &m->entries[i];
 
+		if (!jsonr_enter_at(&c, &exps, i))
+			break;
 		/* Counted first so manifest_free releases a half-read entry. */
 		m->count = i + 1;
-		if ((rc = load_entry(r, json_array_get(exps, i), i, e)))
-			return rc;
+		load_entry(&c, e);
+		jsonr_leave(&c);
 		if (e->status == MANIFEST_COMPLETED)
 			n_completed++;
 		else if (e->status == MANIFEST_FAILED)
@@ -491,44 +385,54 @@ static int load_root(struct mreader *r, json_t *root, struct manifest *m)
 		else
 			n_pending++;
 	}
-	r->prefix[0] = '\0';
+	jsonr_leave(&exps);
 	/* The counters are derived; a mismatch means the file was edited. */
 	if (total != (int64_t)m->count)
-		return bad(r, "total_experiments", "does not match the experiments");
+		jsonr_fail(root, "total_experiments", LLEM_EINVAL,
+			   "does not match the experiments");
 	if (completed != n_completed)
-		return bad(r, "completed", "does not match the experiments");
+		jsonr_fail(root, "completed", LLEM_EINVAL,
+			   "does not match the experiments");
 	if (failed != n_failed)
-		return bad(r, "failed", "does not match the experiments");
+		jsonr_fail(root, "failed", LLEM_EINVAL,
+			   "does not match the experiments");
 	if (pending != n_pending)
-		return bad(r, "pending", "does not match the experiments");
-	return 0;
+		jsonr_fail(root, "pending", LLEM_EINVAL,
+			   "does not match the experiments");
 }
 
 int manifest_load(struct manifest **out, const char *path)
 {
-	struct mreader r = { path, "" };
-	struct manifest *m;
-	json_error_t jerr;
-	json_t *root;
+	char *source = xasprintf("manifest '%s'", path), *text;
+	size_t len;
+	struct manifest *m = NULL;
+	struct jsonr_node root;
+	struct jsonr r;
+	json_t *doc = NULL;
 	int rc;
 
 	*out = NULL;
-	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		if (json_error_code(&jerr) == json_error_cannot_open_file)
-			return error_set(fs_exists(path) ? LLEM_EIO : LLEM_ENOTFOUND,
-					 "manifest '%s': %s", path, jerr.text);
-		return error_set(LLEM_EINVAL, "manifest '%s':%d:%d: %s", path, jerr.line,
-				 jerr.column, jerr.text);
-	}
+	jsonr_init(&r, source, JSONR_STRICT);
+	rc = fs_read_file(path, &text, &len);
+	if (rc)
+		goto out;
+	doc = jsonr_parse(&r, text, len);
+	free(text);
 	m = xcalloc(1, sizeof(*m));
 	m->path = xstrdup(path);
-	rc = load_root(&r, root, m);
-	json_decref(root);
-	if (rc) {
-		manifest_free(m);
-		return rc;
+	if (jsonr_root(&root, &r, doc)) {
+		load_root(&root, m);
+		jsonr_leave(&root);
 	}
-	*out = m;
-	return 0;
+	rc = r.rc;
+	if (!rc) {
+		*out = m;
+		m = NULL;
+	}
+out:
+	manifest_free(m);
+	json_decref(doc);
+	jsonr_release(&r);
+	free(source);
+	return rc;
 }

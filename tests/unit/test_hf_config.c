@@ -168,30 +168,30 @@ static void test_config_rope_scaling_variants(void **state)
 		    "config.json: RoPE scaling 'longrope' is not supported (default, linear and llama3 are)");
 	parse_fails("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\":"
 		    " {\"rope_type\": \"linear\"}}",
-		    LLEM_EINVAL, "config.json: 'rope_scaling.factor' is missing");
+		    LLEM_EINVAL, "config.json: rope_scaling.factor: missing key");
 	parse_fails("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\":"
 		    " {\"factor\": 2.0}}",
 		    LLEM_EINVAL,
-		    "config.json: 'rope_scaling.rope_type' is missing or not a string");
+		    "config.json: rope_scaling.rope_type: missing key");
 	parse_fails("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\": 2}",
 		    LLEM_EINVAL,
-		    "config.json: 'rope_scaling' must be an object or null");
+		    "config.json: rope_scaling: expected an object or null, got an integer");
 	parse_fails("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\":"
 		    " {\"rope_type\": \"llama3\", \"factor\": 8.0}}",
 		    LLEM_EINVAL,
-		    "config.json: 'rope_scaling.low_freq_factor' is missing\n"
-		    "config.json: 'rope_scaling.high_freq_factor' is missing\n"
-		    "config.json: 'rope_scaling.original_max_position_embeddings' is missing");
+		    "config.json: rope_scaling.low_freq_factor: missing key\n"
+		    "config.json: rope_scaling.high_freq_factor: missing key\n"
+		    "config.json: rope_scaling.original_max_position_embeddings: missing key");
 	parse_fails("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\":"
 		    " {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0,"
 		    " \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192.5}}",
 		    LLEM_EINVAL,
-		    "config.json: 'rope_scaling.original_max_position_embeddings' must be an integer up to 16777216");
+		    "config.json: rope_scaling.original_max_position_embeddings: must be an integer up to 16777216, got 8192.5");
 	parse_fails("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\":"
 		    " {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 4.0,"
 		    " \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192}}",
 		    LLEM_EINVAL,
-		    "config.json: 'rope_scaling.high_freq_factor' (4) must be greater than 'low_freq_factor' (4)");
+		    "config.json: rope_scaling.high_freq_factor: must be greater than low_freq_factor (4), got 4");
 }
 
 static void test_config_rejects_unsupported_features(void **state)
@@ -239,10 +239,10 @@ static void test_config_reports_every_problem(void **state)
 	parse_fails("{\"model_type\": \"llama\", \"intermediate_size\": 176,"
 		    " \"num_hidden_layers\": 2, \"num_attention_heads\": 4}",
 		    LLEM_EINVAL,
-		    "config.json: 'vocab_size' is missing\n"
-		    "config.json: 'hidden_size' is missing");
+		    "config.json: vocab_size: missing key\n"
+		    "config.json: hidden_size: missing key");
 	parse_fails("{\"intermediate_size\": 1}", LLEM_EINVAL,
-		    "config.json: 'model_type' is missing or not a string");
+		    "config.json: model_type: missing key");
 	parse_fails("{\"model_type\": \"llama\", \"vocab_size\": 512, \"hidden_size\": 64,"
 		    " \"intermediate_size\": 176, \"num_hidden_layers\": 2,"
 		    " \"num_attention_heads\": 6, \"num_key_value_heads\": 4}",
@@ -254,18 +254,26 @@ static void test_config_reports_every_problem(void **state)
 		    " \"num_attention_heads\": 4, \"rms_norm_eps\": -1,"
 		    " \"tie_word_embeddings\": 1, \"eos_token_id\": \"x\"}",
 		    LLEM_EINVAL,
-		    "config.json: 'vocab_size' is 0, must be between 1 and 16777216\n"
-		    "config.json: 'hidden_size' must be an integer\n"
-		    "config.json: 'num_hidden_layers' is 100000, must be between 1 and 4096\n"
-		    "config.json: 'rms_norm_eps' must be greater than 0\n"
-		    "config.json: 'tie_word_embeddings' must be true or false\n"
-		    "config.json: 'eos_token_id' must be a token id or a list of them");
+		    "config.json: vocab_size: must be between 1 and 16777216, got 0\n"
+		    "config.json: hidden_size: expected a positive integer, got a string\n"
+		    "config.json: num_hidden_layers: must be between 1 and 4096, got 100000\n"
+		    "config.json: rms_norm_eps: must be greater than 0, got -1\n"
+		    "config.json: tie_word_embeddings: expected a boolean or null, got an integer\n"
+		    "config.json: eos_token_id: expected a token id, a list of them or null, got a string");
 	parse_fails("{\"model_type\": \"llama\", " BASE ", \"head_dim\": 15}",
 		    LLEM_EINVAL,
 		    "config.json: head dimension 15 is odd (RoPE rotates pairs)");
 	parse_fails("{\"model_type\": \"llama\",", LLEM_EINVAL,
 		    "config.json:1:23: not valid JSON: string or '}' expected near end of file");
-	parse_fails("[1]", LLEM_EINVAL, "config.json: not a JSON object");
+	parse_fails("[1]", LLEM_EINVAL, "config.json: expected a JSON object, got an array");
+	/* Errors name the JSON path, inside objects and lists too. */
+	parse_fails("{\"model_type\": \"llama\", " BASE ", \"eos_token_id\": [\"x\"],"
+		    " \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": -1},"
+		    " \"sliding_window\": \"x\"}",
+		    LLEM_EINVAL,
+		    "config.json: rope_parameters.rope_theta: must be greater than 0, got -1\n"
+		    "config.json: eos_token_id[0]: expected a non-negative integer, got a string\n"
+		    "config.json: sliding_window: expected a positive integer or null, got a string");
 }
 
 /* Each preset checked against the values of its public config.json. */

@@ -265,6 +265,41 @@ static void expect_load_error(const char *dir, const char *from, const char *to,
 	free(path);
 }
 
+/* One edit of a valid manifest and what the load error must say. */
+static const struct {
+	const char *from, *to, *says;
+} load_errors[] = {
+	{ "\"study_name\"", "\"extra\": 1, \"study_name\"", "': extra: unknown key" },
+	{ "\"cycle\": 1", "\"cycle\": \"1\"",
+	  "': experiments[0].cycle: expected a positive integer, got a string" },
+	{ "\"cycle\": 1", "\"cycle\": 1.0",
+	  "': experiments[0].cycle: expected a positive integer, got a number" },
+	{ "\"cycle\": 1", "\"cycle\": 0",
+	  "': experiments[0].cycle: must be between 1 and 2147483647, got 0" },
+	{ "\"pending\": 12", "\"pending\": 11", "': pending: does not match the experiments" },
+	{ "\"total_experiments\": 12", "\"total_experiments\": true",
+	  "': total_experiments: expected a non-negative integer, got a boolean" },
+	/* A study as a whole is never pending. */
+	{ "\"status\": \"running\"", "\"status\": \"pending\"",
+	  "': status: must be one of \"running\", \"completed\", \"failed\", "
+	  "\"interrupted\", got \"pending\"" },
+	{ "\"status\": \"pending\"", "\"status\": \"skipped\"",
+	  "': experiments[0].status: must be one of \"pending\", \"running\", "
+	  "\"completed\", \"failed\", \"interrupted\", got \"skipped\"" },
+	{ "\"schema_version\": \"1.0\"", "\"schema_version\": \"2.0\"",
+	  "': schema_version: unsupported (this llem reads \"1.0\")" },
+	{ "\"study_name\": \"my-study\"", "\"study_name\": null",
+	  "': study_name: expected a string, got null" },
+	{ "\"config_hash\": \"0123456789abcdef\",", "",
+	  "': experiments[0].config_hash: missing key" },
+	{ "\"error_type\": null", "\"error_type\": null, \"x\": 2",
+	  "': experiments[0].x: unknown key" },
+	{ "\"study_name\": \"my-study\"", "\"study_name\": \"a\", \"study_name\": \"b\"",
+	  "duplicate" },
+	{ "\"experiments\": [", "\"experiments\": [3, ",
+	  "': experiments[0]: expected an object, got an integer" },
+};
+
 static void test_load_strict(void **state)
 {
 	char *dir = test_tmpdir("manifest");
@@ -272,27 +307,9 @@ static void test_load_strict(void **state)
 	struct manifest *r = (void *)1;
 
 	(void)state;
-	expect_load_error(dir, "\"study_name\"", "\"extra\": 1, \"study_name\"", "extra");
-	expect_load_error(dir, "\"cycle\": 1", "\"cycle\": \"1\"", "experiments[0].cycle");
-	expect_load_error(dir, "\"cycle\": 1", "\"cycle\": 1.0", "experiments[0].cycle");
-	expect_load_error(dir, "\"cycle\": 1", "\"cycle\": 0", "experiments[0].cycle");
-	expect_load_error(dir, "\"pending\": 12", "\"pending\": 11", "pending");
-	expect_load_error(dir, "\"total_experiments\": 12", "\"total_experiments\": true",
-			  "total_experiments");
-	expect_load_error(dir, "\"status\": \"running\"", "\"status\": \"paused\"", "status");
-	expect_load_error(dir, "\"status\": \"pending\"", "\"status\": \"skipped\"",
-			  "experiments[0].status");
-	expect_load_error(dir, "\"schema_version\": \"1.0\"", "\"schema_version\": \"2.0\"",
-			  "schema_version");
-	expect_load_error(dir, "\"study_name\": \"my-study\"", "\"study_name\": null",
-			  "study_name");
-	expect_load_error(dir, "\"config_hash\": \"0123456789abcdef\",", "",
-			  "experiments[0].config_hash");
-	expect_load_error(dir, "\"error_type\": null", "\"error_type\": null, \"x\": 2",
-			  "experiments[0].x");
-	expect_load_error(dir, "\"study_name\": \"my-study\"",
-			  "\"study_name\": \"a\", \"study_name\": \"b\"", "duplicate");
-	expect_load_error(dir, "\"experiments\": [", "\"experiments\": [3, ", "experiments[0]");
+	for (size_t i = 0; i < ARRAY_SIZE(load_errors); i++)
+		expect_load_error(dir, load_errors[i].from, load_errors[i].to,
+				  load_errors[i].says);
 
 	/* Not JSON at all, and a missing file. */
 	test_write_text(path, "{\"schema_version\": \"1.0\",");
