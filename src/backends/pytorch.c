@@ -4,13 +4,16 @@
  * the JSON-lines protocol in docs/pytorch-protocol.md. The worker only
  * runs the model; every measurement stays in C.
  *
+ * This file holds the session: the protocol, load, generate, memory and
+ * unload. Finding the interpreter, preflight and `llem config`'s line are
+ * in pytorch_env.c, the config rules in pytorch_config.c.
+ *
  * Synthetic models are built by the worker from the preset's config with
  * the native engine's weight recipe, and their prompts are tokenized here
  * with the same byte-level tokenizer, so both backends compute on the same
  * weights and token ids. Real models use the model's own tokenizer in the
  * worker.
  */
-#define _GNU_SOURCE /* memrchr */
 #include "backends/backends.h"
 #include "backends/jsonl_child.h"
 #include "backends/pytorch.h"
@@ -23,19 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "build_info.h"
-
-#define WORKER_FILE "pytorch_worker.py"
+#define PYTORCH_WORKER_FILE "pytorch_worker.py"
 #define PROTOCOL_VERSION 1
 
 /* Read deadlines (docs/pytorch-protocol.md). The worker prints a line per
  * decoding step, so generate's deadline bounds a single step. */
 #define HELLO_TIMEOUT_MS (120 * 1000)
-#define CHECK_TIMEOUT_MS (120 * 1000)
 #define LOAD_TIMEOUT_MS (1800 * 1000)
 #define STEP_TIMEOUT_MS (600 * 1000)
 #define SMALL_TIMEOUT_MS (120 * 1000)
@@ -51,259 +49,6 @@ struct torch_session {
 	int max_input_tokens;
 	char version[256];        /* "transformers X (torch Y, cuda Z)", from hello */
 };
-
-/*
- * A deadline, shortened by LLEM_PYTORCH_TIMEOUT_S when set (seconds; for
- * slow-start diagnosis and for the tests that make a worker hang).
- */
-static int deadline_ms(int dflt)
-{
-	const char *env = getenv("LLEM_PYTORCH_TIMEOUT_S");
-	double s;
-
-	if (env && *env && !parse_double(env, &s) && s > 0 && s * 1000 < dflt)
-		return (int)(s * 1000);
-	return dflt;
-}
-
-static const char *synthetic_preset(const char *model)
-{
-	return str_starts_with(model, "synthetic/") ? model + strlen("synthetic/") : NULL;
-}
-
-/* ---- finding the interpreter and the worker file -------------------- */
-
-static bool is_executable(const char *path)
-{
-	struct stat st;
-
-	return !stat(path, &st) && S_ISREG(st.st_mode) && !access(path, X_OK);
-}
-
-/* The configured pytorch.python, or NULL when the config leaves it unset. */
-static const char *configured_python(const struct config *cfg)
-{
-	return cfg_is_null(cfg, FIELD_PYTORCH_PYTHON) ? NULL : cfg_str(cfg, FIELD_PYTORCH_PYTHON);
-}
-
-/* The interpreter's path and where the name came from, or NULL:
- * configured (pytorch.python), else LLEM_PYTHON, else python3 on PATH. */
-static char *find_python(const char *configured, const char **name, const char **from)
-{
-	const char *env = getenv("LLEM_PYTHON"), *path;
-	char *dirs, *dir, *save = NULL, *found = NULL;
-
-	if (configured) {
-		*name = configured;
-		*from = "pytorch.python";
-	} else if (env && *env) {
-		*name = env;
-		*from = "LLEM_PYTHON";
-	} else {
-		*name = "python3";
-		*from = "the default";
-	}
-	if (strchr(*name, '/'))
-		return is_executable(*name) ? xstrdup(*name) : NULL;
-	path = getenv("PATH");
-	dirs = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (dir = strtok_r(dirs, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
-		char *cand = fs_join(*dir ? dir : ".", *name);
-
-		if (is_executable(cand))
-			found = cand;
-		else
-			free(cand);
-	}
-	free(dirs);
-	return found;
-}
-
-/* The worker script: LLEM_PYTORCH_WORKER, next to the executable's share
- * dir, the install dir, then the source tree (a build that is not
- * installed). NULL with the places tried in *tried. */
-static char *find_worker(struct strbuf *tried)
-{
-	const char *env = getenv("LLEM_PYTORCH_WORKER");
-	char *exe_dir = fs_exe_dir(), *cand[4] = { NULL }, *found = NULL;
-	size_t i, n = 0;
-
-	if (env && *env)
-		cand[n++] = xstrdup(env);
-	if (exe_dir)
-		cand[n++] = xasprintf("%s/../share/llem/%s", exe_dir, WORKER_FILE);
-	cand[n++] = xasprintf("%s/%s", LLEM_INSTALL_DATADIR, WORKER_FILE);
-	cand[n++] = xasprintf("%s/src/backends/%s", LLEM_SOURCE_DIR, WORKER_FILE);
-	for (i = 0; i < n; i++) {
-		if (!found && fs_exists(cand[i])) {
-			found = cand[i];
-			continue;
-		}
-		if (!found)
-			strbuf_addf(tried, "\n  %s", cand[i]);
-		free(cand[i]);
-	}
-	free(exe_dir);
-	return found;
-}
-
-/* ---- preflight -------------------------------------------------------- */
-
-static const struct cfg_origin *origin_of(const struct config *cfg, enum field_id id)
-{
-	return cfg->o[id].source ? &cfg->o[id] : &cfg->o[FIELD_BACKEND];
-}
-
-static void add_error(const struct config *cfg, struct diag_list *diags, enum field_id id,
-		      const char *hint, const char *msg)
-{
-	const struct cfg_origin *o = origin_of(cfg, id);
-
-	diag_add(diags, DIAG_ERROR, o->source, o->line, o->col, schema_fields[id].path, hint,
-		 "%s", msg);
-}
-
-/* The last interpreter + worker pair that passed the check: a run checks
- * twice (CLI, then the measure layer) and importing torch takes seconds. */
-static char *checked_ok;
-
-/* Runs `python worker --check`: do torch and transformers import? */
-static void check_imports(const struct config *cfg, struct diag_list *diags,
-			  const char *python, const char *worker)
-{
-	const char *argv[] = { python, worker, "--check", NULL };
-	char *out = NULL, *line, *msg = NULL, *hint = NULL;
-	char *key = xasprintf("%s\n%s", python, worker);
-	json_t *v = NULL;
-	int status = 0;
-
-	if (checked_ok && !strcmp(checked_ok, key)) {
-		free(key);
-		return;
-	}
-
-	if (jsonl_run_capture(argv, deadline_ms(CHECK_TIMEOUT_MS), 1 << 20, &out, &status)) {
-		msg = xasprintf("cannot run the PyTorch worker check: %s", error_last());
-		goto report;
-	}
-	line = strrchr(out, '{'); /* the check prints one JSON line last */
-	while (line && line > out && line[-1] != '\n')
-		line = memrchr(out, '{', (size_t)(line - out));
-	v = line ? json_loads(line, 0, NULL) : NULL;
-	if (!json_is_object(v)) {
-		msg = xasprintf("%s %s --check printed no result (exit status %d); see its stderr above",
-				python, worker, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		goto report;
-	}
-	if (json_is_true(json_object_get(v, "ok"))) {
-		free(checked_ok);
-		checked_ok = key;
-		key = NULL;
-		goto done;
-	}
-	msg = xasprintf("%s cannot run the PyTorch worker: %s", python,
-			json_string_value(json_object_get(v, "message"))
-				? json_string_value(json_object_get(v, "message"))
-				: "the import check failed");
-	if (json_string_value(json_object_get(v, "hint")))
-		hint = xstrdup(json_string_value(json_object_get(v, "hint")));
-report:
-	add_error(cfg, diags, FIELD_PYTORCH_PYTHON,
-		  hint ? hint : "install them with: python3 -m pip install torch transformers",
-		  msg);
-done:
-	free(key);
-	json_decref(v);
-	free(out);
-	free(msg);
-	free(hint);
-}
-
-/* Is an HF id in the local cache? llem never downloads. */
-static bool in_hf_cache(const char *id)
-{
-	const char *hub = getenv("HF_HUB_CACHE"), *home = getenv("HF_HOME"), *p;
-	struct strbuf name = STRBUF_INIT;
-	char *root, *dir;
-	bool ok;
-
-	if (hub && *hub)
-		root = xstrdup(hub);
-	else if (home && *home)
-		root = xasprintf("%s/hub", home);
-	else
-		root = xasprintf("%s/.cache/huggingface/hub", getenv("HOME") ? getenv("HOME") : "");
-	/* The hub's layout: models--ORG--NAME. */
-	strbuf_adds(&name, "models--");
-	for (p = id; *p; p++)
-		if (*p == '/')
-			strbuf_adds(&name, "--");
-		else
-			strbuf_addch(&name, *p);
-	dir = fs_join(root, strbuf_str(&name));
-	ok = fs_is_dir(dir);
-	free(dir);
-	strbuf_release(&name);
-	free(root);
-	return ok;
-}
-
-static int pytorch_preflight(const struct config *cfg, struct diag_list *diags)
-{
-	const char *model = cfg_str(cfg, FIELD_MODEL), *preset = synthetic_preset(model);
-	const char *name, *from;
-	struct strbuf tried = STRBUF_INIT;
-	size_t before = diag_error_count(diags);
-	char *python, *worker, *msg;
-	struct engine_arch arch;
-
-	if (preset) {
-		if (engine_preset_find(&arch, preset))
-			add_error(cfg, diags, FIELD_MODEL, NULL, error_last());
-	} else if (fs_is_dir(model)) {
-		char *cj = fs_join(model, "config.json");
-
-		if (!fs_exists(cj)) {
-			msg = xasprintf("'%s' has no config.json: not a Hugging Face model directory",
-					model);
-			add_error(cfg, diags, FIELD_MODEL, NULL, msg);
-			free(msg);
-		}
-		free(cj);
-	} else if (!in_hf_cache(model)) {
-		msg = xasprintf("'%s' is neither a local directory nor in the local Hugging Face cache",
-				model);
-		add_error(cfg, diags, FIELD_MODEL,
-			  "llem never downloads: fetch it first (huggingface-cli download ID), "
-			  "point model: at a local directory, or use synthetic/<preset>",
-			  msg);
-		free(msg);
-	}
-
-	python = find_python(configured_python(cfg), &name, &from);
-	if (!python) {
-		msg = xasprintf("Python interpreter '%s' (from %s) was not found or is not executable",
-				name, from);
-		add_error(cfg, diags, FIELD_PYTORCH_PYTHON,
-			  "set pytorch.python (or LLEM_PYTHON) to a python3 that has torch and transformers",
-			  msg);
-		free(msg);
-	}
-	worker = find_worker(&tried);
-	if (!worker) {
-		msg = xasprintf("the PyTorch worker script %s is not installed; looked for:%s",
-				WORKER_FILE, strbuf_str(&tried));
-		add_error(cfg, diags, FIELD_BACKEND,
-			  "reinstall llem, or set LLEM_PYTORCH_WORKER to the script's path", msg);
-		free(msg);
-	}
-	if (python && worker)
-		check_imports(cfg, diags, python, worker);
-	strbuf_release(&tried);
-	free(python);
-	free(worker);
-	return diag_error_count(diags) > before ? -1 : 0;
-}
 
 /* ---- requests ---------------------------------------------------------- */
 
@@ -418,7 +163,7 @@ static int hello(struct torch_session *s)
 	uint64_t t0 = clock_monotonic_ns(), t1;
 	json_t *reply;
 	int64_t worker_ns;
-	int rc = call(s, "hello", json_object(), deadline_ms(HELLO_TIMEOUT_MS), NULL, NULL, &reply);
+	int rc = call(s, "hello", json_object(), pytorch_deadline_ms(HELLO_TIMEOUT_MS), NULL, NULL, &reply);
 
 	t1 = clock_monotonic_ns();
 	if (rc)
@@ -454,7 +199,7 @@ out:
 
 static json_t *load_request(const struct config *cfg)
 {
-	const char *model = cfg_str(cfg, FIELD_MODEL), *preset = synthetic_preset(model);
+	const char *model = cfg_str(cfg, FIELD_MODEL), *preset = pytorch_synthetic_preset(model);
 	json_t *req = json_object();
 
 	if (preset) {
@@ -582,7 +327,7 @@ static void fill_info(struct backend_model_info *info, const struct config *cfg,
 	emb_bytes = get_int(r, "embedding_params") * dtype_bytes(info->weight_dtype);
 	info->step_weight_bytes = json_is_true(json_object_get(r, "tied"))
 					  ? info->weight_bytes : info->weight_bytes - emb_bytes;
-	info->tokenizer = synthetic_preset(cfg_str(cfg, FIELD_MODEL)) ? xstrdup("byte")
+	info->tokenizer = pytorch_synthetic_preset(cfg_str(cfg, FIELD_MODEL)) ? xstrdup("byte")
 									: xstrdup("model");
 	info->kernels = xasprintf("%s on %s", version,
 				  json_string_value(json_object_get(r, "device"))
@@ -606,7 +351,7 @@ static void stop_worker(struct torch_session *s)
 	json_t *reply = NULL;
 
 	if (!s->broken && jsonl_child_running(&s->child))
-		call(s, "shutdown", json_object(), deadline_ms(SMALL_TIMEOUT_MS), NULL, NULL, &reply);
+		call(s, "shutdown", json_object(), pytorch_deadline_ms(SMALL_TIMEOUT_MS), NULL, NULL, &reply);
 	json_decref(reply);
 	/* A worker that broke the protocol (or was interrupted mid-reply) is
 	 * not listening: no grace. */
@@ -621,8 +366,8 @@ static int pytorch_load(void **out_session, const struct config *cfg,
 	struct torch_session *s = xcalloc(1, sizeof(*s));
 	struct strbuf tried = STRBUF_INIT;
 	const char *name, *from;
-	char *python = find_python(configured_python(cfg), &name, &from);
-	char *worker = find_worker(&tried);
+	char *python = pytorch_find_python(pytorch_configured_python(cfg), &name, &from);
+	char *worker = pytorch_find_worker(&tried);
 	json_t *reply = NULL;
 	int rc;
 
@@ -630,7 +375,7 @@ static int pytorch_load(void **out_session, const struct config *cfg,
 	memset(info, 0, sizeof(*info));
 	if (!python || !worker) {
 		rc = error_set(LLEM_ENOTFOUND, "pytorch backend: %s not found",
-			       python ? "worker script " WORKER_FILE : name);
+			       python ? "worker script " PYTORCH_WORKER_FILE : name);
 		goto fail;
 	}
 	{
@@ -642,10 +387,10 @@ static int pytorch_load(void **out_session, const struct config *cfg,
 		goto fail;
 	rc = hello(s);
 	if (!rc)
-		rc = call(s, "load", load_request(cfg), deadline_ms(LOAD_TIMEOUT_MS), NULL, NULL, &reply);
+		rc = call(s, "load", load_request(cfg), pytorch_deadline_ms(LOAD_TIMEOUT_MS), NULL, NULL, &reply);
 	if (rc)
 		goto fail;
-	s->synthetic = synthetic_preset(cfg_str(cfg, FIELD_MODEL)) != NULL;
+	s->synthetic = pytorch_synthetic_preset(cfg_str(cfg, FIELD_MODEL)) != NULL;
 	s->batch_size = cfg_is_null(cfg, FIELD_PYTORCH_BATCH_SIZE)
 				? 1 : (int)cfg_int(cfg, FIELD_PYTORCH_BATCH_SIZE);
 	s->max_input_tokens = (int)cfg_int(cfg, FIELD_MAX_INPUT_TOKENS);
@@ -781,7 +526,7 @@ static int pytorch_generate(void *session, const char *const *prompts, size_t n,
 		json_object_set_new(req, s->synthetic ? "input_ids" : "prompts",
 				    batch_inputs(s, prompts + off, k));
 		sc.sent_ns = clock_monotonic_ns();
-		rc = call(s, "generate", req, deadline_ms(STEP_TIMEOUT_MS), on_step, &sc, &reply);
+		rc = call(s, "generate", req, pytorch_deadline_ms(STEP_TIMEOUT_MS), on_step, &sc, &reply);
 		if (!rc)
 			rc = read_stats(reply, k, (uint64_t)get_int(reply, "start_ns"), stats + off);
 		json_decref(reply);
@@ -802,7 +547,7 @@ static int pytorch_memory(void *session, bool reset, double *peak_mb, const char
 	*peak_mb = -1;
 	*method = NULL;
 	json_object_set_new(req, "reset", json_boolean(reset));
-	rc = call(s, "memory", req, deadline_ms(SMALL_TIMEOUT_MS), NULL, NULL, &reply);
+	rc = call(s, "memory", req, pytorch_deadline_ms(SMALL_TIMEOUT_MS), NULL, NULL, &reply);
 	if (rc)
 		return rc;
 	if (json_is_integer(json_object_get(reply, "peak_allocated_bytes"))) {
@@ -843,47 +588,6 @@ static void pytorch_unload(void *session)
 	stop_worker(s);
 	json_decref(s->decoding);
 	free(s);
-}
-
-static bool pytorch_describe(struct strbuf *out)
-{
-	struct strbuf tried = STRBUF_INIT;
-	const char *name, *from;
-	char *python, *worker, *text = NULL;
-	json_t *v = NULL;
-	bool ok = false;
-	int status;
-
-	/* No config here: the interpreter comes from LLEM_PYTHON or PATH. */
-	python = find_python(NULL, &name, &from);
-	worker = find_worker(&tried);
-	if (!python) {
-		strbuf_addf(out, "Python interpreter '%s' (from %s) not found; set LLEM_PYTHON or "
-			    "pytorch.python", name, from);
-	} else if (!worker) {
-		strbuf_addf(out, "worker script %s not installed", WORKER_FILE);
-	} else {
-		const char *argv[] = { python, worker, "--versions", NULL };
-
-		if (!jsonl_run_capture(argv, deadline_ms(CHECK_TIMEOUT_MS), 1 << 16, &text, &status))
-			v = json_loads(text, 0, NULL);
-		ok = json_is_true(json_object_get(v, "ok"));
-		if (ok)
-			strbuf_addf(out, "transformers %s, torch %s (%s)",
-				    json_string_value(json_object_get(v, "transformers")),
-				    json_string_value(json_object_get(v, "torch")), python);
-		else if (json_string_value(json_object_get(v, "hint")))
-			strbuf_addf(out, "%s lacks torch and/or transformers: %s", python,
-				    json_string_value(json_object_get(v, "hint")));
-		else
-			strbuf_addf(out, "%s %s --versions failed", python, worker);
-	}
-	json_decref(v);
-	free(text);
-	free(python);
-	free(worker);
-	strbuf_release(&tried);
-	return ok;
 }
 
 static void pytorch_set_interrupt(void *session, volatile sig_atomic_t *flag)
