@@ -40,6 +40,30 @@ struct backend_model_info {
 };
 void backend_model_info_release(struct backend_model_info *info);
 
+/*
+ * The settings every backend honours, typed: the config's universal and
+ * decoder fields. load() reads these here and only its own section from
+ * the config (tests/layering checks that a backend reads no other
+ * backend's section).
+ */
+struct backend_decoding {
+	bool do_sample;            /* as configured; sampling also needs temperature > 0 */
+	double temperature, top_p, repetition_penalty;
+	double min_p;              /* NAN: not set */
+	int top_k;
+	int min_new_tokens;        /* 0: not set */
+	int max_new_tokens;        /* max_output_tokens */
+};
+struct backend_params {
+	const char *model;         /* a directory, a Hugging Face id or synthetic/<preset> */
+	const char *precision;     /* "fp32", "fp16", "bf16" */
+	int max_input_tokens;      /* prompts are cut to this many tokens */
+	uint64_t seed;             /* random_seed: sampling and synthetic weights */
+	struct backend_decoding decoding;
+};
+/* The params of a resolved config (strings borrowed from it). */
+void backend_params_of(struct backend_params *out, const struct config *cfg);
+
 /* token is the generated id, or -1 where a backend cannot say. */
 struct backend_observer {
 	void (*on_token)(void *ctx, size_t request, int32_t token, uint64_t t_ns);
@@ -90,8 +114,9 @@ struct backend_ops {
 			     struct diag_list *diags);
 	/* Everything checkable before work starts; all problems into diags. */
 	int (*preflight)(const struct config *cfg, struct diag_list *diags);
-	int (*load)(void **out_session, const struct config *cfg,
-		    struct backend_model_info *info);
+	/* Loads the model; cfg is for the backend's own section only. */
+	int (*load)(void **out_session, const struct backend_params *params,
+		    const struct config *cfg, struct backend_model_info *info);
 	/* Generates for n prompts; stats[i] for each. */
 	int (*generate)(void *session, const char *const *prompts, size_t n,
 			const struct backend_observer *obs,

@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "llem/errors.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,19 +39,19 @@ static enum engine_dtype precision_dtype(const char *p)
 	return ENGINE_F32;
 }
 
-static enum engine_dtype weight_dtype(const struct config *cfg)
+static enum engine_dtype weight_dtype(const struct backend_params *p, const struct config *cfg)
 {
 	if (!strcmp(cfg_str(cfg, FIELD_NATIVE_QUANTIZATION), "int8"))
 		return ENGINE_Q8_0;
-	return precision_dtype(cfg_str(cfg, FIELD_PRECISION));
+	return precision_dtype(p->precision);
 }
 
-static enum engine_dtype kv_dtype(const struct config *cfg)
+static enum engine_dtype kv_dtype(const struct backend_params *p, const struct config *cfg)
 {
 	const char *kv = cfg_str(cfg, FIELD_NATIVE_KV_CACHE_DTYPE);
 
 	if (!strcmp(kv, "auto"))
-		return precision_dtype(cfg_str(cfg, FIELD_PRECISION));
+		return precision_dtype(p->precision);
 	if (!strcmp(kv, "int8"))
 		return ENGINE_Q8_0;
 	return precision_dtype(kv);
@@ -144,10 +145,11 @@ static void add_warning(struct backend_model_info *info, char *w)
 	info->warnings[info->n_warnings++] = w;
 }
 
-static int native_load(void **out_session, const struct config *cfg,
-		       struct backend_model_info *info)
+static int native_load(void **out_session, const struct backend_params *p,
+		       const struct config *cfg, struct backend_model_info *info)
 {
-	const char *model = cfg_str(cfg, FIELD_MODEL), *preset = synthetic_preset(model);
+	const struct backend_decoding *d = &p->decoding;
+	const char *model = p->model, *preset = synthetic_preset(model);
 	struct native_session *ns = xcalloc(1, sizeof(*ns));
 	struct engine_session_opts so = { 0 };
 	struct engine_src_model src;
@@ -160,40 +162,34 @@ static int native_load(void **out_session, const struct config *cfg,
 	if (preset) {
 		rc = engine_preset_find(&arch, preset);
 		if (!rc)
-			rc = engine_synthetic_build(&src, &arch,
-						    (uint64_t)cfg_int(cfg, FIELD_RANDOM_SEED));
+			rc = engine_synthetic_build(&src, &arch, p->seed);
 	} else {
 		rc = engine_hf_open(&src, model);
 	}
 	if (rc)
 		goto fail;
-	rc = engine_model_create(&ns->model, &src, weight_dtype(cfg));
+	rc = engine_model_create(&ns->model, &src, weight_dtype(p, cfg));
 	engine_src_close(&src);
 	if (rc)
 		goto fail;
-	so.kv_dtype = kv_dtype(cfg);
+	so.kv_dtype = kv_dtype(p, cfg);
 	so.threads = threads_of(cfg);
 	so.max_batch = (int)cfg_int(cfg, FIELD_NATIVE_BATCH_SIZE);
-	so.max_seq = (int)(cfg_int(cfg, FIELD_MAX_INPUT_TOKENS) +
-			   cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS));
+	so.max_seq = p->max_input_tokens + d->max_new_tokens;
 	rc = engine_session_create(&ns->session, ns->model, &so);
 	if (rc)
 		goto fail;
 
-	ns->max_input_tokens = (int)cfg_int(cfg, FIELD_MAX_INPUT_TOKENS);
-	ns->sampling.greedy = !cfg_bool(cfg, FIELD_DECODER_DO_SAMPLE) ||
-			      cfg_float(cfg, FIELD_DECODER_TEMPERATURE) == 0;
-	ns->sampling.temperature = (float)cfg_float(cfg, FIELD_DECODER_TEMPERATURE);
-	ns->sampling.top_k = (int)cfg_int(cfg, FIELD_DECODER_TOP_K);
-	ns->sampling.top_p = (float)cfg_float(cfg, FIELD_DECODER_TOP_P);
-	ns->sampling.min_p = cfg_is_null(cfg, FIELD_DECODER_MIN_P)
-				     ? 0.0f : (float)cfg_float(cfg, FIELD_DECODER_MIN_P);
-	ns->sampling.repetition_penalty =
-		(float)cfg_float(cfg, FIELD_DECODER_REPETITION_PENALTY);
-	ns->sampling.max_new_tokens = (int)cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS);
-	ns->sampling.min_new_tokens = cfg_is_null(cfg, FIELD_DECODER_MIN_NEW_TOKENS)
-					      ? 0 : (int)cfg_int(cfg, FIELD_DECODER_MIN_NEW_TOKENS);
-	ns->sampling.seed = (uint64_t)cfg_int(cfg, FIELD_RANDOM_SEED);
+	ns->max_input_tokens = p->max_input_tokens;
+	ns->sampling.greedy = !d->do_sample || d->temperature == 0;
+	ns->sampling.temperature = (float)d->temperature;
+	ns->sampling.top_k = d->top_k;
+	ns->sampling.top_p = (float)d->top_p;
+	ns->sampling.min_p = isnan(d->min_p) ? 0.0f : (float)d->min_p;
+	ns->sampling.repetition_penalty = (float)d->repetition_penalty;
+	ns->sampling.max_new_tokens = d->max_new_tokens;
+	ns->sampling.min_new_tokens = d->min_new_tokens;
+	ns->sampling.seed = p->seed;
 
 	engine_model_get_info(ns->model, &mi);
 	info->model = xstrdup(model);

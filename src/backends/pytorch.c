@@ -23,6 +23,7 @@
 
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,9 +198,9 @@ out:
 	return rc;
 }
 
-static json_t *load_request(const struct config *cfg)
+static json_t *load_request(const struct backend_params *p, const struct config *cfg)
 {
-	const char *model = cfg_str(cfg, FIELD_MODEL), *preset = pytorch_synthetic_preset(model);
+	const char *model = p->model, *preset = pytorch_synthetic_preset(model);
 	json_t *req = json_object();
 
 	if (preset) {
@@ -209,7 +210,7 @@ static json_t *load_request(const struct config *cfg)
 		engine_preset_config_json(&text, preset); /* checked in preflight */
 		json_object_set_new(syn, "preset", json_string(preset));
 		json_object_set_new(syn, "config", text ? json_loads(text, 0, NULL) : json_null());
-		json_object_set_new(syn, "seed", json_integer(cfg_int(cfg, FIELD_RANDOM_SEED)));
+		json_object_set_new(syn, "seed", json_integer((json_int_t)p->seed));
 		free(text);
 		json_object_set_new(req, "model", json_null());
 		json_object_set_new(req, "synthetic", syn);
@@ -217,7 +218,7 @@ static json_t *load_request(const struct config *cfg)
 		json_object_set_new(req, "model", json_string(model));
 		json_object_set_new(req, "synthetic", json_null());
 	}
-	json_object_set_new(req, "dtype", json_string(torch_dtype(cfg_str(cfg, FIELD_PRECISION))));
+	json_object_set_new(req, "dtype", json_string(torch_dtype(p->precision)));
 	json_object_set_new(req, "device", json_null());
 	json_object_set_new(req, "device_map", nullable_str(cfg, FIELD_PYTORCH_DEVICE_MAP));
 	json_object_set_new(req, "max_memory", nullable_str(cfg, FIELD_PYTORCH_MAX_MEMORY));
@@ -245,24 +246,21 @@ static json_t *load_request(const struct config *cfg)
 }
 
 /* The decoding settings every generate request carries. */
-static json_t *decoding_args(const struct config *cfg, const json_t *load_reply)
+static json_t *decoding_args(const struct backend_params *p, const struct config *cfg,
+			     const json_t *load_reply)
 {
-	bool sample = cfg_bool(cfg, FIELD_DECODER_DO_SAMPLE) &&
-		      cfg_float(cfg, FIELD_DECODER_TEMPERATURE) != 0;
+	const struct backend_decoding *dec = &p->decoding;
 	json_t *d = json_object(), *eos;
 
-	json_object_set_new(d, "max_input_tokens", json_integer(cfg_int(cfg, FIELD_MAX_INPUT_TOKENS)));
-	json_object_set_new(d, "max_new_tokens", json_integer(cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS)));
-	json_object_set_new(d, "min_new_tokens",
-			    json_integer(cfg_is_null(cfg, FIELD_DECODER_MIN_NEW_TOKENS)
-						 ? 0 : cfg_int(cfg, FIELD_DECODER_MIN_NEW_TOKENS)));
-	json_object_set_new(d, "do_sample", json_boolean(sample));
-	json_object_set_new(d, "temperature", json_real(cfg_float(cfg, FIELD_DECODER_TEMPERATURE)));
-	json_object_set_new(d, "top_k", json_integer(cfg_int(cfg, FIELD_DECODER_TOP_K)));
-	json_object_set_new(d, "top_p", json_real(cfg_float(cfg, FIELD_DECODER_TOP_P)));
-	json_object_set_new(d, "min_p", nullable_float(cfg, FIELD_DECODER_MIN_P));
-	json_object_set_new(d, "repetition_penalty",
-			    json_real(cfg_float(cfg, FIELD_DECODER_REPETITION_PENALTY)));
+	json_object_set_new(d, "max_input_tokens", json_integer(p->max_input_tokens));
+	json_object_set_new(d, "max_new_tokens", json_integer(dec->max_new_tokens));
+	json_object_set_new(d, "min_new_tokens", json_integer(dec->min_new_tokens));
+	json_object_set_new(d, "do_sample", json_boolean(dec->do_sample && dec->temperature != 0));
+	json_object_set_new(d, "temperature", json_real(dec->temperature));
+	json_object_set_new(d, "top_k", json_integer(dec->top_k));
+	json_object_set_new(d, "top_p", json_real(dec->top_p));
+	json_object_set_new(d, "min_p", isnan(dec->min_p) ? json_null() : json_real(dec->min_p));
+	json_object_set_new(d, "repetition_penalty", json_real(dec->repetition_penalty));
 	json_object_set_new(d, "num_beams", nullable_int(cfg, FIELD_PYTORCH_NUM_BEAMS));
 	json_object_set_new(d, "early_stopping", nullable_bool(cfg, FIELD_PYTORCH_EARLY_STOPPING));
 	json_object_set_new(d, "length_penalty", nullable_float(cfg, FIELD_PYTORCH_LENGTH_PENALTY));
@@ -273,7 +271,7 @@ static json_t *decoding_args(const struct config *cfg, const json_t *load_reply)
 	json_object_set_new(d, "use_cache", nullable_bool(cfg, FIELD_PYTORCH_USE_CACHE));
 	json_object_set_new(d, "cache_implementation",
 			    nullable_str(cfg, FIELD_PYTORCH_CACHE_IMPLEMENTATION));
-	json_object_set_new(d, "seed", json_integer(cfg_int(cfg, FIELD_RANDOM_SEED)));
+	json_object_set_new(d, "seed", json_integer((json_int_t)p->seed));
 	/* Every EOS id the model has (Llama 3 instruct has several). */
 	eos = json_object_get(load_reply, "eos_token_ids");
 	if (!json_is_array(eos) || !json_array_size(eos))
@@ -296,14 +294,14 @@ static int64_t dtype_bytes(const char *label)
 	return 2;
 }
 
-static void fill_info(struct backend_model_info *info, const struct config *cfg,
-		      const json_t *r, int batch_size, const char *version)
+static void fill_info(struct backend_model_info *info, const char *model, const json_t *r,
+		      int batch_size, const char *version)
 {
 	json_t *w = json_object_get(r, "warnings");
 	int64_t emb_bytes;
 	size_t i;
 
-	info->model = xstrdup(cfg_str(cfg, FIELD_MODEL));
+	info->model = xstrdup(model);
 	info->architecture = get_str(r, "architecture", "unknown");
 	info->params_total = get_int(r, "params_total");
 	/* As the native engine counts it: an untied LM head is an embedding
@@ -327,8 +325,7 @@ static void fill_info(struct backend_model_info *info, const struct config *cfg,
 	emb_bytes = get_int(r, "embedding_params") * dtype_bytes(info->weight_dtype);
 	info->step_weight_bytes = json_is_true(json_object_get(r, "tied"))
 					  ? info->weight_bytes : info->weight_bytes - emb_bytes;
-	info->tokenizer = pytorch_synthetic_preset(cfg_str(cfg, FIELD_MODEL)) ? xstrdup("byte")
-									: xstrdup("model");
+	info->tokenizer = pytorch_synthetic_preset(model) ? xstrdup("byte") : xstrdup("model");
 	info->kernels = xasprintf("%s on %s", version,
 				  json_string_value(json_object_get(r, "device"))
 					  ? json_string_value(json_object_get(r, "device")) : "?");
@@ -360,8 +357,8 @@ static void stop_worker(struct torch_session *s)
 	free(why);
 }
 
-static int pytorch_load(void **out_session, const struct config *cfg,
-			struct backend_model_info *info)
+static int pytorch_load(void **out_session, const struct backend_params *p,
+			const struct config *cfg, struct backend_model_info *info)
 {
 	struct torch_session *s = xcalloc(1, sizeof(*s));
 	struct strbuf tried = STRBUF_INIT;
@@ -387,15 +384,16 @@ static int pytorch_load(void **out_session, const struct config *cfg,
 		goto fail;
 	rc = hello(s);
 	if (!rc)
-		rc = call(s, "load", load_request(cfg), pytorch_deadline_ms(LOAD_TIMEOUT_MS), NULL, NULL, &reply);
+		rc = call(s, "load", load_request(p, cfg), pytorch_deadline_ms(LOAD_TIMEOUT_MS), NULL,
+			  NULL, &reply);
 	if (rc)
 		goto fail;
-	s->synthetic = pytorch_synthetic_preset(cfg_str(cfg, FIELD_MODEL)) != NULL;
+	s->synthetic = pytorch_synthetic_preset(p->model) != NULL;
 	s->batch_size = cfg_is_null(cfg, FIELD_PYTORCH_BATCH_SIZE)
 				? 1 : (int)cfg_int(cfg, FIELD_PYTORCH_BATCH_SIZE);
-	s->max_input_tokens = (int)cfg_int(cfg, FIELD_MAX_INPUT_TOKENS);
-	s->decoding = decoding_args(cfg, reply);
-	fill_info(info, cfg, reply, s->batch_size, s->version);
+	s->max_input_tokens = p->max_input_tokens;
+	s->decoding = decoding_args(p, cfg, reply);
+	fill_info(info, p->model, reply, s->batch_size, s->version);
 	json_decref(reply);
 	free(python);
 	free(worker);

@@ -6,6 +6,7 @@
  */
 #include "backends/backends.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,26 @@ const struct backend_ops *backends_ops(const char *name)
 	const struct backend_info *bi = backends_find(name);
 
 	return bi && bi->runnable ? bi->ops : NULL;
+}
+
+void backend_params_of(struct backend_params *out, const struct config *cfg)
+{
+	struct backend_decoding *d = &out->decoding;
+
+	memset(out, 0, sizeof(*out));
+	out->model = cfg_str(cfg, FIELD_MODEL);
+	out->precision = cfg_str(cfg, FIELD_PRECISION);
+	out->max_input_tokens = (int)cfg_int(cfg, FIELD_MAX_INPUT_TOKENS);
+	out->seed = (uint64_t)cfg_int(cfg, FIELD_RANDOM_SEED);
+	d->do_sample = cfg_bool(cfg, FIELD_DECODER_DO_SAMPLE);
+	d->temperature = cfg_float(cfg, FIELD_DECODER_TEMPERATURE);
+	d->top_p = cfg_float(cfg, FIELD_DECODER_TOP_P);
+	d->repetition_penalty = cfg_float(cfg, FIELD_DECODER_REPETITION_PENALTY);
+	d->min_p = cfg_is_null(cfg, FIELD_DECODER_MIN_P) ? NAN : cfg_float(cfg, FIELD_DECODER_MIN_P);
+	d->top_k = (int)cfg_int(cfg, FIELD_DECODER_TOP_K);
+	d->min_new_tokens = cfg_is_null(cfg, FIELD_DECODER_MIN_NEW_TOKENS)
+				    ? 0 : (int)cfg_int(cfg, FIELD_DECODER_MIN_NEW_TOKENS);
+	d->max_new_tokens = (int)cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS);
 }
 
 void backends_check_config(const struct config *cfg, const char *fallback,

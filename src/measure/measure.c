@@ -421,11 +421,13 @@ static int load_model(struct run_state *st, struct llem_result *r, const struct 
 		      const struct measure_options *o)
 {
 	unsigned interval = (unsigned)cfg_int(cfg, FIELD_ENERGY_SAMPLE_INTERVAL_MS);
+	struct backend_params params;
 	size_t i;
 	int rc;
 
 	phase(o, "load", -1);
-	rc = st->bi->ops->load(&st->session, cfg, &st->mi);
+	backend_params_of(&params, cfg);
+	rc = st->bi->ops->load(&st->session, &params, cfg, &st->mi);
 	if (rc)
 		return rc;
 	if (st->bi->ops->set_interrupt && o->interrupted)

@@ -49,6 +49,7 @@ int main(int argc, char **argv)
 	struct diag_list diags = { 0 };
 	struct loaded_config lc = { 0 };
 	struct backend_model_info mi;
+	struct backend_params params;
 	const struct backend_info *bi;
 	struct backend_request_stats *st;
 	struct capture cap = { 0 };
@@ -86,7 +87,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "backend_tokens: preflight:\n%s", strbuf_str(&sb));
 		return 1;
 	}
-	if (bi->ops->load(&session, &lc.experiment, &mi))
+	backend_params_of(&params, &lc.experiment);
+	if (bi->ops->load(&session, &params, &lc.experiment, &mi))
 		return fail("load");
 	cap.n = n;
 	cap.tokens = xcalloc(n, sizeof(*cap.tokens));
