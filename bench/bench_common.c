@@ -85,8 +85,8 @@ double bench_sgemm_gflops(int nthreads, int n)
 		uint64_t t0 = clock_monotonic_ns();
 		double g;
 
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n,
-			    b, n, 0.0f, c, n);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n,
+			    0.0f, c, n);
 		g = 2.0 * n * n * (double)n / (double)(clock_monotonic_ns() - t0);
 		if (g > best)
 			best = g;

@@ -24,10 +24,12 @@ struct run {
 
 static int bench_one(struct engine_model *m, int batch, int threads, struct run *r)
 {
-	struct engine_session_opts so = { ENGINE_F32, threads, batch,
-					  PROMPT_TOKENS + NEW_TOKENS, 0 };
-	struct engine_sampling sp = { .greedy = true, .repetition_penalty = 1.0f,
-				      .max_new_tokens = NEW_TOKENS, .ignore_eos = true };
+	struct engine_session_opts so = { ENGINE_F32, threads, batch, PROMPT_TOKENS + NEW_TOKENS,
+					  0 };
+	struct engine_sampling sp = { .greedy = true,
+				      .repetition_penalty = 1.0f,
+				      .max_new_tokens = NEW_TOKENS,
+				      .ignore_eos = true };
 	struct engine_request *reqs = xcalloc((size_t)batch, sizeof(*reqs));
 	struct engine_request_out *outs = xcalloc((size_t)batch, sizeof(*outs));
 	struct engine_model_info info;
@@ -56,7 +58,8 @@ static int bench_one(struct engine_model *m, int batch, int threads, struct run 
 			if (outs[i].end_ns > t_end)
 				t_end = outs[i].end_ns;
 		}
-		r->prefill_tok_s = (double)batch * PROMPT_TOKENS / ((double)(t_first - t_start) * 1e-9);
+		r->prefill_tok_s =
+			(double)batch * PROMPT_TOKENS / ((double)(t_first - t_start) * 1e-9);
 		/* 2 FLOPs per non-embedding parameter per token (lm_head runs
 		 * once per prompt, so it is left out of prefill). */
 		r->prefill_gflops = r->prefill_tok_s * 2.0 *
@@ -75,8 +78,13 @@ static int bench_one(struct engine_model *m, int batch, int threads, struct run 
 
 int main(int argc, char **argv)
 {
-	static const struct { const char *name; enum engine_dtype t; } types[] = {
-		{ "fp32", ENGINE_F32 }, { "bf16", ENGINE_BF16 }, { "int8", ENGINE_Q8_0 },
+	static const struct {
+		const char *name;
+		enum engine_dtype t;
+	} types[] = {
+		{ "fp32", ENGINE_F32 },
+		{ "bf16", ENGINE_BF16 },
+		{ "int8", ENGINE_Q8_0 },
 	};
 	static const int batches[] = { 1, 8, 32 };
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
@@ -91,8 +99,8 @@ int main(int argc, char **argv)
 		gemm[th] = bench_sgemm_gflops(th, 1024);
 	}
 	printf("kernels: %s\n", engine_kernels());
-	printf("memory read bandwidth: %.1f GB/s (1 thread), %.1f GB/s (2 threads)\n",
-	       bw[1], bw[2]);
+	printf("memory read bandwidth: %.1f GB/s (1 thread), %.1f GB/s (2 threads)\n", bw[1],
+	       bw[2]);
 	printf("OpenBLAS sgemm 1024^3: %.1f GFLOP/s (1 thread), %.1f GFLOP/s (2 threads)\n\n",
 	       gemm[1], gemm[2]);
 	if (engine_preset_find(&arch, "smollm-135m") || engine_synthetic_build(&src, &arch, 42)) {
@@ -101,8 +109,8 @@ int main(int argc, char **argv)
 	}
 	printf("synthetic/smollm-135m, prompt %d tokens, %d new tokens per sequence\n",
 	       PROMPT_TOKENS, NEW_TOKENS);
-	printf("%-5s %3s %5s %11s %9s %11s %9s %9s %9s\n", "dtype", "thr", "batch",
-	       "prefill t/s", "%sgemm", "decode t/s", "step ms", "MB/step", "%bw-bound");
+	printf("%-5s %3s %5s %11s %9s %11s %9s %9s %9s\n", "dtype", "thr", "batch", "prefill t/s",
+	       "%sgemm", "decode t/s", "step ms", "MB/step", "%bw-bound");
 	for (ti = 0; ti < ARRAY_SIZE(types); ti++) {
 		struct engine_model *m;
 		struct engine_model_info info;

@@ -37,8 +37,7 @@ static float rnd(void)
 	rng_state ^= rng_state << 13;
 	rng_state ^= rng_state >> 7;
 	rng_state ^= rng_state << 17;
-	return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 -
-		       1.0);
+	return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
 /* ---- a second bandwidth probe ---- */
@@ -58,8 +57,7 @@ struct probe_job {
 };
 
 #if defined(__x86_64__)
-__attribute__((target("avx2"))) static uint64_t probe_avx2(const uint64_t *p,
-							  size_t n)
+__attribute__((target("avx2"))) static uint64_t probe_avx2(const uint64_t *p, size_t n)
 {
 	__m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
 	uint64_t out[4];
@@ -159,8 +157,7 @@ struct copies {
 	int n;
 };
 
-static int make_copies(struct copies *c, const struct engine_src_tensor *src,
-		       enum engine_dtype dt)
+static int make_copies(struct copies *c, const struct engine_src_tensor *src, enum engine_dtype dt)
 {
 	struct engine_matrix first;
 	size_t data_bytes;
@@ -173,8 +170,7 @@ static int make_copies(struct copies *c, const struct engine_src_tensor *src,
 	c->m = xcalloc((size_t)c->n, sizeof(*c->m));
 	data_bytes = first.nbytes;
 	if (first.scales)
-		data_bytes = (size_t)(q8_groups(first.rows) *
-				      q8_blocks(first.cols) * Q8_TILE);
+		data_bytes = (size_t)(q8_groups(first.rows) * q8_blocks(first.cols) * Q8_TILE);
 	c->m[0] = first;
 	for (int i = 1; i < c->n; i++) {
 		c->m[i] = first;
@@ -203,8 +199,7 @@ struct result {
 	double us, gbs, gflops;
 };
 
-static struct result bench_matmul(struct engine_pool *pool,
-				  const struct copies *c, int batch,
+static struct result bench_matmul(struct engine_pool *pool, const struct copies *c, int batch,
 				  const float *x, float *y)
 {
 	const struct engine_matrix *m = &c->m[0];
@@ -231,14 +226,10 @@ static struct result bench_matmul(struct engine_pool *pool,
 static const char *dtype_label(enum engine_dtype t)
 {
 	switch (t) {
-	case ENGINE_F32:
-		return "f32";
-	case ENGINE_F16:
-		return "f16";
-	case ENGINE_BF16:
-		return "bf16";
-	default:
-		return "q8_0";
+	case ENGINE_F32: return "f32";
+	case ENGINE_F16: return "f16";
+	case ENGINE_BF16: return "bf16";
+	default: return "q8_0";
 	}
 }
 
@@ -248,8 +239,7 @@ static void bench_matmuls(const double bw[3])
 		{ 576, 576 }, { 1536, 576 }, { 576, 1536 }, { 49152, 576 }
 	};
 	static const int batches[] = { 1, 8, 32 };
-	static const enum engine_dtype dts[] = { ENGINE_F32, ENGINE_F16,
-						 ENGINE_BF16, ENGINE_Q8_0 };
+	static const enum engine_dtype dts[] = { ENGINE_F32, ENGINE_F16, ENGINE_BF16, ENGINE_Q8_0 };
 	struct engine_pool *pools[3] = { NULL };
 	float *x = xmalloc(32 * 1536 * sizeof(float));
 	float *y = xmalloc(32 * 49152 * sizeof(float));
@@ -260,16 +250,15 @@ static void bench_matmuls(const double bw[3])
 		if (engine_pool_create(&pools[t], t) != 0)
 			abort();
 	printf("\nmatmul (weights cycled through %llu MiB of copies; "
-	       "kernels: %s)\n", COLD_BYTES >> 20, engine_cpu_kernel_name());
-	printf("%-5s %-11s %5s %3s %10s %8s %6s %8s %8s\n", "dtype",
-	       "rows x cols", "batch", "thr", "us/call", "GB/s", "%bw",
-	       "GFLOP/s", "tok/s x");
+	       "kernels: %s)\n",
+	       COLD_BYTES >> 20, engine_cpu_kernel_name());
+	printf("%-5s %-11s %5s %3s %10s %8s %6s %8s %8s\n", "dtype", "rows x cols", "batch", "thr",
+	       "us/call", "GB/s", "%bw", "GFLOP/s", "tok/s x");
 	for (size_t d = 0; d < ARRAY_SIZE(dts); d++) {
 		for (size_t s = 0; s < ARRAY_SIZE(shapes); s++) {
 			int64_t rows = shapes[s][0], cols = shapes[s][1];
 			float *src = xmalloc((size_t)(rows * cols) * sizeof(float));
-			struct engine_src_tensor st = { ENGINE_F32, src, rows,
-							cols };
+			struct engine_src_tensor st = { ENGINE_F32, src, rows, cols };
 			struct copies c;
 
 			for (int64_t i = 0; i < rows * cols; i++)
@@ -281,16 +270,15 @@ static void bench_matmuls(const double bw[3])
 				double us1 = 0;
 
 				for (size_t b = 0; b < ARRAY_SIZE(batches); b++) {
-					struct result r = bench_matmul(
-						pools[t], &c, batches[b], x, y);
+					struct result r =
+						bench_matmul(pools[t], &c, batches[b], x, y);
 
 					if (batches[b] == 1)
 						us1 = r.us;
 					printf("%-5s %5lld x %-4lld %5d %3d %10.2f "
 					       "%8.1f %5.0f%% %8.1f %8.2f\n",
-					       dtype_label(dts[d]),
-					       (long long)rows, (long long)cols,
-					       batches[b], t, r.us, r.gbs,
+					       dtype_label(dts[d]), (long long)rows,
+					       (long long)cols, batches[b], t, r.us, r.gbs,
 					       100.0 * r.gbs / bw[t], r.gflops,
 					       batches[b] * us1 / r.us);
 					fflush(stdout);
@@ -320,8 +308,8 @@ static void bench_blas_decode(const double bw[3])
 	for (int i = 0; i < 32 * 576; i++)
 		x[i] = rnd();
 	printf("\nOpenBLAS alone, f32, 1 thread (sgemv at batch 1, sgemm "
-	       "above)\n%-11s %5s %10s %8s %6s %8s\n", "rows x cols",
-	       "batch", "us/call", "GB/s", "%bw", "GFLOP/s");
+	       "above)\n%-11s %5s %10s %8s %6s %8s\n",
+	       "rows x cols", "batch", "us/call", "GB/s", "%bw", "GFLOP/s");
 	openblas_set_num_threads(1);
 	for (size_t s = 0; s < ARRAY_SIZE(shapes); s++) {
 		int64_t rows = shapes[s][0], cols = shapes[s][1];
@@ -345,27 +333,21 @@ static void bench_blas_decode(const double bw[3])
 					const float *w = c.m[i].data;
 
 					if (n == 1)
-						cblas_sgemv(CblasRowMajor,
-							    CblasNoTrans,
-							    (int)rows, (int)cols,
-							    1.0f, w, (int)cols, x,
-							    1, 0.0f, y, 1);
+						cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows,
+							    (int)cols, 1.0f, w, (int)cols, x, 1,
+							    0.0f, y, 1);
 					else
-						cblas_sgemm(CblasRowMajor,
-							    CblasNoTrans,
-							    CblasTrans, n,
-							    (int)rows, (int)cols,
-							    1.0f, x, (int)cols,
-							    w, (int)cols, 0.0f,
-							    y, (int)rows);
+						cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+							    n, (int)rows, (int)cols, 1.0f, x,
+							    (int)cols, w, (int)cols, 0.0f, y,
+							    (int)rows);
 				}
 				iters += c.n;
 				t = now_s() - t0;
 			} while (t < min_seconds);
 			t /= (double)iters;
-			printf("%5lld x %-4lld %5d %10.2f %8.1f %5.0f%% %8.1f\n",
-			       (long long)rows, (long long)cols, n, t * 1e6,
-			       (double)c.m[0].nbytes / t / 1e9,
+			printf("%5lld x %-4lld %5d %10.2f %8.1f %5.0f%% %8.1f\n", (long long)rows,
+			       (long long)cols, n, t * 1e6, (double)c.m[0].nbytes / t / 1e9,
 			       100.0 * (double)c.m[0].nbytes / t / 1e9 / bw[1],
 			       2.0 * n * (double)rows * (double)cols / t / 1e9);
 		}
@@ -418,13 +400,11 @@ int main(int argc, char **argv)
 			min_seconds = 0.05;
 		} else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) {
 			if (engine_cpu_set_isa(argv[++i]) != 0) {
-				fprintf(stderr, "bench_kernels: %s\n",
-					error_last());
+				fprintf(stderr, "bench_kernels: %s\n", error_last());
 				return 2;
 			}
 		} else {
-			fprintf(stderr,
-				"usage: bench_kernels [--isa NAME] [--quick]\n");
+			fprintf(stderr, "usage: bench_kernels [--isa NAME] [--quick]\n");
 			return 2;
 		}
 	}
@@ -436,17 +416,19 @@ int main(int argc, char **argv)
 
 		printf("memory read bandwidth (512 MiB sum), %d thread%s: "
 		       "%.1f GB/s (bench_common), %.1f GB/s (SIMD + "
-		       "prefetch)\n", t, t > 1 ? "s" : "", common, probe);
+		       "prefetch)\n",
+		       t, t > 1 ? "s" : "", common, probe);
 		bw[t] = common > probe ? common : probe;
 	}
 	printf("pool_run overhead (empty job): 1 thread %.3f us, "
-	       "2 threads %.3f us\n", bench_pool(1), bench_pool(2));
+	       "2 threads %.3f us\n",
+	       bench_pool(1), bench_pool(2));
 	printf("OpenBLAS sgemm 1024^3: 1 thread %.1f GFLOP/s, 2 threads "
-	       "%.1f GFLOP/s\n", bench_sgemm_gflops(1, 1024),
-	       bench_sgemm_gflops(2, 1024));
+	       "%.1f GFLOP/s\n",
+	       bench_sgemm_gflops(1, 1024), bench_sgemm_gflops(2, 1024));
 	printf("engine_matmul F32 1024x1024, batch 1024: 1 thread %.1f "
-	       "GFLOP/s, 2 threads %.1f GFLOP/s\n", bench_engine_gemm(1, 1024),
-	       bench_engine_gemm(2, 1024));
+	       "GFLOP/s, 2 threads %.1f GFLOP/s\n",
+	       bench_engine_gemm(1, 1024), bench_engine_gemm(2, 1024));
 	bench_blas_decode(bw);
 	bench_matmuls(bw);
 	return 0;

@@ -86,9 +86,8 @@ static void run_rate(struct energy_meter *m, unsigned interval_ms, double second
 	cpu_ms = (double)energy_sampler_cpu_ns(s) * 1e-6;
 	printf("%4u Hz  %6zu samples  %8.1f us CPU/sample  %6.3f %% of a core  "
 	       "jitter p50 %.3f ms  p99 %.3f ms  max %.3f ms\n",
-	       1000 / interval_ms, n, cpu_ms * 1e3 / (double)n,
-	       100.0 * cpu_ms / (seconds * 1e3), jitter[n / 2],
-	       jitter[(size_t)((double)(n - 1) * 0.99)], jitter[n - 1]);
+	       1000 / interval_ms, n, cpu_ms * 1e3 / (double)n, 100.0 * cpu_ms / (seconds * 1e3),
+	       jitter[n / 2], jitter[(size_t)((double)(n - 1) * 0.99)], jitter[n - 1]);
 	free(jitter);
 	energy_sampler_free(s);
 }

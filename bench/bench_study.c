@@ -105,11 +105,13 @@ int main(int argc, char **argv)
 		return 1;
 	exe = xasprintf("%s/../llem", exe_dir);
 	path = xasprintf("%s/study.yaml", dir);
-	text = xasprintf("model: synthetic/tiny-llama\nn: 1\nmax_input_tokens: 8\n"
-			 "max_output_tokens: 1\nwarmup: {enabled: false, thermal_floor_seconds: 0}\n"
-			 "baseline: {enabled: false}\nenergy: {backend: null}\noutput_dir: %s\n"
-			 "sweep: {}\nexecution: {n_cycles: %d, cycle_order: sequential,"
-			 " experiment_gap_seconds: 0, cycle_gap_seconds: 0}\n", dir, (int)runs);
+	text = xasprintf(
+		"model: synthetic/tiny-llama\nn: 1\nmax_input_tokens: 8\n"
+		"max_output_tokens: 1\nwarmup: {enabled: false, thermal_floor_seconds: 0}\n"
+		"baseline: {enabled: false}\nenergy: {backend: null}\noutput_dir: %s\n"
+		"sweep: {}\nexecution: {n_cycles: %d, cycle_order: sequential,"
+		" experiment_gap_seconds: 0, cycle_gap_seconds: 0}\n",
+		dir, (int)runs);
 	atomic_write_file(path, text, strlen(text));
 	if (load_study(&lc, path) != 0) {
 		fprintf(stderr, "bench_study: cannot load the study\n");

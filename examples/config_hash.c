@@ -20,8 +20,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("llem %s: %s %s\n", llem_version(),
-	       llem_config_is_study(cfg) ? "study" : "experiment",
-	       llem_config_hash(cfg));
+	       llem_config_is_study(cfg) ? "study" : "experiment", llem_config_hash(cfg));
 	llem_config_free(cfg);
 	return 0;
 }

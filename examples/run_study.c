@@ -34,7 +34,8 @@ static int on_progress(const llem_study_event *e, void *payload)
 	case LLEM_STUDY_RUN_END:
 		fprintf(stderr, "[%zu/%zu] %s in %.1f s%s%s\n", e->run + 1, e->total,
 			e->status == LLEM_STUDY_RUN_COMPLETED ? "done"
-			: e->status == LLEM_STUDY_RUN_FAILED ? "FAILED" : "interrupted",
+			: e->status == LLEM_STUDY_RUN_FAILED  ? "FAILED"
+							      : "interrupted",
 			e->wall_s, e->error ? ": " : "", e->error ? e->error : "");
 		break;
 	case LLEM_STUDY_GAP:

@@ -60,11 +60,11 @@ typedef enum { LLEM_DIAG_ERROR = 1, LLEM_DIAG_WARNING = 2 } llem_diag_severity;
  * the callback only. */
 typedef struct {
 	llem_diag_severity severity;
-	const char *file;    /* the file or "command line"; may be NULL */
-	int line, col;       /* 1-based; 0 when unknown */
-	const char *path;    /* the config key, "decoder.top_p"; may be NULL */
+	const char *file; /* the file or "command line"; may be NULL */
+	int line, col;    /* 1-based; 0 when unknown */
+	const char *path; /* the config key, "decoder.top_p"; may be NULL */
 	const char *message;
-	const char *hint;    /* how to fix it; may be NULL */
+	const char *hint; /* how to fix it; may be NULL */
 	/* The whole line as llem prints it: "file:line:col: [warning: ]path:
 	 * message" (without the hint). */
 	const char *text;
@@ -101,8 +101,7 @@ LLEM_API void llem_config_options_init(llem_config_options *opts);
  * llem_error_last() holds every problem found, one "file:line:col: key:
  * message" per line. Errors: LLEM_EINVAL, LLEM_ENOTFOUND, LLEM_EIO.
  */
-LLEM_API int llem_config_load(llem_config **out, const char *path,
-			      const llem_config_options *opts);
+LLEM_API int llem_config_load(llem_config **out, const char *path, const llem_config_options *opts);
 
 /*
  * 16 hex digits identifying what is measured (docs/config-hash.md); for a
@@ -216,8 +215,7 @@ LLEM_API void llem_run_options_init(llem_run_options *opts);
  * Errors: LLEM_EINVAL (preflight problems, one per line), LLEM_ENOTSUP (a
  * study: use llem run), LLEM_EINTR, LLEM_EIO, LLEM_ERROR.
  */
-LLEM_API int llem_run_experiment(char **out_json, char **out_dir,
-				 const llem_config *cfg,
+LLEM_API int llem_run_experiment(char **out_json, char **out_dir, const llem_config *cfg,
 				 const llem_run_options *opts);
 
 /* ---- studies ---------------------------------------------------------- */
@@ -241,24 +239,24 @@ typedef enum {
 
 typedef enum {
 	LLEM_STUDY_RUN_COMPLETED = 1,
-	LLEM_STUDY_RUN_FAILED,      /* recorded; the study goes on */
-	LLEM_STUDY_RUN_INTERRUPTED  /* the study was stopped during this run */
+	LLEM_STUDY_RUN_FAILED,     /* recorded; the study goes on */
+	LLEM_STUDY_RUN_INTERRUPTED /* the study was stopped during this run */
 } llem_study_run_status;
 
 typedef struct {
 	llem_study_event_type type;
-	size_t run;            /* 0-based position in the run order */
-	size_t total;          /* runs in the study, cycles included */
-	const char *label;     /* "native / synthetic-tiny-llama / fp32 / n=4"; RUN_* */
-	int cycle;             /* 1-based; RUN_START */
+	size_t run;                   /* 0-based position in the run order */
+	size_t total;                 /* runs in the study, cycles included */
+	const char *label;            /* "native / synthetic-tiny-llama / fp32 / n=4"; RUN_* */
+	int cycle;                    /* 1-based; RUN_START */
 	llem_study_run_status status; /* RUN_END */
-	const char *error;     /* RUN_END when not completed: why; else NULL */
-	double wall_s;         /* RUN_END: the worker's wall time */
-	const char *gap;       /* GAP: "Experiment gap" or "Cycle gap" */
-	double gap_remaining_s; /* GAP: whole seconds left; 0 at its end */
-	double energy_j;       /* RUN_END: the run's total energy; NaN if none */
-	double output_tokens_per_s; /* RUN_END: NaN if unknown */
-	int resumed;           /* RUN_END: a completed run kept by resume_dir */
+	const char *error;            /* RUN_END when not completed: why; else NULL */
+	double wall_s;                /* RUN_END: the worker's wall time */
+	const char *gap;              /* GAP: "Experiment gap" or "Cycle gap" */
+	double gap_remaining_s;       /* GAP: whole seconds left; 0 at its end */
+	double energy_j;              /* RUN_END: the run's total energy; NaN if none */
+	double output_tokens_per_s;   /* RUN_END: NaN if unknown */
+	int resumed;                  /* RUN_END: a completed run kept by resume_dir */
 } llem_study_event;
 
 /*
@@ -304,18 +302,18 @@ typedef struct {
 } llem_study_options;
 
 #define LLEM_STUDY_OPTIONS_VERSION 1
-#define LLEM_STUDY_OPTIONS_INIT \
+#define LLEM_STUDY_OPTIONS_INIT                                                                    \
 	{ LLEM_STUDY_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL }
 LLEM_API void llem_study_options_init(llem_study_options *opts);
 
 /* The counts of a study run (filled by llem_run_study). */
 typedef struct {
-	size_t total;          /* runs in the study, cycles included */
-	size_t completed;      /* including runs kept by resume_dir */
+	size_t total;     /* runs in the study, cycles included */
+	size_t completed; /* including runs kept by resume_dir */
 	size_t failed;
-	int interrupted;       /* non-zero: stopped early (LLEM_EINTR) */
-	double wall_s;         /* this call's wall time */
-	double energy_j;       /* summed over completed runs with energy; NaN if none */
+	int interrupted; /* non-zero: stopped early (LLEM_EINTR) */
+	double wall_s;   /* this call's wall time */
+	double energy_j; /* summed over completed runs with energy; NaN if none */
 } llem_study_summary;
 
 /*
@@ -334,8 +332,8 @@ typedef struct {
  * processes a worker leaves behind are re-parented to it and killed with
  * the worker's group; workers are started with OPENBLAS_NUM_THREADS=1.
  */
-LLEM_API int llem_run_study(char **out_dir, llem_study_summary *out_summary,
-			    const llem_config *cfg, const llem_study_options *opts);
+LLEM_API int llem_run_study(char **out_dir, llem_study_summary *out_summary, const llem_config *cfg,
+			    const llem_study_options *opts);
 
 /*
  * The study worker: one experiment of a study in this process, as the

@@ -88,8 +88,7 @@ LLEM_API void llem_study_options_init(llem_study_options *opts)
 	*opts = init;
 }
 
-LLEM_API int llem_config_load(llem_config **out, const char *path,
-			      const llem_config_options *opts)
+LLEM_API int llem_config_load(llem_config **out, const char *path, const llem_config_options *opts)
 {
 	struct config_request req = { 0 };
 	struct diag_list diags = DIAG_LIST_INIT;

@@ -132,8 +132,7 @@ static void write_backends(struct jsonw *w)
 		jsonw_put_string(w, "name", list[i].name);
 		jsonw_put_bool(w, "built", list[i].runnable);
 		jsonw_put_bool(w, "available", ok);
-		jsonw_put_string(w, "detail",
-				 found.len ? strbuf_str(&found) : list[i].status);
+		jsonw_put_string(w, "detail", found.len ? strbuf_str(&found) : list[i].status);
 		put_list(w, "precisions", list[i].precisions);
 		jsonw_object_end(w);
 		strbuf_release(&found);
@@ -185,8 +184,7 @@ LLEM_API int llem_config_fields_doc(char **out, const char *format)
 	else if (format && !strcmp(format, "markdown"))
 		config_fields_markdown(&sb);
 	else
-		return error_set(LLEM_EINVAL,
-				 "fields format must be text or markdown, got '%s'",
+		return error_set(LLEM_EINVAL, "fields format must be text or markdown, got '%s'",
 				 format ? format : "(null)");
 	*out = strbuf_detach(&sb);
 	return 0;

@@ -28,8 +28,7 @@ static void on_phase(void *ctx, const char *phase, double expected_s)
 	p->opts->phase(phase, expected_s, p->opts->phase_payload);
 }
 
-LLEM_API int llem_run_experiment(char **out_json, char **out_dir,
-				 const llem_config *cfg,
+LLEM_API int llem_run_experiment(char **out_json, char **out_dir, const llem_config *cfg,
 				 const llem_run_options *opts)
 {
 	llem_run_options defaults = LLEM_RUN_OPTIONS_INIT;
@@ -52,7 +51,7 @@ LLEM_API int llem_run_experiment(char **out_json, char **out_dir,
 				 opts->version);
 	if (cfg->lc.is_study)
 		return error_set(LLEM_ENOTSUP, "a study runs with 'llem run' (study runner), "
-				 "not llem_run_experiment");
+					       "not llem_run_experiment");
 	mo.results_dir = opts->results_dir;
 	mo.write_files = opts->write_files != 0;
 	mo.interrupted = (volatile sig_atomic_t *)opts->interrupt;
@@ -128,8 +127,8 @@ static int on_gap(void *ctx, const char *kind, double remaining_s)
 	return rc < 0 ? STUDY_STOP : rc > 0 ? STUDY_END_GAP : STUDY_GO_ON;
 }
 
-LLEM_API int llem_run_study(char **out_dir, llem_study_summary *out_summary,
-			    const llem_config *cfg, const llem_study_options *opts)
+LLEM_API int llem_run_study(char **out_dir, llem_study_summary *out_summary, const llem_config *cfg,
+			    const llem_study_options *opts)
 {
 	llem_study_options defaults = LLEM_STUDY_OPTIONS_INIT;
 	struct study_run_options so = STUDY_RUN_OPTIONS_INIT;
@@ -153,13 +152,17 @@ LLEM_API int llem_run_study(char **out_dir, llem_study_summary *out_summary,
 				 opts->version);
 	if (!cfg || !cfg->lc.is_study)
 		return error_set(LLEM_EINVAL, "not a study (no 'sweep:' or 'experiments:'); "
-				 "run a single experiment with llem_run_experiment");
+					      "run a single experiment with llem_run_experiment");
 	if (opts->n_cycles < 0 || opts->n_cycles > (int)cycles_field->max)
-		return error_set(LLEM_EINVAL, "n_cycles %d is out of range (1 to %d, or 0 for "
-				 "the study's)", opts->n_cycles, (int)cycles_field->max);
+		return error_set(LLEM_EINVAL,
+				 "n_cycles %d is out of range (1 to %d, or 0 for "
+				 "the study's)",
+				 opts->n_cycles, (int)cycles_field->max);
 	if (opts->cycle_order && study_order_parse(opts->cycle_order) < 0)
-		return error_set(LLEM_EINVAL, "cycle_order '%s' is not one of sequential, "
-				 "interleaved, shuffled", opts->cycle_order);
+		return error_set(LLEM_EINVAL,
+				 "cycle_order '%s' is not one of sequential, "
+				 "interleaved, shuffled",
+				 opts->cycle_order);
 	rc = study_find_llem_exe(&exe, opts->llem_exe);
 	if (rc)
 		return rc;
@@ -195,4 +198,3 @@ LLEM_API int llem_run_study(char **out_dir, llem_study_summary *out_summary,
 	study_outcome_release(&out);
 	return rc;
 }
-

@@ -21,21 +21,21 @@
 #include "util/util.h"
 
 struct backend_model_info {
-	char *model;               /* as configured */
-	char *architecture;        /* "llama", "qwen2" */
+	char *model;        /* as configured */
+	char *architecture; /* "llama", "qwen2" */
 	int64_t params_total;
 	int64_t params_non_embedding;
 	int layers, hidden_size, intermediate_size, heads, kv_heads, head_dim;
 	int vocab_size;
-	char *weight_dtype;        /* "fp32", "bf16", "int8" ... */
+	char *weight_dtype; /* "fp32", "bf16", "int8" ... */
 	char *kv_cache_dtype;
-	int64_t weight_bytes;      /* weights held in memory */
+	int64_t weight_bytes; /* weights held in memory */
 	int64_t kv_cache_bytes;
 	int64_t step_weight_bytes; /* weight bytes one decode step reads */
 	char *tokenizer;           /* "byte" */
 	char *kernels;             /* "avx512-bf16", "generic" ... */
 	int threads, batch_size;
-	char **warnings;           /* for the result, e.g. byte tokenizer */
+	char **warnings; /* for the result, e.g. byte tokenizer */
 	size_t n_warnings;
 };
 void backend_model_info_release(struct backend_model_info *info);
@@ -47,18 +47,18 @@ void backend_model_info_release(struct backend_model_info *info);
  * backend's section).
  */
 struct backend_decoding {
-	bool do_sample;            /* as configured; sampling also needs temperature > 0 */
+	bool do_sample; /* as configured; sampling also needs temperature > 0 */
 	double temperature, top_p, repetition_penalty;
-	double min_p;              /* NAN: not set */
+	double min_p; /* NAN: not set */
 	int top_k;
-	int min_new_tokens;        /* 0: not set */
-	int max_new_tokens;        /* max_output_tokens */
+	int min_new_tokens; /* 0: not set */
+	int max_new_tokens; /* max_output_tokens */
 };
 struct backend_params {
-	const char *model;         /* a directory, a Hugging Face id or synthetic/<preset> */
-	const char *precision;     /* "fp32", "fp16", "bf16" */
-	int max_input_tokens;      /* prompts are cut to this many tokens */
-	uint64_t seed;             /* random_seed: sampling and synthetic weights */
+	const char *model;     /* a directory, a Hugging Face id or synthetic/<preset> */
+	const char *precision; /* "fp32", "fp16", "bf16" */
+	int max_input_tokens;  /* prompts are cut to this many tokens */
+	uint64_t seed;         /* random_seed: sampling and synthetic weights */
 	struct backend_decoding decoding;
 };
 /* The params of a resolved config (strings borrowed from it). */
@@ -71,7 +71,7 @@ struct backend_observer {
 };
 
 struct backend_request_stats {
-	int64_t input_tokens;      /* after truncation to max_input_tokens */
+	int64_t input_tokens; /* after truncation to max_input_tokens */
 	int64_t output_tokens;
 	uint64_t start_ns, first_token_ns, end_ns;
 	bool stopped_at_eos;
@@ -119,8 +119,7 @@ struct backend_ops {
 		    const struct config *cfg, struct backend_model_info *info);
 	/* Generates for n prompts; stats[i] for each. */
 	int (*generate)(void *session, const char *const *prompts, size_t n,
-			const struct backend_observer *obs,
-			struct backend_request_stats *stats);
+			const struct backend_observer *obs, struct backend_request_stats *stats);
 	void (*unload)(void *session);
 	/* What ran, for the result ("transformers 5.2 (torch 2.13, cuda
 	 * none)"): borrowed from the session, valid until unload. */
@@ -149,9 +148,9 @@ struct backend_ops {
 struct backend_info {
 	enum backend_id id;
 	const char *name;
-	bool runnable;      /* this build can run it */
-	const char *status; /* one line: what it is, or why not */
-	const char *precisions; /* accepted precision values, "fp32, fp16, bf16" */
+	bool runnable;                 /* this build can run it */
+	const char *status;            /* one line: what it is, or why not */
+	const char *precisions;        /* accepted precision values, "fp32, fp16, bf16" */
 	const struct backend_ops *ops; /* NULL when not runnable */
 };
 
@@ -163,7 +162,6 @@ const struct backend_info *backends_find(const char *name);
 const struct backend_ops *backends_ops(const char *name);
 /* The selected backend's check_config (a config_backend_rules_fn): what
  * every config_request of a program that runs backends passes. */
-void backends_check_config(const struct config *cfg, const char *fallback,
-			   struct diag_list *diags);
+void backends_check_config(const struct config *cfg, const char *fallback, struct diag_list *diags);
 
 #endif

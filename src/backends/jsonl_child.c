@@ -19,8 +19,7 @@
  * killed and reported as hung. */
 #define EXIT_GRACE_S 2.0
 
-int jsonl_child_start(struct jsonl_child *c, const char *name,
-		      const char *const *argv)
+int jsonl_child_start(struct jsonl_child *c, const char *name, const char *const *argv)
 {
 	struct proc_opts po = { 0 };
 	int rc;
@@ -54,8 +53,9 @@ static int died(struct jsonl_child *c)
 	if (WIFSIGNALED(st))
 		return error_set(LLEM_ERROR, "%s was killed by signal %d (%s)", c->name,
 				 WTERMSIG(st), strsignal(WTERMSIG(st)));
-	return error_set(LLEM_ERROR, "%s exited with status %d before replying (its log is on stderr)",
-			 c->name, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return error_set(LLEM_ERROR,
+			 "%s exited with status %d before replying (its log is on stderr)", c->name,
+			 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
 int jsonl_child_send(struct jsonl_child *c, const char *json)
@@ -71,19 +71,15 @@ int jsonl_child_send(struct jsonl_child *c, const char *json)
 	rc = proc_write(&c->proc, line.buf, line.len, -1);
 	strbuf_release(&line);
 	switch (rc) {
-	case PROC_IO_OK:
-		return 0;
-	case PROC_IO_EOF:
-		return died(c);
+	case PROC_IO_OK: return 0;
+	case PROC_IO_EOF: return died(c);
 	case PROC_IO_INTERRUPTED:
 		return error_set(LLEM_EINTR, "interrupted while writing to %s", c->name);
-	default:
-		return rc < 0 ? rc : error_set(LLEM_EIO, "writing to %s failed", c->name);
+	default: return rc < 0 ? rc : error_set(LLEM_EIO, "writing to %s failed", c->name);
 	}
 }
 
-static int garbage(const struct jsonl_child *c, const char *line, size_t len,
-		   const char *why)
+static int garbage(const struct jsonl_child *c, const char *line, size_t len, const char *why)
 {
 	struct strbuf q = STRBUF_INIT;
 	char *cut = xstrndup(line, len < QUOTE_BYTES ? len : QUOTE_BYTES);
@@ -136,8 +132,7 @@ int jsonl_child_read(struct jsonl_child *c, json_t **out, int timeout_ms)
 					 "a complete line (it ended without a newline)")
 			       : died(c);
 		break;
-	default:
-		break; /* negative: error_last() is set */
+	default: break; /* negative: error_last() is set */
 	}
 	strbuf_release(&line);
 	return rc;
@@ -149,8 +144,8 @@ void jsonl_child_stop(struct jsonl_child *c, int grace_ms)
 	proc_release(&c->proc);
 }
 
-int jsonl_run_capture(const char *const *argv, int timeout_ms, size_t max_bytes,
-		      char **out, int *status)
+int jsonl_run_capture(const char *const *argv, int timeout_ms, size_t max_bytes, char **out,
+		      int *status)
 {
 	struct proc p = { 0 };
 	struct proc_opts po = { 0 };

@@ -17,9 +17,9 @@
 /* A zeroed struct jsonl_child is "not started": jsonl_child_stop() on it
  * does nothing. */
 struct jsonl_child {
-	struct proc proc;   /* proc.pid > 0 while the child is there */
+	struct proc proc;                   /* proc.pid > 0 while the child is there */
 	volatile sig_atomic_t *interrupted; /* reads end with LLEM_EINTR once set */
-	const char *name;   /* for messages: "pytorch worker" */
+	const char *name;                   /* for messages: "pytorch worker" */
 };
 
 /*
@@ -28,8 +28,7 @@ struct jsonl_child {
  * Ctrl+C reaches llem alone and llem decides how the child ends. Parent
  * death: the child must end on EOF on its stdin (util/proc.h).
  */
-int jsonl_child_start(struct jsonl_child *c, const char *name,
-		      const char *const *argv);
+int jsonl_child_start(struct jsonl_child *c, const char *name, const char *const *argv);
 /* Sends one line (the JSON text must not contain a newline). */
 int jsonl_child_send(struct jsonl_child *c, const char *json);
 /*
@@ -50,7 +49,7 @@ void jsonl_child_stop(struct jsonl_child *c, int grace_ms);
  * in *out; stderr is inherited. *status is the wait status. An error when
  * it takes over timeout_ms or writes over max_bytes (it is killed then).
  */
-int jsonl_run_capture(const char *const *argv, int timeout_ms, size_t max_bytes,
-		      char **out, int *status);
+int jsonl_run_capture(const char *const *argv, int timeout_ms, size_t max_bytes, char **out,
+		      int *status);
 
 #endif

@@ -93,9 +93,10 @@ static int native_preflight(const struct config *cfg, struct diag_list *diags)
 	size_t before = diag_error_count(diags);
 
 	if (!synthetic_preset(model) && !fs_is_dir(model)) {
-		diag_add(diags, DIAG_ERROR, mo->source, mo->line, mo->col, "model",
-			 "use a local Hugging Face directory (config.json + *.safetensors) or synthetic/<preset>",
-			 "'%s' is not a directory", model);
+		diag_add(
+			diags, DIAG_ERROR, mo->source, mo->line, mo->col, "model",
+			"use a local Hugging Face directory (config.json + *.safetensors) or synthetic/<preset>",
+			"'%s' is not a directory", model);
 		return -1;
 	}
 	if (!synthetic_preset(model)) {
@@ -103,40 +104,45 @@ static int native_preflight(const struct config *cfg, struct diag_list *diags)
 		char *index = fs_join(model, "model.safetensors.index.json");
 
 		if (!fs_exists(single) && !fs_exists(index))
-			diag_add(diags, DIAG_ERROR, mo->source, mo->line, mo->col, "model",
-				 NULL, "'%s' has no model.safetensors or model.safetensors.index.json",
+			diag_add(diags, DIAG_ERROR, mo->source, mo->line, mo->col, "model", NULL,
+				 "'%s' has no model.safetensors or model.safetensors.index.json",
 				 model);
 		free(single);
 		free(index);
 	}
 	if (resolve_arch(&arch, cfg) != 0) {
-		diag_add(diags, DIAG_ERROR, mo->source, mo->line, mo->col, "model", NULL,
-			 "%s", error_last());
+		diag_add(diags, DIAG_ERROR, mo->source, mo->line, mo->col, "model", NULL, "%s",
+			 error_last());
 		return -1;
 	}
 	if (!synthetic_preset(model) && strcmp(tokenizer, "byte") != 0)
-		diag_add(diags, DIAG_ERROR, mo->source, mo->line, mo->col, "native.tokenizer",
-			 "set native.tokenizer: byte to run it with the byte-level tokenizer (the result records a warning)",
-			 "the native engine cannot read tokenizer.json yet");
+		diag_add(
+			diags, DIAG_ERROR, mo->source, mo->line, mo->col, "native.tokenizer",
+			"set native.tokenizer: byte to run it with the byte-level tokenizer (the result records a warning)",
+			"the native engine cannot read tokenizer.json yet");
 	if (arch.vocab_size < ENGINE_BYTE_TOKEN_BASE + 256)
-		diag_add(diags, DIAG_ERROR, mo->source, mo->line, mo->col, "model", NULL,
-			 "the byte-level tokenizer needs a vocabulary of at least %d tokens; this model has %d",
-			 ENGINE_BYTE_TOKEN_BASE + 256, arch.vocab_size);
+		diag_add(
+			diags, DIAG_ERROR, mo->source, mo->line, mo->col, "model", NULL,
+			"the byte-level tokenizer needs a vocabulary of at least %d tokens; this model has %d",
+			ENGINE_BYTE_TOKEN_BASE + 256, arch.vocab_size);
 	if (cfg_int(cfg, FIELD_MAX_INPUT_TOKENS) + cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS) >
 	    arch.max_position)
-		diag_add(diags, DIAG_WARNING, mo->source, mo->line, mo->col,
-			 "max_input_tokens", NULL,
-			 "prompt plus output (%lld tokens) exceeds the model's max_position_embeddings (%d)",
-			 (long long)(cfg_int(cfg, FIELD_MAX_INPUT_TOKENS) +
-				     cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS)),
-			 arch.max_position);
+		diag_add(
+			diags, DIAG_WARNING, mo->source, mo->line, mo->col, "max_input_tokens",
+			NULL,
+			"prompt plus output (%lld tokens) exceeds the model's max_position_embeddings (%d)",
+			(long long)(cfg_int(cfg, FIELD_MAX_INPUT_TOKENS) +
+				    cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS)),
+			arch.max_position);
 	return diag_error_count(diags) == before ? 0 : -1;
 }
 
 static char *dtype_label(enum engine_dtype t)
 {
-	return xstrdup(t == ENGINE_Q8_0 ? "int8" : t == ENGINE_F16 ? "fp16"
-				      : t == ENGINE_BF16 ? "bf16" : "fp32");
+	return xstrdup(t == ENGINE_Q8_0   ? "int8"
+		       : t == ENGINE_F16  ? "fp16"
+		       : t == ENGINE_BF16 ? "bf16"
+					  : "fp32");
 }
 
 static void add_warning(struct backend_model_info *info, char *w)
@@ -145,8 +151,8 @@ static void add_warning(struct backend_model_info *info, char *w)
 	info->warnings[info->n_warnings++] = w;
 }
 
-static int native_load(void **out_session, const struct backend_params *p,
-		       const struct config *cfg, struct backend_model_info *info)
+static int native_load(void **out_session, const struct backend_params *p, const struct config *cfg,
+		       struct backend_model_info *info)
 {
 	const struct backend_decoding *d = &p->decoding;
 	const char *model = p->model, *preset = synthetic_preset(model);
@@ -213,8 +219,9 @@ static int native_load(void **out_session, const struct backend_params *p,
 	info->threads = so.threads;
 	info->batch_size = so.max_batch;
 	if (!preset)
-		add_warning(info, xstrdup("byte-level tokenizer used on a real model: token counts and "
-					  "outputs differ from the model's own tokenizer"));
+		add_warning(info,
+			    xstrdup("byte-level tokenizer used on a real model: token counts and "
+				    "outputs differ from the model's own tokenizer"));
 	*out_session = ns;
 	return 0;
 fail:
@@ -232,8 +239,7 @@ static void relay_token(void *ctx, size_t request, int32_t token, uint64_t t_ns)
 }
 
 static int native_generate(void *session, const char *const *prompts, size_t n,
-			   const struct backend_observer *obs,
-			   struct backend_request_stats *stats)
+			   const struct backend_observer *obs, struct backend_request_stats *stats)
 {
 	struct native_session *ns = session;
 	struct engine_request *reqs = xcalloc(n ? n : 1, sizeof(*reqs));

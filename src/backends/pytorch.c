@@ -42,13 +42,13 @@
 
 struct torch_session {
 	struct jsonl_child child;
-	bool broken;              /* the protocol failed: no further requests */
-	bool synthetic;           /* harness tokenizes (byte level) */
+	bool broken;    /* the protocol failed: no further requests */
+	bool synthetic; /* harness tokenizes (byte level) */
 	int batch_size;
 	int64_t next_id;
-	json_t *decoding;         /* generate arguments shared by every call */
+	json_t *decoding; /* generate arguments shared by every call */
 	int max_input_tokens;
-	char version[256];        /* "transformers X (torch Y, cuda Z)", from hello */
+	char version[256]; /* "transformers X (torch Y, cuda Z)", from hello */
 };
 
 /* ---- requests ---------------------------------------------------------- */
@@ -96,7 +96,8 @@ static int call(struct torch_session *s, const char *op, json_t *req, int timeou
 	*reply = NULL;
 	if (s->broken) {
 		json_decref(req);
-		return error_set(LLEM_ERROR, "the pytorch worker failed earlier; no further requests");
+		return error_set(LLEM_ERROR,
+				 "the pytorch worker failed earlier; no further requests");
 	}
 	json_object_set_new(req, "id", json_integer(id));
 	json_object_set_new(req, "op", json_string(op));
@@ -113,9 +114,10 @@ static int call(struct torch_session *s, const char *op, json_t *req, int timeou
 			break;
 		if (json_integer_value(json_object_get(msg, "id")) != id ||
 		    !json_is_integer(json_object_get(msg, "id"))) {
-			rc = error_set(LLEM_ERROR,
-				       "pytorch worker answered request %lld with a message for another id",
-				       (long long)id);
+			rc = error_set(
+				LLEM_ERROR,
+				"pytorch worker answered request %lld with a message for another id",
+				(long long)id);
 			json_decref(msg);
 			break;
 		}
@@ -123,8 +125,10 @@ static int call(struct torch_session *s, const char *op, json_t *req, int timeou
 		if (ev) {
 			rc = on_step && json_is_string(ev) && !strcmp(json_string_value(ev), "step")
 				     ? on_step(ctx, msg)
-				     : error_set(LLEM_ERROR, "pytorch worker sent an unexpected event during %s",
-						 op);
+				     : error_set(
+					       LLEM_ERROR,
+					       "pytorch worker sent an unexpected event during %s",
+					       op);
 			json_decref(msg);
 			continue;
 		}
@@ -164,15 +168,17 @@ static int hello(struct torch_session *s)
 	uint64_t t0 = clock_monotonic_ns(), t1;
 	json_t *reply;
 	int64_t worker_ns;
-	int rc = call(s, "hello", json_object(), pytorch_deadline_ms(HELLO_TIMEOUT_MS), NULL, NULL, &reply);
+	int rc = call(s, "hello", json_object(), pytorch_deadline_ms(HELLO_TIMEOUT_MS), NULL, NULL,
+		      &reply);
 
 	t1 = clock_monotonic_ns();
 	if (rc)
 		return rc;
 	if (get_int(reply, "protocol") != PROTOCOL_VERSION) {
-		rc = error_set(LLEM_ENOTSUP,
-			       "pytorch worker speaks protocol %lld, this llem speaks %d: reinstall llem",
-			       (long long)get_int(reply, "protocol"), PROTOCOL_VERSION);
+		rc = error_set(
+			LLEM_ENOTSUP,
+			"pytorch worker speaks protocol %lld, this llem speaks %d: reinstall llem",
+			(long long)get_int(reply, "protocol"), PROTOCOL_VERSION);
 		goto out;
 	}
 	/* Token timestamps come from the worker's clock: it must be llem's
@@ -183,16 +189,20 @@ static int hello(struct torch_session *s)
 			       "the pytorch worker's monotonic clock (%lld ns) is not llem's "
 			       "CLOCK_MONOTONIC (request sent %llu, reply read %llu): token "
 			       "timestamps would be wrong",
-			       (long long)worker_ns, (unsigned long long)t0, (unsigned long long)t1);
+			       (long long)worker_ns, (unsigned long long)t0,
+			       (unsigned long long)t1);
 		goto out;
 	}
 	snprintf(s->version, sizeof(s->version), "transformers %s (torch %s, cuda %s)",
 		 json_string_value(json_object_get(reply, "transformers"))
-			 ? json_string_value(json_object_get(reply, "transformers")) : "?",
+			 ? json_string_value(json_object_get(reply, "transformers"))
+			 : "?",
 		 json_string_value(json_object_get(reply, "torch"))
-			 ? json_string_value(json_object_get(reply, "torch")) : "?",
+			 ? json_string_value(json_object_get(reply, "torch"))
+			 : "?",
 		 json_string_value(json_object_get(reply, "cuda"))
-			 ? json_string_value(json_object_get(reply, "cuda")) : "none");
+			 ? json_string_value(json_object_get(reply, "cuda"))
+			 : "none");
 out:
 	json_decref(reply);
 	return rc;
@@ -277,9 +287,10 @@ static json_t *decoding_args(const struct backend_params *p, const struct config
 	if (!json_is_array(eos) || !json_array_size(eos))
 		eos = json_object_get(load_reply, "eos_token_id");
 	json_object_set_new(d, "eos_token_id", eos ? json_deep_copy(eos) : json_null());
-	json_object_set_new(d, "pad_token_id", json_deep_copy(json_object_get(load_reply, "pad_token_id")
-							      ? json_object_get(load_reply, "pad_token_id")
-							      : json_null()));
+	json_object_set_new(d, "pad_token_id",
+			    json_deep_copy(json_object_get(load_reply, "pad_token_id")
+						   ? json_object_get(load_reply, "pad_token_id")
+						   : json_null()));
 	return d;
 }
 
@@ -306,8 +317,9 @@ static void fill_info(struct backend_model_info *info, const char *model, const 
 	info->params_total = get_int(r, "params_total");
 	/* As the native engine counts it: an untied LM head is an embedding
 	 * matrix too (src/engine/model.c). */
-	info->params_non_embedding = info->params_total - get_int(r, "embedding_params") *
-				     (json_is_true(json_object_get(r, "tied")) ? 1 : 2);
+	info->params_non_embedding =
+		info->params_total -
+		get_int(r, "embedding_params") * (json_is_true(json_object_get(r, "tied")) ? 1 : 2);
 	info->layers = (int)get_int(r, "layers");
 	info->hidden_size = (int)get_int(r, "hidden_size");
 	info->intermediate_size = (int)get_int(r, "intermediate_size");
@@ -324,19 +336,21 @@ static void fill_info(struct backend_model_info *info, const char *model, const 
 	 * of which it gathers one row per token. */
 	emb_bytes = get_int(r, "embedding_params") * dtype_bytes(info->weight_dtype);
 	info->step_weight_bytes = json_is_true(json_object_get(r, "tied"))
-					  ? info->weight_bytes : info->weight_bytes - emb_bytes;
+					  ? info->weight_bytes
+					  : info->weight_bytes - emb_bytes;
 	info->tokenizer = pytorch_synthetic_preset(model) ? xstrdup("byte") : xstrdup("model");
 	info->kernels = xasprintf("%s on %s", version,
 				  json_string_value(json_object_get(r, "device"))
-					  ? json_string_value(json_object_get(r, "device")) : "?");
+					  ? json_string_value(json_object_get(r, "device"))
+					  : "?");
 	info->threads = 0;
 	info->batch_size = batch_size;
 	if (json_is_array(w) && json_array_size(w)) {
 		info->warnings = xcalloc(json_array_size(w), sizeof(char *));
 		for (i = 0; i < json_array_size(w); i++)
 			if (json_string_value(json_array_get(w, i)))
-				info->warnings[info->n_warnings++] =
-					xasprintf("pytorch: %s", json_string_value(json_array_get(w, i)));
+				info->warnings[info->n_warnings++] = xasprintf(
+					"pytorch: %s", json_string_value(json_array_get(w, i)));
 	}
 }
 
@@ -348,7 +362,8 @@ static void stop_worker(struct torch_session *s)
 	json_t *reply = NULL;
 
 	if (!s->broken && jsonl_child_running(&s->child))
-		call(s, "shutdown", json_object(), pytorch_deadline_ms(SMALL_TIMEOUT_MS), NULL, NULL, &reply);
+		call(s, "shutdown", json_object(), pytorch_deadline_ms(SMALL_TIMEOUT_MS), NULL,
+		     NULL, &reply);
 	json_decref(reply);
 	/* A worker that broke the protocol (or was interrupted mid-reply) is
 	 * not listening: no grace. */
@@ -384,13 +399,14 @@ static int pytorch_load(void **out_session, const struct backend_params *p,
 		goto fail;
 	rc = hello(s);
 	if (!rc)
-		rc = call(s, "load", load_request(p, cfg), pytorch_deadline_ms(LOAD_TIMEOUT_MS), NULL,
-			  NULL, &reply);
+		rc = call(s, "load", load_request(p, cfg), pytorch_deadline_ms(LOAD_TIMEOUT_MS),
+			  NULL, NULL, &reply);
 	if (rc)
 		goto fail;
 	s->synthetic = pytorch_synthetic_preset(p->model) != NULL;
 	s->batch_size = cfg_is_null(cfg, FIELD_PYTORCH_BATCH_SIZE)
-				? 1 : (int)cfg_int(cfg, FIELD_PYTORCH_BATCH_SIZE);
+				? 1
+				: (int)cfg_int(cfg, FIELD_PYTORCH_BATCH_SIZE);
 	s->max_input_tokens = p->max_input_tokens;
 	s->decoding = decoding_args(p, cfg, reply);
 	fill_info(info, p->model, reply, s->batch_size, s->version);
@@ -414,7 +430,7 @@ fail:
 
 struct step_ctx {
 	const struct backend_observer *obs;
-	size_t offset, n;          /* this batch's requests in the caller's list */
+	size_t offset, n; /* this batch's requests in the caller's list */
 	uint64_t sent_ns, last_ns;
 };
 
@@ -427,7 +443,8 @@ static int on_step(void *ctx, json_t *ev)
 	size_t i;
 
 	if (!json_is_array(reqs) || !json_is_array(toks) ||
-	    json_array_size(reqs) != json_array_size(toks) || !json_is_integer(json_object_get(ev, "t_ns")))
+	    json_array_size(reqs) != json_array_size(toks) ||
+	    !json_is_integer(json_object_get(ev, "t_ns")))
 		return error_set(LLEM_ERROR, "pytorch worker sent a malformed step event");
 	/* Timestamps must lie between our request and now, in order: a check
 	 * on every event that the clocks still agree. */
@@ -442,8 +459,10 @@ static int on_step(void *ctx, json_t *ev)
 		int64_t r = json_integer_value(json_array_get(reqs, i));
 
 		if (r < 0 || (size_t)r >= sc->n)
-			return error_set(LLEM_ERROR, "pytorch worker reported a token for request %lld "
-					 "of a batch of %zu", (long long)r, sc->n);
+			return error_set(LLEM_ERROR,
+					 "pytorch worker reported a token for request %lld "
+					 "of a batch of %zu",
+					 (long long)r, sc->n);
 		if (sc->obs && sc->obs->on_token)
 			sc->obs->on_token(sc->obs->ctx, sc->offset + (size_t)r,
 					  (int32_t)json_integer_value(json_array_get(toks, i)),
@@ -455,8 +474,8 @@ static int on_step(void *ctx, json_t *ev)
 static json_t *batch_inputs(const struct torch_session *s, const char *const *prompts, size_t n)
 {
 	json_t *arr = json_array();
-	int32_t *ids = xmalloc((size_t)(s->max_input_tokens > 0 ? s->max_input_tokens : 1) *
-			       sizeof(*ids));
+	int32_t *ids =
+		xmalloc((size_t)(s->max_input_tokens > 0 ? s->max_input_tokens : 1) * sizeof(*ids));
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -489,7 +508,8 @@ static int read_stats(const json_t *reply, size_t n, uint64_t start_ns,
 	size_t i;
 
 	if (!json_is_array(reqs) || json_array_size(reqs) != n)
-		return error_set(LLEM_ERROR, "pytorch worker returned %zu request results for %zu prompts",
+		return error_set(LLEM_ERROR,
+				 "pytorch worker returned %zu request results for %zu prompts",
 				 json_is_array(reqs) ? json_array_size(reqs) : 0, n);
 	for (i = 0; i < n; i++) {
 		const json_t *r = json_array_get(reqs, i);
@@ -501,16 +521,17 @@ static int read_stats(const json_t *reply, size_t n, uint64_t start_ns,
 		stats[i].end_ns = (uint64_t)get_int(r, "end_ns");
 		stats[i].stopped_at_eos = json_is_true(json_object_get(r, "stopped_at_eos"));
 		if (stats[i].input_tokens < 1 || stats[i].output_tokens < 0)
-			return error_set(LLEM_ERROR, "pytorch worker reported %lld input and %lld "
-					 "output tokens for request %zu", (long long)stats[i].input_tokens,
+			return error_set(LLEM_ERROR,
+					 "pytorch worker reported %lld input and %lld "
+					 "output tokens for request %zu",
+					 (long long)stats[i].input_tokens,
 					 (long long)stats[i].output_tokens, i);
 	}
 	return 0;
 }
 
 static int pytorch_generate(void *session, const char *const *prompts, size_t n,
-			    const struct backend_observer *obs,
-			    struct backend_request_stats *stats)
+			    const struct backend_observer *obs, struct backend_request_stats *stats)
 {
 	struct torch_session *s = session;
 	size_t off;
@@ -524,9 +545,11 @@ static int pytorch_generate(void *session, const char *const *prompts, size_t n,
 		json_object_set_new(req, s->synthetic ? "input_ids" : "prompts",
 				    batch_inputs(s, prompts + off, k));
 		sc.sent_ns = clock_monotonic_ns();
-		rc = call(s, "generate", req, pytorch_deadline_ms(STEP_TIMEOUT_MS), on_step, &sc, &reply);
+		rc = call(s, "generate", req, pytorch_deadline_ms(STEP_TIMEOUT_MS), on_step, &sc,
+			  &reply);
 		if (!rc)
-			rc = read_stats(reply, k, (uint64_t)get_int(reply, "start_ns"), stats + off);
+			rc = read_stats(reply, k, (uint64_t)get_int(reply, "start_ns"),
+					stats + off);
 		json_decref(reply);
 	}
 	return rc;
@@ -550,7 +573,8 @@ static int pytorch_memory(void *session, bool reset, double *peak_mb, const char
 		return rc;
 	if (json_is_integer(json_object_get(reply, "peak_allocated_bytes"))) {
 		*peak_mb = (double)get_int(reply, "peak_allocated_bytes") / (1024.0 * 1024.0);
-		*method = "pytorch: torch.cuda.max_memory_allocated() in the worker, reset before the window";
+		*method =
+			"pytorch: torch.cuda.max_memory_allocated() in the worker, reset before the window";
 	} else if (s->child.proc.pid > 0) {
 		char path[64], *text = NULL, *p;
 

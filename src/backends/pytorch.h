@@ -28,7 +28,6 @@ char *pytorch_find_worker(struct strbuf *tried);
 int pytorch_preflight(const struct config *cfg, struct diag_list *diags);
 bool pytorch_describe(struct strbuf *out);
 /* struct backend_ops.check_config of the PyTorch backend. */
-void pytorch_check_config(const struct config *cfg, const char *fallback,
-			  struct diag_list *diags);
+void pytorch_check_config(const struct config *cfg, const char *fallback, struct diag_list *diags);
 
 #endif

@@ -131,20 +131,21 @@ static void add_error(const struct config *cfg, struct diag_list *diags, enum fi
 {
 	const struct cfg_origin *o = origin_of(cfg, id);
 
-	diag_add(diags, DIAG_ERROR, o->source, o->line, o->col, schema_fields[id].path, hint,
-		 "%s", msg);
+	diag_add(diags, DIAG_ERROR, o->source, o->line, o->col, schema_fields[id].path, hint, "%s",
+		 msg);
 }
 
 /* Runs `python worker --check`: do torch and transformers import? */
-static void check_imports(const struct config *cfg, struct diag_list *diags,
-			  const char *python, const char *worker)
+static void check_imports(const struct config *cfg, struct diag_list *diags, const char *python,
+			  const char *worker)
 {
 	const char *argv[] = { python, worker, "--check", NULL };
 	char *out = NULL, *line, *msg = NULL, *hint = NULL;
 	json_t *v = NULL;
 	int status = 0;
 
-	if (jsonl_run_capture(argv, pytorch_deadline_ms(CHECK_TIMEOUT_MS), 1 << 20, &out, &status)) {
+	if (jsonl_run_capture(argv, pytorch_deadline_ms(CHECK_TIMEOUT_MS), 1 << 20, &out,
+			      &status)) {
 		msg = xasprintf("cannot run the PyTorch worker check: %s", error_last());
 		goto report;
 	}
@@ -153,8 +154,9 @@ static void check_imports(const struct config *cfg, struct diag_list *diags,
 		line = memrchr(out, '{', (size_t)(line - out));
 	v = line ? json_loads(line, 0, NULL) : NULL;
 	if (!json_is_object(v)) {
-		msg = xasprintf("%s %s --check printed no result (exit status %d); see its stderr above",
-				python, worker, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		msg = xasprintf(
+			"%s %s --check printed no result (exit status %d); see its stderr above",
+			python, worker, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		goto report;
 	}
 	if (json_is_true(json_object_get(v, "ok")))
@@ -221,15 +223,17 @@ int pytorch_preflight(const struct config *cfg, struct diag_list *diags)
 		char *cj = fs_join(model, "config.json");
 
 		if (!fs_exists(cj)) {
-			msg = xasprintf("'%s' has no config.json: not a Hugging Face model directory",
-					model);
+			msg = xasprintf(
+				"'%s' has no config.json: not a Hugging Face model directory",
+				model);
 			add_error(cfg, diags, FIELD_MODEL, NULL, msg);
 			free(msg);
 		}
 		free(cj);
 	} else if (!in_hf_cache(model)) {
-		msg = xasprintf("'%s' is neither a local directory nor in the local Hugging Face cache",
-				model);
+		msg = xasprintf(
+			"'%s' is neither a local directory nor in the local Hugging Face cache",
+			model);
 		add_error(cfg, diags, FIELD_MODEL,
 			  "llem never downloads: fetch it first (huggingface-cli download ID), "
 			  "point model: at a local directory, or use synthetic/<preset>",
@@ -239,11 +243,13 @@ int pytorch_preflight(const struct config *cfg, struct diag_list *diags)
 
 	python = pytorch_find_python(pytorch_configured_python(cfg), &name, &from);
 	if (!python) {
-		msg = xasprintf("Python interpreter '%s' (from %s) was not found or is not executable",
-				name, from);
-		add_error(cfg, diags, FIELD_PYTORCH_PYTHON,
-			  "set pytorch.python (or LLEM_PYTHON) to a python3 that has torch and transformers",
-			  msg);
+		msg = xasprintf(
+			"Python interpreter '%s' (from %s) was not found or is not executable",
+			name, from);
+		add_error(
+			cfg, diags, FIELD_PYTORCH_PYTHON,
+			"set pytorch.python (or LLEM_PYTHON) to a python3 that has torch and transformers",
+			msg);
 		free(msg);
 	}
 	worker = pytorch_find_worker(&tried);
@@ -275,14 +281,17 @@ bool pytorch_describe(struct strbuf *out)
 	python = pytorch_find_python(NULL, &name, &from);
 	worker = pytorch_find_worker(&tried);
 	if (!python) {
-		strbuf_addf(out, "Python interpreter '%s' (from %s) not found; set LLEM_PYTHON or "
-			    "pytorch.python", name, from);
+		strbuf_addf(out,
+			    "Python interpreter '%s' (from %s) not found; set LLEM_PYTHON or "
+			    "pytorch.python",
+			    name, from);
 	} else if (!worker) {
 		strbuf_addf(out, "worker script %s not installed", PYTORCH_WORKER_FILE);
 	} else {
 		const char *argv[] = { python, worker, "--versions", NULL };
 
-		if (!jsonl_run_capture(argv, pytorch_deadline_ms(CHECK_TIMEOUT_MS), 1 << 16, &text, &status))
+		if (!jsonl_run_capture(argv, pytorch_deadline_ms(CHECK_TIMEOUT_MS), 1 << 16, &text,
+				       &status))
 			v = json_loads(text, 0, NULL);
 		ok = json_is_true(json_object_get(v, "ok"));
 		if (ok)

@@ -16,9 +16,9 @@
 #undef BACKEND
 #undef PLANNED_BACKEND
 
-#define BACKEND(id, name, ops, precisions, summary) \
+#define BACKEND(id, name, ops, precisions, summary)                                                \
 	{ BACKEND_ID_##id, name, true, summary, precisions, &ops },
-#define PLANNED_BACKEND(id, name, precisions, summary) \
+#define PLANNED_BACKEND(id, name, precisions, summary)                                             \
 	{ BACKEND_ID_##id, name, false, summary, precisions, NULL },
 static const struct backend_info registry[BACKEND_COUNT] = {
 #include "config/backend_table.def"
@@ -62,15 +62,16 @@ void backend_params_of(struct backend_params *out, const struct config *cfg)
 	d->temperature = cfg_float(cfg, FIELD_DECODER_TEMPERATURE);
 	d->top_p = cfg_float(cfg, FIELD_DECODER_TOP_P);
 	d->repetition_penalty = cfg_float(cfg, FIELD_DECODER_REPETITION_PENALTY);
-	d->min_p = cfg_is_null(cfg, FIELD_DECODER_MIN_P) ? NAN : cfg_float(cfg, FIELD_DECODER_MIN_P);
+	d->min_p =
+		cfg_is_null(cfg, FIELD_DECODER_MIN_P) ? NAN : cfg_float(cfg, FIELD_DECODER_MIN_P);
 	d->top_k = (int)cfg_int(cfg, FIELD_DECODER_TOP_K);
 	d->min_new_tokens = cfg_is_null(cfg, FIELD_DECODER_MIN_NEW_TOKENS)
-				    ? 0 : (int)cfg_int(cfg, FIELD_DECODER_MIN_NEW_TOKENS);
+				    ? 0
+				    : (int)cfg_int(cfg, FIELD_DECODER_MIN_NEW_TOKENS);
 	d->max_new_tokens = (int)cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS);
 }
 
-void backends_check_config(const struct config *cfg, const char *fallback,
-			   struct diag_list *diags)
+void backends_check_config(const struct config *cfg, const char *fallback, struct diag_list *diags)
 {
 	const struct backend_ops *ops = backends_ops(cfg_str(cfg, FIELD_BACKEND));
 

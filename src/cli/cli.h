@@ -13,10 +13,10 @@
 /* Exit codes (docs/architecture.md). */
 enum {
 	EXIT_OK = 0,
-	EXIT_RUN_FAILED = 1,    /* preflight, backend or experiment failure */
-	EXIT_USAGE = 2,         /* bad command line or config */
-	EXIT_PARTIAL = 3,       /* a study finished with failed experiments */
-	EXIT_INTERRUPTED = 130  /* SIGINT */
+	EXIT_RUN_FAILED = 1,   /* preflight, backend or experiment failure */
+	EXIT_USAGE = 2,        /* bad command line or config */
+	EXIT_PARTIAL = 3,      /* a study finished with failed experiments */
+	EXIT_INTERRUPTED = 130 /* SIGINT */
 };
 
 int cmd_run(int argc, char **argv);

@@ -41,19 +41,16 @@ static void show_cpu(const json_t *report)
 	const json_t *cpu = json_object_get(report, "cpu");
 	const json_t *logical = json_object_get(cpu, "logical_cores");
 	const json_t *physical = json_object_get(cpu, "physical_cores");
-	const json_t *mem = json_object_get(json_object_get(report, "system"),
-					    "memory_total_mib");
+	const json_t *mem = json_object_get(json_object_get(report, "system"), "memory_total_mib");
 
 	printf("CPU\n");
 	printf("  Model     %s\n", str_or(cpu, "model", "(unknown)"));
 	if (json_is_integer(logical))
-		printf("  Cores     %" JSON_INTEGER_FORMAT " logical",
-		       json_integer_value(logical));
+		printf("  Cores     %" JSON_INTEGER_FORMAT " logical", json_integer_value(logical));
 	else
 		printf("  Cores     (unknown) logical");
 	if (json_is_integer(physical))
-		printf(", %" JSON_INTEGER_FORMAT " physical",
-		       json_integer_value(physical));
+		printf(", %" JSON_INTEGER_FORMAT " physical", json_integer_value(physical));
 	printf("\n  Governor  %s\n", str_or(cpu, "governor", "(not exposed)"));
 	if (json_is_integer(mem) && json_integer_value(mem) > 0)
 		printf("  Memory    %.1f GiB\n", (double)json_integer_value(mem) / 1024.0);
@@ -73,7 +70,8 @@ static void show_gpus(const json_t *report, bool verbose)
 	}
 	if (json_array_size(devices) == 0)
 		printf("  No GPU detected (NVML loaded, 0 devices)\n");
-	json_array_foreach(devices, i, d) {
+	json_array_foreach(devices, i, d)
+	{
 		const json_t *mem = json_object_get(d, "memory_total_mib");
 		const json_t *limit = json_object_get(d, "power_limit_w");
 
@@ -105,7 +103,8 @@ static void show_rapl(const json_t *report)
 		printf("  No RAPL zones found (no powercap interface on this machine or in this container)\n");
 		return;
 	}
-	json_array_foreach(json_object_get(rapl, "zones"), i, z) {
+	json_array_foreach(json_object_get(rapl, "zones"), i, z)
+	{
 		printf("  %s%-12s %-16s %s\n",
 		       json_integer_value(json_object_get(z, "depth")) ? "  " : "",
 		       str_or(z, "name", "?"), str_or(z, "id", "?"),
@@ -122,7 +121,8 @@ static void show_backends(const json_t *report)
 	size_t i;
 
 	printf("Backends\n");
-	json_array_foreach(json_object_get(report, "backends"), i, b) {
+	json_array_foreach(json_object_get(report, "backends"), i, b)
+	{
 		bool ok = json_is_true(json_object_get(b, "available"));
 
 		printf("  %-9s %s%s\n", str_or(b, "name", "?"),
@@ -139,8 +139,7 @@ static void show_system(const json_t *report, bool verbose)
 	printf("  Distro     %s\n", str_or(sys, "distro", "?"));
 	printf("  Container  %s\n", str_or(sys, "container", "none detected"));
 	if (verbose)
-		printf("  Build      %s\n",
-		       str_or(json_object_get(report, "llem"), "build", "?"));
+		printf("  Build      %s\n", str_or(json_object_get(report, "llem"), "build", "?"));
 }
 
 /*
@@ -174,7 +173,8 @@ static void show_user_settings(const llem_config *cfg, const char *path)
 		goto out;
 	}
 	plan = json_loads(text, 0, NULL);
-	json_array_foreach(json_object_get(plan, "explicit"), i, e) {
+	json_array_foreach(json_object_get(plan, "explicit"), i, e)
+	{
 		const json_t *value = json_object_get(e, "value");
 		char *dumped = NULL;
 
@@ -234,8 +234,8 @@ static void show_user_config(const char *path, bool verbose)
 			for (p = msg, sink.errors = 1; (p = strchr(p, '\n')); p++)
 				sink.errors++;
 		}
-		printf("  Status  invalid (%zu error%s; llem run will refuse it):\n",
-		       sink.errors, sink.errors == 1 ? "" : "s");
+		printf("  Status  invalid (%zu error%s; llem run will refuse it):\n", sink.errors,
+		       sink.errors == 1 ? "" : "s");
 	}
 	/* stdout first: the problems read after the status they explain. */
 	fflush(stdout);
@@ -251,8 +251,7 @@ static int show_fields(const char *format)
 	char *doc = NULL;
 
 	if (llem_config_fields_doc(&doc, format) != 0)
-		return cli_usage_error("config",
-				       "--format must be text or markdown, got '%s'",
+		return cli_usage_error("config", "--format must be text or markdown, got '%s'",
 				       format);
 	fputs(doc, stdout);
 	llem_free(doc);
@@ -292,9 +291,7 @@ int cmd_config(int argc, char **argv)
 		case ':':
 			return cli_usage_error("config", "option '%s' needs a value",
 					       argv[optind - 1]);
-		default:
-			return cli_usage_error("config", "unknown option '%s'",
-					       argv[optind - 1]);
+		default: return cli_usage_error("config", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

@@ -54,8 +54,7 @@ static void usage(FILE *out)
 }
 
 /* Adds "key=value" with value as a YAML double-quoted string. */
-static void add_string_override(struct run_opts *o, const char *key,
-				const char *value)
+static void add_string_override(struct run_opts *o, const char *key, const char *value)
 {
 	struct strbuf *sb;
 
@@ -182,8 +181,7 @@ static void print_explicit(const json_t *plan)
 }
 
 /* The human form of an experiment's plan. */
-static void print_experiment(const llem_config *cfg, const json_t *plan,
-			     const struct run_opts *o)
+static void print_experiment(const llem_config *cfg, const json_t *plan, const struct run_opts *o)
 {
 	const json_t *sum = json_object_get(plan, "summary");
 	const json_t *bs = json_object_get(sum, "batch_size");
@@ -201,7 +199,7 @@ static void print_experiment(const llem_config *cfg, const json_t *plan,
 	printf("  Tokens      up to %lld in, %lld out per prompt\n", jint(sum, "max_input_tokens"),
 	       jint(sum, "max_output_tokens"));
 	printf("  Energy      %s\n", json_is_string(energy) ? json_string_value(energy)
-						       : "disabled (energy.backend: null)");
+							    : "disabled (energy.backend: null)");
 	printf("  Output      %s/\n", jstr(plan, "output_dir"));
 	printf("  Config hash %s\n", jstr(plan, "config_hash"));
 	if (!o->quiet)
@@ -241,8 +239,9 @@ static void print_study(const json_t *plan)
 	double gaps = runs > 0 ? (double)(runs - 1) * gap_e + (double)(cycles - 1) * gap_c : 0;
 	struct strbuf sb = STRBUF_INIT;
 
-	printf("Study: %s (%s)\n", json_is_string(json_object_get(plan, "study_name"))
-					 ? jstr(plan, "study_name") : "unnamed",
+	printf("Study: %s (%s)\n",
+	       json_is_string(json_object_get(plan, "study_name")) ? jstr(plan, "study_name")
+								   : "unnamed",
 	       jstr(plan, "path"));
 	printf("  Design hash  %s\n", jstr(plan, "study_design_hash"));
 	printf("  Experiments  %zu valid of %zu (%lld from sweep, %lld explicit)\n", count, total,
@@ -329,8 +328,17 @@ static int run_loaded(const llem_config *cfg, const struct run_opts *o)
 
 int cmd_run(int argc, char **argv)
 {
-	enum { OPT_BATCH = 256, OPT_SET, OPT_DRY, OPT_CYCLES, OPT_ORDER, OPT_NOGAPS,
-	       OPT_USERCFG, OPT_JSON, OPT_RESUME };
+	enum {
+		OPT_BATCH = 256,
+		OPT_SET,
+		OPT_DRY,
+		OPT_CYCLES,
+		OPT_ORDER,
+		OPT_NOGAPS,
+		OPT_USERCFG,
+		OPT_JSON,
+		OPT_RESUME
+	};
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "backend", required_argument, NULL, 'b' },
@@ -362,7 +370,10 @@ int cmd_run(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "m:b:n:d:p:o:qvh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'm': add_string_override(&o, "model", optarg); have_model = true; break;
+		case 'm':
+			add_string_override(&o, "model", optarg);
+			have_model = true;
+			break;
 		case 'b': add_string_override(&o, "backend", optarg); break;
 		case 'n': add_raw_override(&o, "n", optarg); break;
 		case 'd': add_string_override(&o, "dataset", optarg); break;
@@ -385,7 +396,10 @@ int cmd_run(int argc, char **argv)
 		case OPT_RESUME: o.resume_dir = optarg; break;
 		case 'q': o.quiet = true; break;
 		case 'v': o.verbose = true; break;
-		case 'h': usage(stdout); rc = EXIT_OK; goto out;
+		case 'h':
+			usage(stdout);
+			rc = EXIT_OK;
+			goto out;
 		case ':':
 			rc = cli_usage_error("run", "option '%s' needs a value", argv[optind - 1]);
 			goto out;

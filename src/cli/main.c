@@ -15,24 +15,23 @@ struct command {
 
 static const struct command commands[] = {
 	{ "run", cmd_run, "run an experiment or a study (or check it with --dry-run)" },
-	{ "config", cmd_config, "show what this machine offers for measurement; list config fields" },
+	{ "config", cmd_config,
+	  "show what this machine offers for measurement; list config fields" },
 };
 
 static void usage(FILE *out)
 {
 	size_t i;
 
-	fprintf(out,
-		"usage: llem [--version [-v]] [--help] <command> [<args>]\n\n"
-		"Measure what LLM deployment choices cost: energy, throughput,\n"
-		"latency and FLOPs.\n\n"
-		"Commands:\n");
+	fprintf(out, "usage: llem [--version [-v]] [--help] <command> [<args>]\n\n"
+		     "Measure what LLM deployment choices cost: energy, throughput,\n"
+		     "latency and FLOPs.\n\n"
+		     "Commands:\n");
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out,
-		"\nRun 'llem <command> --help' for a command's options.\n"
-		"Exit codes: 0 ok, 1 run failed, 2 usage or config error,\n"
-		"3 study finished with failures, 130 interrupted.\n");
+	fprintf(out, "\nRun 'llem <command> --help' for a command's options.\n"
+		     "Exit codes: 0 ok, 1 run failed, 2 usage or config error,\n"
+		     "3 study finished with failures, 130 interrupted.\n");
 }
 
 static int print_version(bool verbose)

@@ -37,8 +37,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vmessage("llem: error: ", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "Run 'llem %s%s--help' for usage.\n", cmd ? cmd : "",
-		cmd ? " " : "");
+	fprintf(stderr, "Run 'llem %s%s--help' for usage.\n", cmd ? cmd : "", cmd ? " " : "");
 	return EXIT_USAGE;
 }
 
@@ -48,7 +47,8 @@ void cli_error_lines(const char *message)
 
 	do {
 		nl = strchr(p, '\n');
-		fprintf(stderr, "llem: error: %.*s\n", (int)(nl ? nl - p : (ptrdiff_t)strlen(p)), p);
+		fprintf(stderr, "llem: error: %.*s\n", (int)(nl ? nl - p : (ptrdiff_t)strlen(p)),
+			p);
 		p = nl ? nl + 1 : NULL;
 	} while (p);
 }

@@ -113,7 +113,8 @@ static void print_energy(const json_t *r)
 		       str(d, "method", "?"));
 	}
 	if (!isnan(num(json_object_get(e, "baseline"), "power_w")))
-		printf("  Baseline       %s W\n", fmt(a, num(json_object_get(e, "baseline"), "power_w")));
+		printf("  Baseline       %s W\n",
+		       fmt(a, num(json_object_get(e, "baseline"), "power_w")));
 	if (!isnan(num(e, "energy_adjusted_j")))
 		printf("  Adjusted       %s J\n", fmt(a, num(e, "energy_adjusted_j")));
 	printf("  Per token      %s J/output token\n", fmt(a, num(e, "energy_per_output_token_j")));
@@ -136,23 +137,23 @@ static void print_summary(const json_t *r)
 	printf("  Tokens         %.0f in, %.0f out (%.0f requests)\n", num(tok, "input_tokens"),
 	       num(tok, "output_tokens"), num(tok, "requests"));
 	if (num(fl, "total_flops") > 0)
-		printf("  FLOPs          %.2e (prefill %.2e, decode %.2e)\n", num(fl, "total_flops"),
-		       num(fl, "prefill_flops"), num(fl, "decode_flops"));
+		printf("  FLOPs          %.2e (prefill %.2e, decode %.2e)\n",
+		       num(fl, "total_flops"), num(fl, "prefill_flops"), num(fl, "decode_flops"));
 	if (ttft)
 		printf("  Latency TTFT   mean %s ms, p95 %s ms\n", fmt(a, num(ttft, "mean")),
 		       fmt(b, num(ttft, "p95")));
 	if (itl)
-		printf("  Latency ITL    mean %s ms, p95 %s ms, p99 %s ms\n", fmt(a, num(itl, "mean")),
-		       fmt(b, num(itl, "p95")), fmt(c, num(itl, "p99")));
+		printf("  Latency ITL    mean %s ms, p95 %s ms, p99 %s ms\n",
+		       fmt(a, num(itl, "mean")), fmt(b, num(itl, "p95")), fmt(c, num(itl, "p99")));
 	duration_text(a, sizeof(a), num(r, "duration_s"));
 	printf("\nTiming\n  Duration       %s\n", a);
 	if (json_is_true(json_object_get(wu, "enabled"))) {
 		double done = num(wu, "iterations_completed");
 
 		printf("  Warmup         %.0f run%s%s\n", done, done == 1 ? "" : "s",
-		       strcmp(str(wu, "mode", ""), "cv") ? ""
+		       strcmp(str(wu, "mode", ""), "cv")                ? ""
 		       : json_is_true(json_object_get(wu, "converged")) ? " (converged)"
-									 : " (not converged)");
+									: " (not converged)");
 	}
 	if (json_array_size(warnings)) {
 		printf("\nWarnings\n");

@@ -48,8 +48,8 @@ struct row {
 
 struct progress {
 	bool quiet, tty;
-	bool stdin_tty;   /* Enter skips a gap */
-	bool in_gap;      /* a countdown is on screen */
+	bool stdin_tty; /* Enter skips a gap */
+	bool in_gap;    /* a countdown is on screen */
 	bool stdin_eof;
 	struct row *rows; /* per run, in run order */
 	size_t nrows, cap;
@@ -65,8 +65,9 @@ static int run_start(struct progress *p, const llem_study_event *e)
 
 static int run_end(struct progress *p, const llem_study_event *e)
 {
-	const char *word = e->status == LLEM_STUDY_RUN_COMPLETED ? "OK  "
-			   : e->status == LLEM_STUDY_RUN_INTERRUPTED ? "INTR" : "FAIL";
+	const char *word = e->status == LLEM_STUDY_RUN_COMPLETED     ? "OK  "
+			   : e->status == LLEM_STUDY_RUN_INTERRUPTED ? "INTR"
+								     : "FAIL";
 	struct row *r;
 
 	GROW(p->rows, p->cap, e->run + 1);
@@ -139,7 +140,8 @@ static int gap_tick(struct progress *p, const char *kind, double remaining_s)
 	if (remaining_s > 0 && enter_pressed(p)) {
 		p->in_gap = false;
 		if (!p->quiet)
-			fprintf(stderr, "\r%s: skipped (Enter) with %.0fs left\n", kind, remaining_s);
+			fprintf(stderr, "\r%s: skipped (Enter) with %.0fs left\n", kind,
+				remaining_s);
 		return 1;
 	}
 	if (remaining_s <= 0)
@@ -150,8 +152,7 @@ static int gap_tick(struct progress *p, const char *kind, double remaining_s)
 		fprintf(stderr, "\r%s: %.0fs remaining%s   ", kind, remaining_s,
 			p->stdin_tty && may_use_terminal() ? " (Enter to skip)" : "");
 	else
-		fprintf(stderr, "\r%s: done%s   \n", kind,
-			p->stdin_tty ? "                " : "");
+		fprintf(stderr, "\r%s: done%s   \n", kind, p->stdin_tty ? "                " : "");
 	return 0;
 }
 
@@ -189,15 +190,16 @@ static void table_label(char *out, size_t size, const char *label)
 		snprintf(out, size, "%.*s...", (int)(size - 4), last);
 }
 
-static void print_table(const json_t *plan, const struct progress *p,
-			const llem_study_summary *sum, const char *dir)
+static void print_table(const json_t *plan, const struct progress *p, const llem_study_summary *sum,
+			const char *dir)
 {
 	const char *name = json_string_value(json_object_get(plan, "study_name"));
 	size_t k;
 
 	printf("Study: %s\nHash:  %s\n\n", name ? name : "unnamed",
 	       json_string_value(json_object_get(plan, "study_design_hash")));
-	printf("%-4s %-52s %-6s %9s %12s %10s\n", "#", "Config", "Status", "Time", "Energy", "tok/s");
+	printf("%-4s %-52s %-6s %9s %12s %10s\n", "#", "Config", "Status", "Time", "Energy",
+	       "tok/s");
 	for (k = 0; k < p->nrows; k++) {
 		const struct row *r = &p->rows[k];
 		char energy[32] = "n/a", tps[32] = "n/a", label[53];
@@ -243,11 +245,12 @@ static char *worker_exe(void)
 	return self;
 }
 
-int cli_run_study(const llem_config *cfg, const char *plan_json, bool quiet,
-		  const char *resume_dir)
+int cli_run_study(const llem_config *cfg, const char *plan_json, bool quiet, const char *resume_dir)
 {
-	struct progress pr = { quiet, isatty(STDERR_FILENO) != 0, isatty(STDIN_FILENO) != 0,
-			       false, false, NULL, 0, 0 };
+	struct progress pr = {
+		quiet, isatty(STDERR_FILENO) != 0, isatty(STDIN_FILENO) != 0, false, false, NULL, 0,
+		0
+	};
 	llem_study_options so = LLEM_STUDY_OPTIONS_INIT;
 	llem_study_summary sum;
 	json_t *plan = json_loads(plan_json, 0, NULL);
@@ -290,7 +293,8 @@ int cli_run_study(const llem_config *cfg, const char *plan_json, bool quiet,
 	}
 	print_table(plan, &pr, &sum, dir);
 	if (sum.interrupted) {
-		fprintf(stderr, "\n%zu/%zu experiments completed. Results in %s. Manifest: interrupted.\n",
+		fprintf(stderr,
+			"\n%zu/%zu experiments completed. Results in %s. Manifest: interrupted.\n",
 			sum.completed, sum.total, dir);
 		rc = EXIT_INTERRUPTED;
 	} else {

@@ -47,7 +47,7 @@ static void write_value(struct jsonw *w, const struct cfg_value *v)
  */
 struct key_node {
 	char *key;
-	char *lit;                 /* the key as canonical JSON writes it: "key": */
+	char *lit; /* the key as canonical JSON writes it: "key": */
 	size_t lit_len;
 	int field;                 /* schema index, or -1 for a group */
 	bool hashed;               /* a field below is part of the hash */
@@ -209,8 +209,8 @@ static void put_string(struct strbuf *out, const char *s)
 	const char *p;
 
 	for (p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7F ||
-		    *p == '"' || *p == '\\')
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7F || *p == '"' ||
+		    *p == '\\')
 			break;
 	if (*p) {
 		json_quote(out, s, true); /* escapes, \uXXXX for non-ASCII */
@@ -273,8 +273,7 @@ void config_canonical_json(const struct config *cfg, struct strbuf *out)
 	emit_canonical(out, cfg, &key_root);
 }
 
-void config_pretty_json(const struct config *cfg, bool with_study_fields,
-			struct strbuf *out)
+void config_pretty_json(const struct config *cfg, bool with_study_fields, struct strbuf *out)
 {
 	struct emit_opts o = { true, with_study_fields };
 	struct jsonw w;

@@ -58,8 +58,7 @@ typedef void (*config_backend_rules_fn)(const struct config *cfg, const char *fa
 /* Reports a broken rule at the first of fields a and b that was set by a
  * source (fallback names the source of defaults). */
 void config_rule_error(const struct config *cfg, struct diag_list *diags, enum field_id a,
-		       enum field_id b, const char *fallback, const char *hint,
-		       const char *msg);
+		       enum field_id b, const char *fallback, const char *hint, const char *msg);
 /* The field's value is not null. */
 bool cfg_is_set(const struct config *cfg, enum field_id id);
 /* The field holds the boolean true / false (null is neither). */
@@ -73,7 +72,7 @@ struct study_skip {
 };
 
 struct study {
-	char *name;              /* NULL when unnamed */
+	char *name; /* NULL when unnamed */
 	char *path;
 	struct config execution; /* only the execution.* fields matter */
 	struct config *points;   /* valid experiments, grid order then explicit */
@@ -81,10 +80,10 @@ struct study {
 	size_t count;
 	struct study_skip *skipped;
 	size_t skipped_count;
-	size_t grid_count;       /* points from sweep (valid + skipped) */
-	size_t explicit_count;   /* entries from experiments: */
-	char design_hash[17];    /* over the valid points' canonical JSON */
-	config_backend_rules_fn backend_rules; /* what each point was checked with */
+	size_t grid_count;                          /* points from sweep (valid + skipped) */
+	size_t explicit_count;                      /* entries from experiments: */
+	char design_hash[17];                       /* over the valid points' canonical JSON */
+	config_backend_rules_fn backend_rules;      /* what each point was checked with */
 	size_t points_cap, labels_cap, skipped_cap; /* allocated, for growth */
 };
 
@@ -133,8 +132,7 @@ void cfg_value_format(const struct cfg_value *v, struct strbuf *out);
  * layout with sort_keys). */
 void config_canonical_json(const struct config *cfg, struct strbuf *out);
 /* The same, pretty-printed with every field, for humans (--dry-run). */
-void config_pretty_json(const struct config *cfg, bool with_study_fields,
-			struct strbuf *out);
+void config_pretty_json(const struct config *cfg, bool with_study_fields, struct strbuf *out);
 
 /* `llem config --fields`: the schema as text or Markdown. */
 void config_fields_text(struct strbuf *out);

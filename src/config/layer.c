@@ -27,9 +27,8 @@ void cfg_layer_release(struct cfg_layer *l)
 	memset(l, 0, sizeof(*l));
 }
 
-void cfg_layer_set(struct cfg_layer *l, enum field_id id,
-		   const struct cfg_value *v, const char *source, int line,
-		   int col)
+void cfg_layer_set(struct cfg_layer *l, enum field_id id, const struct cfg_value *v,
+		   const char *source, int line, int col)
 {
 	/* Copy first: v and source may point into l itself. */
 	struct cfg_value nv;
@@ -50,8 +49,8 @@ static char *join_path(const char *prefix, const char *key)
 	return *prefix ? xasprintf("%s.%s", prefix, key) : xstrdup(key);
 }
 
-void cfg_unknown_key(struct diag_list *diags, const struct ynode *key,
-		     const char *prefix, const char *path)
+void cfg_unknown_key(struct diag_list *diags, const struct ynode *key, const char *prefix,
+		     const char *path)
 {
 	const char *leaf = strrchr(path, '.') ? strrchr(path, '.') + 1 : path;
 	char **siblings = NULL;
@@ -79,12 +78,11 @@ void cfg_unknown_key(struct diag_list *diags, const struct ynode *key,
 		}
 	}
 	if (suggestion)
-		diag_add(diags, DIAG_ERROR, key->file, key->line, key->col, path,
-			 NULL, "unknown key, did you mean '%s'?", suggestion);
+		diag_add(diags, DIAG_ERROR, key->file, key->line, key->col, path, NULL,
+			 "unknown key, did you mean '%s'?", suggestion);
 	else
 		diag_add(diags, DIAG_ERROR, key->file, key->line, key->col, path,
-			 "run 'llem config --fields' to list every key",
-			 "unknown key");
+			 "run 'llem config --fields' to list every key", "unknown key");
 	free(suggestion);
 	free(cands);
 	schema_children_free(siblings, n);
@@ -98,9 +96,8 @@ static bool in_list(const char *key, const char *const *list)
 	return false;
 }
 
-static void read_map(struct cfg_layer *l, const struct ynode *map,
-		     const char *prefix, enum cfg_scope scope,
-		     const char *const *skip, struct diag_list *diags)
+static void read_map(struct cfg_layer *l, const struct ynode *map, const char *prefix,
+		     enum cfg_scope scope, const char *const *skip, struct diag_list *diags)
 {
 	size_t i;
 
@@ -112,26 +109,23 @@ static void read_map(struct cfg_layer *l, const struct ynode *map,
 
 		if (!*prefix && in_list(key->text, skip))
 			goto next;
-		if ((f && (f->flags & F_STUDY)) ||
-		    (!f && !strcmp(path, "execution"))) {
+		if ((f && (f->flags & F_STUDY)) || (!f && !strcmp(path, "execution"))) {
 			if (scope != SCOPE_STUDY) {
-				diag_add(diags, DIAG_ERROR, key->file, key->line,
-					 key->col, path,
-					 "add a sweep: or experiments: block to make this a study, or remove execution:",
-					 "only valid in a study file");
+				diag_add(
+					diags, DIAG_ERROR, key->file, key->line, key->col, path,
+					"add a sweep: or experiments: block to make this a study, or remove execution:",
+					"only valid in a study file");
 				goto next;
 			}
 		}
 		if (f && f->type != FT_SECTION) {
 			if (cfg_value_from_node(&v, f, val, path, diags) == 0) {
-				cfg_layer_set(l, schema_id(f), &v, key->file,
-					      val->line, val->col);
+				cfg_layer_set(l, schema_id(f), &v, key->file, val->line, val->col);
 				cfg_value_release(&v);
 			}
 		} else if (f) {
 			if (cfg_value_from_node(&v, f, val, path, diags) == 0) {
-				cfg_layer_set(l, schema_id(f), &v, key->file,
-					      key->line, key->col);
+				cfg_layer_set(l, schema_id(f), &v, key->file, key->line, key->col);
 				if (v.kind == CV_SECTION)
 					read_map(l, val, path, scope, NULL, diags);
 			}
@@ -139,26 +133,24 @@ static void read_map(struct cfg_layer *l, const struct ynode *map,
 			if (val->kind == YN_MAP)
 				read_map(l, val, path, scope, NULL, diags);
 			else if (!ynode_is_null(val))
-				diag_add(diags, DIAG_ERROR, val->file, val->line,
-					 val->col, path, NULL,
-					 "expected a mapping of settings");
+				diag_add(diags, DIAG_ERROR, val->file, val->line, val->col, path,
+					 NULL, "expected a mapping of settings");
 		} else {
 			cfg_unknown_key(diags, key, prefix, path);
 		}
-next:
+	next:
 		free(path);
 	}
 }
 
-void cfg_layer_from_map(struct cfg_layer *l, const struct ynode *map,
-			enum cfg_scope scope, const char *const *skip,
-			struct diag_list *diags)
+void cfg_layer_from_map(struct cfg_layer *l, const struct ynode *map, enum cfg_scope scope,
+			const char *const *skip, struct diag_list *diags)
 {
 	read_map(l, map, "", scope, skip, diags);
 }
 
-int cfg_layer_set_override(struct cfg_layer *l, const char *assignment,
-			   enum cfg_scope scope, struct diag_list *diags)
+int cfg_layer_set_override(struct cfg_layer *l, const char *assignment, enum cfg_scope scope,
+			   struct diag_list *diags)
 {
 	const char *eq = strchr(assignment, '=');
 	const char *src = "command line";
@@ -187,8 +179,9 @@ int cfg_layer_set_override(struct cfg_layer *l, const char *assignment,
 		char *prefix = dot ? xstrndup(path, (size_t)(dot - path)) : xstrdup("");
 
 		if (schema_is_group(path))
-			diag_add(diags, DIAG_ERROR, src, 0, 0, path, NULL,
-				 "is a group of settings; set one of its keys (see 'llem config --fields')");
+			diag_add(
+				diags, DIAG_ERROR, src, 0, 0, path, NULL,
+				"is a group of settings; set one of its keys (see 'llem config --fields')");
 		else
 			cfg_unknown_key(diags, &keynode, prefix, path);
 		free(prefix);
@@ -201,13 +194,13 @@ int cfg_layer_set_override(struct cfg_layer *l, const char *assignment,
 		goto out;
 	}
 	if ((f->flags & F_STUDY) && scope != SCOPE_STUDY) {
-		diag_add(diags, DIAG_ERROR, src, 0, 0, path, NULL,
-			 "only valid for a study");
+		diag_add(diags, DIAG_ERROR, src, 0, 0, path, NULL, "only valid for a study");
 		goto out;
 	}
 	if (ytree_parse(&tree, src, eq + 1, strlen(eq + 1), diags) == 0) {
-		struct ynode empty = { .kind = YN_SCALAR, .file = src, .text = (char *)"",
-				       .plain = true };
+		struct ynode empty = {
+			.kind = YN_SCALAR, .file = src, .text = (char *)"", .plain = true
+		};
 		const struct ynode *node = tree.root ? tree.root : &empty;
 		struct ynode copy = *node;
 

@@ -45,8 +45,8 @@ static int load_mapping(struct ytree *tree, const char *path, bool allow_empty,
 	return 0;
 }
 
-static int load_user_layer(struct loaded_config *out, struct cfg_layer *user,
-			   const char *requested, struct diag_list *diags)
+static int load_user_layer(struct loaded_config *out, struct cfg_layer *user, const char *requested,
+			   struct diag_list *diags)
 {
 	struct ytree tree;
 	size_t before = diag_error_count(diags);

@@ -24,16 +24,15 @@
 /* One number of a range as written. */
 struct rnum {
 	const struct ynode *node;
-	int64_t i;    /* integer fields */
-	double f;     /* the value (integer fields too) */
-	bool dec;     /* f is exactly m / 10^scale, from plain decimal text */
+	int64_t i; /* integer fields */
+	double f;  /* the value (integer fields too) */
+	bool dec;  /* f is exactly m / 10^scale, from plain decimal text */
 	int64_t m;
 	int scale;
 };
 
-static const double pow10_exact[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
-				      1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
-				      1e15 };
+static const double pow10_exact[] = { 1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+				      1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
 
 /* "[-]digits[.digits]" with at most 15 digits: exactly m / 10^scale. */
 static bool plain_decimal(const char *s, int64_t *m, int *scale)
@@ -61,20 +60,18 @@ static bool plain_decimal(const char *s, int64_t *m, int *scale)
 	return true;
 }
 
-static int read_rnum(struct rnum *out, const char *what, const struct ynode *n,
-		     bool integer, const char *path, struct diag_list *diags)
+static int read_rnum(struct rnum *out, const char *what, const struct ynode *n, bool integer,
+		     const char *path, struct diag_list *diags)
 {
 	const char *kind = cfg_node_kind(n);
 
 	memset(out, 0, sizeof(*out));
 	out->node = n;
-	if (integer && n->kind == YN_SCALAR && n->plain &&
-	    parse_int64(n->text, &out->i) == 0) {
+	if (integer && n->kind == YN_SCALAR && n->plain && parse_int64(n->text, &out->i) == 0) {
 		out->f = (double)out->i;
 		return 0;
 	}
-	if (!integer && n->kind == YN_SCALAR && n->plain &&
-	    parse_double(n->text, &out->f) == 0) {
+	if (!integer && n->kind == YN_SCALAR && n->plain && parse_double(n->text, &out->f) == 0) {
 		/* -0.0 keeps its sign only through the binary path. */
 		out->dec = !(out->f == 0 && signbit(out->f)) &&
 			   plain_decimal(n->text, &out->m, &out->scale);
@@ -82,12 +79,12 @@ static int read_rnum(struct rnum *out, const char *what, const struct ynode *n,
 	}
 	if (integer && !strcmp(kind, "a number"))
 		diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, path,
-			 "this field takes whole numbers",
-			 "range %s must be an integer, got %s", what, n->text);
+			 "this field takes whole numbers", "range %s must be an integer, got %s",
+			 what, n->text);
 	else
 		diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, path, NULL,
-			 "range %s must be %s, got %s", what,
-			 integer ? "an integer" : "a number", kind);
+			 "range %s must be %s, got %s", what, integer ? "an integer" : "a number",
+			 kind);
 	return -1;
 }
 
@@ -148,15 +145,14 @@ static void range_emit(struct range_out *ro, int64_t i, double f)
 	} else if (!(low ? ro->low_reported : ro->high_reported) && local.count) {
 		const struct diag *e = &local.items[0];
 
-		diag_add(ro->diags, DIAG_ERROR, e->file, e->line, e->col, e->path,
-			 e->hint, "%s (from the range)", e->message);
+		diag_add(ro->diags, DIAG_ERROR, e->file, e->line, e->col, e->path, e->hint,
+			 "%s (from the range)", e->message);
 		*(low ? &ro->low_reported : &ro->high_reported) = true;
 	}
 	diag_list_release(&local);
 }
 
-static void too_many(const struct range_out *ro, const char *path, const char *how,
-		     double count)
+static void too_many(const struct range_out *ro, const char *path, const char *how, double count)
 {
 	char n[32];
 
@@ -164,9 +160,8 @@ static void too_many(const struct range_out *ro, const char *path, const char *h
 		snprintf(n, sizeof(n), "%.0f", count);
 	else
 		snprintf(n, sizeof(n), "more than %d", RANGE_MAX_VALUES);
-	diag_add(ro->diags, DIAG_ERROR, ro->map->file, ro->map->line, ro->map->col,
-		 path, how, "range gives %s values; at most %d are allowed", n,
-		 RANGE_MAX_VALUES);
+	diag_add(ro->diags, DIAG_ERROR, ro->map->file, ro->map->line, ro->map->col, path, how,
+		 "range gives %s values; at most %d are allowed", n, RANGE_MAX_VALUES);
 }
 
 static void expand_step(struct range_out *ro, const char *path, const struct rnum *s,
@@ -204,8 +199,8 @@ static void expand_step(struct range_out *ro, const char *path, const struct rnu
 			/* Exact integers over an exact power of ten: one rounding. */
 			range_emit(ro, 0, s->f);
 			for (k = 1; k < count; k++)
-				range_emit(ro, 0, (double)(ms + (int64_t)k * mt) /
-							 pow10_exact[scale]);
+				range_emit(ro, 0,
+					   (double)(ms + (int64_t)k * mt) / pow10_exact[scale]);
 			return;
 		}
 	}
@@ -281,9 +276,8 @@ static void expand_mul(struct range_out *ro, const char *path, const struct rnum
 	}
 }
 
-size_t cfg_range_expand(struct cfg_value **out, const struct field *f,
-			const char *path, const struct ynode *map,
-			struct diag_list *diags)
+size_t cfg_range_expand(struct cfg_value **out, const struct field *f, const char *path,
+			const struct ynode *map, struct diag_list *diags)
 {
 	static const char *const keys[] = { "range", "step", "mul" };
 	static const char *const usage =
@@ -352,13 +346,11 @@ size_t cfg_range_expand(struct cfg_value **out, const struct field *f,
 
 	ok_s = read_rnum(&s, "start", range->items[0], integer, path, diags) == 0;
 	ok_e = read_rnum(&e, "end", range->items[1], integer, path, diags) == 0;
-	ok_by = read_rnum(&by, step ? "step" : "mul", step ? step : mul, integer, path,
-			  diags) == 0;
+	ok_by = read_rnum(&by, step ? "step" : "mul", step ? step : mul, integer, path, diags) == 0;
 	if (ok_s && ok_e && s.f > e.f)
 		diag_add(diags, DIAG_ERROR, range->file, range->line, range->col, path,
 			 "ranges count upwards: put the smaller value first",
-			 "range start %s is greater than its end %s",
-			 s.node->text, e.node->text);
+			 "range start %s is greater than its end %s", s.node->text, e.node->text);
 	if (ok_by && step && by.f <= 0)
 		diag_add(diags, DIAG_ERROR, step->file, step->line, step->col, path,
 			 "ranges count upwards from start to end",
@@ -368,8 +360,8 @@ size_t cfg_range_expand(struct cfg_value **out, const struct field *f,
 			 "use step for ranges that add instead of multiply",
 			 "mul must be greater than 1, got %s", mul->text);
 	if (ok_s && mul && s.f <= 0)
-		diag_add(diags, DIAG_ERROR, s.node->file, s.node->line, s.node->col,
-			 path, "multiplying never leaves 0 or a negative start; use step",
+		diag_add(diags, DIAG_ERROR, s.node->file, s.node->line, s.node->col, path,
+			 "multiplying never leaves 0 or a negative start; use step",
 			 "a mul range needs a start greater than 0, got %s", s.node->text);
 	if (diag_error_count(diags) != before)
 		return 0;
@@ -388,4 +380,3 @@ size_t cfg_range_expand(struct cfg_value **out, const struct field *f,
 	*out = ro.values;
 	return ro.count;
 }
-

@@ -32,18 +32,20 @@ static const struct preset_value presets[] = {
 	{ "factual", FIELD_DECODER_DO_SAMPLE, "true" },
 };
 
-static int value_from_text(struct cfg_value *out, const struct field *f,
-			   const char *text, struct diag_list *diags)
+static int value_from_text(struct cfg_value *out, const struct field *f, const char *text,
+			   struct diag_list *diags)
 {
-	struct ynode n = { .kind = YN_SCALAR, .file = "<schema>",
-			   .text = (char *)(text ? text : "null"), .plain = true };
+	struct ynode n = { .kind = YN_SCALAR,
+			   .file = "<schema>",
+			   .text = (char *)(text ? text : "null"),
+			   .plain = true };
 
 	return cfg_value_from_node(out, f, &n, f->path, diags);
 }
 
 /* v and o may point into cfg itself: copy before releasing. */
-static void set_value(struct config *cfg, enum field_id id,
-		      const struct cfg_value *v, const struct cfg_origin *o)
+static void set_value(struct config *cfg, enum field_id id, const struct cfg_value *v,
+		      const struct cfg_origin *o)
 {
 	struct cfg_value nv;
 	struct cfg_origin no = { NULL, o ? o->line : 0, o ? o->col : 0 };
@@ -64,14 +66,13 @@ static void set_null(struct config *cfg, enum field_id id)
 }
 
 void config_rule_error(const struct config *cfg, struct diag_list *diags, enum field_id a,
-		       enum field_id b, const char *fallback, const char *hint,
-		       const char *msg)
+		       enum field_id b, const char *fallback, const char *hint, const char *msg)
 {
 	const struct cfg_origin *o = cfg->o[a].source ? &cfg->o[a] : &cfg->o[b];
 	enum field_id at = cfg->o[a].source ? a : b;
 
-	diag_add(diags, DIAG_ERROR, o->source ? o->source : fallback, o->line,
-		 o->col, schema_fields[at].path, hint, "%s", msg);
+	diag_add(diags, DIAG_ERROR, o->source ? o->source : fallback, o->line, o->col,
+		 schema_fields[at].path, hint, "%s", msg);
 }
 
 bool cfg_is_true(const struct config *cfg, enum field_id id)
@@ -105,8 +106,7 @@ static bool list_has(const char *list, const char *word)
 	return false;
 }
 
-static void check_rules(const struct config *cfg, const char *fb,
-			struct diag_list *diags)
+static void check_rules(const struct config *cfg, const char *fb, struct diag_list *diags)
 {
 	const char *backend = cfg_str(cfg, FIELD_BACKEND);
 	const char *precision = cfg_str(cfg, FIELD_PRECISION);
@@ -123,29 +123,30 @@ static void check_rules(const struct config *cfg, const char *fb,
 		free(hint);
 	}
 	if (floor_s > 0 && floor_s < 30)
-		config_rule_error(cfg, diags, FIELD_WARMUP_THERMAL_FLOOR_SECONDS,
-			   FIELD_WARMUP_THERMAL_FLOOR_SECONDS, fb,
-			   "use 0 to skip the wait (tests, demos) or 30 and more to let the hardware settle",
-			   "must be 0 or at least 30");
+		config_rule_error(
+			cfg, diags, FIELD_WARMUP_THERMAL_FLOOR_SECONDS,
+			FIELD_WARMUP_THERMAL_FLOOR_SECONDS, fb,
+			"use 0 to skip the wait (tests, demos) or 30 and more to let the hardware settle",
+			"must be 0 or at least 30");
 	if (cfg_int(cfg, FIELD_WARMUP_MIN_PROMPTS) > cfg_int(cfg, FIELD_WARMUP_MAX_PROMPTS))
 		config_rule_error(cfg, diags, FIELD_WARMUP_MIN_PROMPTS, FIELD_WARMUP_MAX_PROMPTS,
-			   fb, NULL, "must not exceed warmup.max_prompts");
+				  fb, NULL, "must not exceed warmup.max_prompts");
 	if (cfg_is_set(cfg, FIELD_DECODER_MIN_NEW_TOKENS) &&
 	    cfg_int(cfg, FIELD_DECODER_MIN_NEW_TOKENS) > cfg_int(cfg, FIELD_MAX_OUTPUT_TOKENS))
 		config_rule_error(cfg, diags, FIELD_DECODER_MIN_NEW_TOKENS, FIELD_MAX_OUTPUT_TOKENS,
-			   fb, NULL, "must not exceed max_output_tokens");
+				  fb, NULL, "must not exceed max_output_tokens");
 	if (cfg_is_set(cfg, FIELD_ENERGY_BACKEND) &&
 	    !strcmp(cfg_str(cfg, FIELD_ENERGY_BACKEND), "replay") &&
 	    !cfg_is_set(cfg, FIELD_ENERGY_REPLAY_FILE))
 		config_rule_error(cfg, diags, FIELD_ENERGY_BACKEND, FIELD_ENERGY_BACKEND, fb,
-			   "set energy.replay_file to a recorded trace",
-			   "replay needs energy.replay_file");
+				  "set energy.replay_file to a recorded trace",
+				  "replay needs energy.replay_file");
 	if (cfg_is_set(cfg, FIELD_ENERGY_REPLAY_FILE) &&
 	    !(cfg_is_set(cfg, FIELD_ENERGY_BACKEND) &&
 	      !strcmp(cfg_str(cfg, FIELD_ENERGY_BACKEND), "replay")))
 		config_rule_error(cfg, diags, FIELD_ENERGY_REPLAY_FILE, FIELD_ENERGY_BACKEND, fb,
-			   "set energy.backend: replay or remove energy.replay_file",
-			   "is only used when energy.backend is replay");
+				  "set energy.backend: replay or remove energy.replay_file",
+				  "is only used when energy.backend is replay");
 }
 
 /*
@@ -166,7 +167,8 @@ static void type_defaults(void)
 
 	for (id = 0; id < FIELD_COUNT; id++) {
 		field_section[id] = schema_fields[id].type == FT_SECTION
-					    ? (int)id : schema_section_of((enum field_id)id);
+					    ? (int)id
+					    : schema_section_of((enum field_id)id);
 		if (!(schema_fields[id].flags & F_REQUIRED))
 			typed_ok[id] = value_from_text(&typed_defaults[id], &schema_fields[id],
 						       schema_fields[id].def, &dl) == 0;
@@ -175,8 +177,8 @@ static void type_defaults(void)
 }
 
 /* set_value for a slot that merge has not filled yet. */
-static void init_value(struct config *cfg, enum field_id id,
-		       const struct cfg_value *v, const struct cfg_origin *o)
+static void init_value(struct config *cfg, enum field_id id, const struct cfg_value *v,
+		       const struct cfg_origin *o)
 {
 	cfg_value_copy(&cfg->v[id], v);
 	cfg->o[id].source = o && o->source ? xstrdup(o->source) : NULL;
@@ -196,8 +198,7 @@ static int section_named(const char *backend)
 	return -1;
 }
 
-static void check_sections(struct config *cfg,
-			   const struct cfg_layer *const *layers, size_t n,
+static void check_sections(struct config *cfg, const struct cfg_layer *const *layers, size_t n,
 			   const char *fb, struct diag_list *diags)
 {
 	const char *backend = cfg_str(cfg, FIELD_BACKEND);
@@ -225,19 +226,15 @@ static void check_sections(struct config *cfg,
 			const struct cfg_layer *l = layers[li];
 			char *msg, *hint;
 
-			if (!l->set[id] || l->lenient_sections ||
-			    l->v[id].kind == CV_NULL)
+			if (!l->set[id] || l->lenient_sections || l->v[id].kind == CV_NULL)
 				continue;
 			if (id != (size_t)sec && l->set[sec])
 				continue; /* the section itself is reported */
-			msg = xasprintf("config section provided but backend is '%s'",
-					backend);
-			hint = xasprintf("remove the %s settings or set backend: %s",
-					 name, name);
-			diag_add(diags, DIAG_ERROR,
-				 l->o[id].source ? l->o[id].source : fb,
-				 l->o[id].line, l->o[id].col, schema_fields[id].path,
-				 hint, "%s", msg);
+			msg = xasprintf("config section provided but backend is '%s'", backend);
+			hint = xasprintf("remove the %s settings or set backend: %s", name, name);
+			diag_add(diags, DIAG_ERROR, l->o[id].source ? l->o[id].source : fb,
+				 l->o[id].line, l->o[id].col, schema_fields[id].path, hint, "%s",
+				 msg);
 			free(msg);
 			free(hint);
 		}
@@ -245,8 +242,7 @@ static void check_sections(struct config *cfg,
 	}
 }
 
-static void apply_preset(struct config *cfg,
-			 const struct cfg_layer *const *layers, size_t n,
+static void apply_preset(struct config *cfg, const struct cfg_layer *const *layers, size_t n,
 			 struct diag_list *diags)
 {
 	const char *preset = cfg_str(cfg, FIELD_DECODER_PRESET);
@@ -264,8 +260,8 @@ static void apply_preset(struct config *cfg,
 			explicit_value |= layers[li]->set[presets[i].id];
 		if (explicit_value)
 			continue;
-		if (value_from_text(&v, &schema_fields[presets[i].id],
-				    presets[i].value, diags) == 0) {
+		if (value_from_text(&v, &schema_fields[presets[i].id], presets[i].value, diags) ==
+		    0) {
 			set_value(cfg, presets[i].id, &v, &cfg->o[FIELD_DECODER_PRESET]);
 			cfg_value_release(&v);
 		}
@@ -283,9 +279,8 @@ static bool diag_names_path(const struct diag_list *dl, const char *path)
 	return false;
 }
 
-static int merge(struct config *out, const struct cfg_layer *const *layers,
-		 size_t nlayers, bool study_fields, const char *fb,
-		 struct diag_list *diags)
+static int merge(struct config *out, const struct cfg_layer *const *layers, size_t nlayers,
+		 bool study_fields, const char *fb, struct diag_list *diags)
 {
 	size_t id, before = diag_error_count(diags);
 	int active = -2; /* the selected backend's section, once merged */
@@ -321,11 +316,12 @@ static int merge(struct config *out, const struct cfg_layer *const *layers,
 		}
 		if (f->flags & F_REQUIRED) {
 			if (!diag_names_path(diags, f->path))
-				diag_add(diags, DIAG_ERROR, fb, 0, 0, f->path,
-					 !strcmp(f->path, "model")
-						 ? "add 'model: synthetic/smollm-135m' (or a model directory) to the file, or pass --model"
-						 : NULL,
-					 "is required");
+				diag_add(
+					diags, DIAG_ERROR, fb, 0, 0, f->path,
+					!strcmp(f->path, "model")
+						? "add 'model: synthetic/smollm-135m' (or a model directory) to the file, or pass --model"
+						: NULL,
+					"is required");
 			out->v[id].kind = CV_NULL;
 			continue;
 		}
@@ -339,8 +335,8 @@ static int merge(struct config *out, const struct cfg_layer *const *layers,
 	return diag_error_count(diags) == before ? 0 : -1;
 }
 
-int cfg_resolve(struct config *out, const struct cfg_layer *const *layers,
-		size_t nlayers, const char *fallback, config_backend_rules_fn backend_rules,
+int cfg_resolve(struct config *out, const struct cfg_layer *const *layers, size_t nlayers,
+		const char *fallback, config_backend_rules_fn backend_rules,
 		struct diag_list *diags)
 {
 	size_t before = diag_error_count(diags);
@@ -359,8 +355,7 @@ int cfg_resolve(struct config *out, const struct cfg_layer *const *layers,
 	return 0;
 }
 
-int cfg_resolve_execution(struct config *out,
-			  const struct cfg_layer *const *layers, size_t nlayers,
+int cfg_resolve_execution(struct config *out, const struct cfg_layer *const *layers, size_t nlayers,
 			  struct diag_list *diags)
 {
 	return merge(out, layers, nlayers, true, NULL, diags);

@@ -17,7 +17,8 @@ static const char *const E_ENERGY[] = { "auto", "nvml", "rapl", "replay", NULL }
 static const char *const E_NATIVE_QUANT[] = { "none", "int8", NULL };
 static const char *const E_KV_DTYPE[] = { "auto", "fp32", "fp16", "bf16", "int8", NULL };
 static const char *const E_TOKENIZER[] = { "auto", "byte", NULL };
-static const char *const E_ATTN[] = { "sdpa", "flash_attention_2", "flash_attention_3", "eager", NULL };
+static const char *const E_ATTN[] = { "sdpa", "flash_attention_2", "flash_attention_3", "eager",
+				      NULL };
 static const char *const E_BNB_DTYPE[] = { "float16", "bfloat16", "float32", NULL };
 static const char *const E_BNB_QUANT[] = { "nf4", "fp4", NULL };
 static const char *const E_CACHE_IMPL[] = { "static", "offloaded_static", "sliding_window", NULL };
@@ -53,7 +54,7 @@ const struct schema_backend *schema_backend_find(const char *name)
 	return NULL;
 }
 
-#define FIELD(id, path, type, flags, def, min, max, values, backends, doc) \
+#define FIELD(id, path, type, flags, def, min, max, values, backends, doc)                         \
 	{ path, type, flags, def, min, max, values, backends, doc },
 const struct field schema_fields[FIELD_COUNT] = {
 #include "config/schema_fields.def"

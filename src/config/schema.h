@@ -27,18 +27,17 @@ enum field_flags {
 };
 
 struct field {
-	const char *path;     /* dotted, e.g. "decoder.top_p" */
+	const char *path; /* dotted, e.g. "decoder.top_p" */
 	enum field_type type;
 	unsigned flags;
-	const char *def;      /* default as YAML text; NULL means null */
-	double min, max;      /* bounds for FT_INT/FT_FLOAT; NAN = unbounded */
+	const char *def;           /* default as YAML text; NULL means null */
+	double min, max;           /* bounds for FT_INT/FT_FLOAT; NAN = unbounded */
 	const char *const *values; /* FT_ENUM: NULL-terminated */
-	const char *backends; /* "all" or a comma-separated list */
+	const char *backends;      /* "all" or a comma-separated list */
 	const char *doc;
 };
 
-#define FIELD(id, path, type, flags, def, min, max, values, backends, doc) \
-	FIELD_##id,
+#define FIELD(id, path, type, flags, def, min, max, values, backends, doc) FIELD_##id,
 enum field_id {
 #include "config/schema_fields.def"
 	FIELD_COUNT

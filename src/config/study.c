@@ -14,15 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const study_only_keys[] = { "sweep", "experiments", "base",
-					       "name", NULL };
+static const char *const study_only_keys[] = { "sweep", "experiments", "base", "name", NULL };
 
 struct dimension {
 	const struct field *field;
-	int section;                 /* backend section id, or -1: universal */
+	int section; /* backend section id, or -1: universal */
 	const struct ynode *key;
 	struct cfg_value *values;
-	struct cfg_origin *origins;  /* borrowed file names */
+	struct cfg_origin *origins; /* borrowed file names */
 	size_t count, values_cap, origins_cap;
 };
 
@@ -36,8 +35,7 @@ static void dimension_release(struct dimension *d)
 	free(d->origins);
 }
 
-static void push_value(struct dimension *d, const struct cfg_value *v,
-		       const struct ynode *at)
+static void push_value(struct dimension *d, const struct cfg_value *v, const struct ynode *at)
 {
 	GROW(d->values, d->values_cap, d->count + 1);
 	GROW(d->origins, d->origins_cap, d->count + 1);
@@ -48,8 +46,7 @@ static void push_value(struct dimension *d, const struct cfg_value *v,
 	d->count++;
 }
 
-static void add_value(struct dimension *d, const struct ynode *n,
-		      struct diag_list *diags)
+static void add_value(struct dimension *d, const struct ynode *n, struct diag_list *diags)
 {
 	struct cfg_value v;
 
@@ -59,8 +56,8 @@ static void add_value(struct dimension *d, const struct ynode *n,
 }
 
 /* Reads one sweep key into a dimension; 0 or -1 (reported). */
-static int read_dimension(struct dimension *d, const struct ynode *key,
-			  const struct ynode *val, struct diag_list *diags)
+static int read_dimension(struct dimension *d, const struct ynode *key, const struct ynode *val,
+			  struct diag_list *diags)
 {
 	const struct field *f = schema_find(key->text);
 	size_t i, before = diag_error_count(diags);
@@ -69,16 +66,15 @@ static int read_dimension(struct dimension *d, const struct ynode *key,
 	d->key = key;
 	if (!f) {
 		const char *dot = strrchr(key->text, '.');
-		char *prefix = dot ? xstrndup(key->text, (size_t)(dot - key->text))
-				   : xstrdup("");
+		char *prefix = dot ? xstrndup(key->text, (size_t)(dot - key->text)) : xstrdup("");
 
 		cfg_unknown_key(diags, key, prefix, key->text);
 		free(prefix);
 		return -1;
 	}
 	if (f->type == FT_SECTION || (f->flags & F_STUDY)) {
-		diag_add(diags, DIAG_ERROR, key->file, key->line, key->col, key->text,
-			 NULL, "cannot be swept; sweep one of its settings or a config field");
+		diag_add(diags, DIAG_ERROR, key->file, key->line, key->col, key->text, NULL,
+			 "cannot be swept; sweep one of its settings or a config field");
 		return -1;
 	}
 	d->field = f;
@@ -92,8 +88,8 @@ static int read_dimension(struct dimension *d, const struct ynode *key,
 		free(values);
 	} else if (val->kind == YN_SEQ) {
 		if (val->count == 0) {
-			diag_add(diags, DIAG_ERROR, key->file, key->line, key->col,
-				 key->text, NULL, "sweep list is empty");
+			diag_add(diags, DIAG_ERROR, key->file, key->line, key->col, key->text, NULL,
+				 "sweep list is empty");
 			return -1;
 		}
 		for (i = 0; i < val->count; i++)
@@ -144,8 +140,8 @@ static char *first_error(const struct diag_list *dl)
 	return strbuf_detach(&sb);
 }
 
-static void add_point(struct study *s, const struct cfg_layer *const *layers,
-		      size_t n, const char *fallback, char *label)
+static void add_point(struct study *s, const struct cfg_layer *const *layers, size_t n,
+		      const char *fallback, char *label)
 {
 	struct diag_list local = DIAG_LIST_INIT;
 	struct config cfg;
@@ -166,9 +162,8 @@ static void add_point(struct study *s, const struct cfg_layer *const *layers,
 
 /* The backends the study runs: swept, listed, or the one resolved backend. */
 static void backend_list(struct dimension *out, const struct dimension *swept,
-			 const struct ynode *fixed_list,
-			 const struct cfg_layer *const *layers, size_t n,
-			 struct diag_list *diags)
+			 const struct ynode *fixed_list, const struct cfg_layer *const *layers,
+			 size_t n, struct diag_list *diags)
 {
 	size_t i;
 
@@ -218,14 +213,13 @@ static bool backend_listed(const struct dimension *backends, const char *name)
 }
 
 /* The dimensions of one backend's grid: the universal ones and its own. */
-static size_t grid_dims(const struct dimension **use, const struct dimension *dims,
-			size_t ndims, const char *backend)
+static size_t grid_dims(const struct dimension **use, const struct dimension *dims, size_t ndims,
+			const char *backend)
 {
 	size_t i, nuse = 0;
 
 	for (i = 0; i < ndims; i++)
-		if (dims[i].section < 0 ||
-		    !strcmp(schema_fields[dims[i].section].path, backend))
+		if (dims[i].section < 0 || !strcmp(schema_fields[dims[i].section].path, backend))
 			use[nuse++] = &dims[i];
 	return nuse;
 }
@@ -300,8 +294,8 @@ static void *resolve_part(void *arg)
 			const struct dimension *d = g->use[i];
 			const struct cfg_origin *o = &d->origins[idx[i]];
 
-			cfg_layer_set(&point, schema_id(d->field), &d->values[idx[i]],
-				      o->source, o->line, o->col);
+			cfg_layer_set(&point, schema_id(d->field), &d->values[idx[i]], o->source,
+				      o->line, o->col);
 		}
 		if (g->label_backend)
 			label_add(&label, "backend", g->backend);
@@ -342,9 +336,8 @@ static size_t grid_threads(size_t total)
 	return n;
 }
 
-static void expand_backend(struct study *s, const struct cfg_layer *const *base,
-			   size_t nbase, const char *fallback,
-			   const struct dimension *backends, size_t bi,
+static void expand_backend(struct study *s, const struct cfg_layer *const *base, size_t nbase,
+			   const char *fallback, const struct dimension *backends, size_t bi,
 			   const struct dimension *dims, size_t ndims)
 {
 	const struct dimension **use = xcalloc(ndims + 1, sizeof(*use));
@@ -459,8 +452,7 @@ static void design_hash(struct study *s)
 			continue;
 		if (!first)
 			sha256_update(&ctx, ", ", 2);
-		sha256_update(&ctx, s->points[i].canonical_json,
-			      s->points[i].canonical_len);
+		sha256_update(&ctx, s->points[i].canonical_json, s->points[i].canonical_len);
 		first = false;
 	}
 	sha256_update(&ctx, "]", 1);
@@ -468,9 +460,9 @@ static void design_hash(struct study *s)
 	free(hs.keys);
 }
 
-int study_load(struct study *out, const struct ytree *tree,
-	       const struct cfg_layer *user, const struct cfg_layer *cli,
-	       config_backend_rules_fn backend_rules, struct diag_list *diags)
+int study_load(struct study *out, const struct ytree *tree, const struct cfg_layer *user,
+	       const struct cfg_layer *cli, config_backend_rules_fn backend_rules,
+	       struct diag_list *diags)
 {
 	const struct ynode *root = tree->root, *n, *fixed_backends = NULL;
 	struct cfg_layer base, fixed;
@@ -495,26 +487,25 @@ int study_load(struct study *out, const struct ytree *tree,
 		if (n->kind == YN_SCALAR && !ynode_is_null(n))
 			out->name = xstrdup(n->text);
 		else if (!ynode_is_null(n))
-			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "name",
-				 NULL, "expected a string");
+			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "name", NULL,
+				 "expected a string");
 	}
 	if ((n = ynode_map_get(root, "base"))) {
 		char *dir = fs_dirname(tree->file);
 		char *path = n->kind != YN_SCALAR ? NULL
-			     : strcmp(dir, ".") ? fs_join(dir, n->text) : xstrdup(n->text);
+			     : strcmp(dir, ".")   ? fs_join(dir, n->text)
+						  : xstrdup(n->text);
 
 		if (!path) {
-			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "base",
-				 NULL, "expected a file path");
+			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "base", NULL,
+				 "expected a file path");
 		} else if (!fs_exists(path)) {
 			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "base",
 				 "paths are relative to the study file's directory",
 				 "file not found: %s", path);
-		} else if (ytree_parse_file(&base_tree, path, diags) == 0 &&
-			   base_tree.root) {
-			static const char *const base_skip[] = {
-				"sweep", "experiments", "base", "name", "execution", NULL
-			};
+		} else if (ytree_parse_file(&base_tree, path, diags) == 0 && base_tree.root) {
+			static const char *const base_skip[] = { "sweep", "experiments", "base",
+								 "name",  "execution",   NULL };
 
 			if (base_tree.root->kind != YN_MAP)
 				diag_add(diags, DIAG_ERROR, path, base_tree.root->line,
@@ -537,22 +528,23 @@ int study_load(struct study *out, const struct ytree *tree,
 
 	if ((n = ynode_map_get(root, "sweep")) && !ynode_is_null(n)) {
 		if (n->kind != YN_MAP) {
-			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "sweep",
-				 NULL, "expected a mapping of field: [values]");
+			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "sweep", NULL,
+				 "expected a mapping of field: [values]");
 		} else {
 			dims = xcalloc(n->count + 1, sizeof(*dims));
 			for (i = 0; i < n->count; i++) {
-				if (read_dimension(&dims[ndims], n->keys[i], n->items[i],
-						   diags) != 0) {
+				if (read_dimension(&dims[ndims], n->keys[i], n->items[i], diags) !=
+				    0) {
 					dimension_release(&dims[ndims]);
 					continue;
 				}
 				if (dims[ndims].field == &schema_fields[FIELD_BACKEND]) {
 					if (fixed_backends)
-						diag_add(diags, DIAG_ERROR, n->keys[i]->file,
-							 n->keys[i]->line, n->keys[i]->col,
-							 "backend", NULL,
-							 "backend is both a list and swept; keep one");
+						diag_add(
+							diags, DIAG_ERROR, n->keys[i]->file,
+							n->keys[i]->line, n->keys[i]->col,
+							"backend", NULL,
+							"backend is both a list and swept; keep one");
 					swept_backend = &dims[ndims];
 				}
 				ndims++;
@@ -573,11 +565,12 @@ int study_load(struct study *out, const struct ytree *tree,
 			continue;
 		sec = schema_fields[dims[i].section].path;
 		if (!backend_listed(&backends, sec))
-			diag_add(diags, DIAG_ERROR, dims[i].key->file, dims[i].key->line,
-				 dims[i].key->col, dims[i].key->text,
-				 "add it to backend (e.g. backend: [native, pytorch]) or remove this key",
-				 "sweeps '%s' settings but the study does not run backend '%s'",
-				 sec, sec);
+			diag_add(
+				diags, DIAG_ERROR, dims[i].key->file, dims[i].key->line,
+				dims[i].key->col, dims[i].key->text,
+				"add it to backend (e.g. backend: [native, pytorch]) or remove this key",
+				"sweeps '%s' settings but the study does not run backend '%s'", sec,
+				sec);
 	}
 	/* Grid errors stop expansion but not the checks of experiments:. */
 	grid_ok = diag_error_count(diags) == before;
@@ -591,8 +584,7 @@ int study_load(struct study *out, const struct ytree *tree,
 			if (&dims[j] != swept_backend)
 				rest[nrest++] = dims[j];
 		for (i = 0; i < backends.count; i++)
-			points += grid_size(use, grid_dims(use, rest, nrest,
-							   backends.values[i].s));
+			points += grid_size(use, grid_dims(use, rest, nrest, backends.values[i].s));
 		/* Every point is resolved and kept: refuse a grid no machine
 		 * could hold rather than run out of memory half-way. */
 		if (points > GRID_MAX_POINTS) {
@@ -603,16 +595,15 @@ int study_load(struct study *out, const struct ytree *tree,
 			grid_ok = false;
 		}
 		for (i = 0; grid_ok && i < backends.count; i++)
-			expand_backend(out, layers, nlayers, tree->file, &backends, i,
-				       rest, nrest);
+			expand_backend(out, layers, nlayers, tree->file, &backends, i, rest, nrest);
 		free(use);
 		free(rest);
 	}
 
 	if ((n = ynode_map_get(root, "experiments")) && !ynode_is_null(n)) {
 		if (n->kind != YN_SEQ) {
-			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col,
-				 "experiments", NULL, "expected a list of configs");
+			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "experiments", NULL,
+				 "expected a list of configs");
 		} else {
 			for (i = 0; i < n->count; i++) {
 				const struct ynode *e = n->items[i];
@@ -644,8 +635,8 @@ int study_load(struct study *out, const struct ytree *tree,
 
 	if (out->count + out->skipped_count == 0) {
 		/* An empty sweep with fixed fields is one experiment. */
-		if (fixed.set[FIELD_MODEL] || base.set[FIELD_MODEL] ||
-		    cli->set[FIELD_MODEL] || user->set[FIELD_MODEL])
+		if (fixed.set[FIELD_MODEL] || base.set[FIELD_MODEL] || cli->set[FIELD_MODEL] ||
+		    user->set[FIELD_MODEL])
 			add_point(out, layers, nlayers, tree->file, xstrdup(""));
 		else
 			diag_add(diags, DIAG_ERROR, tree->file, 0, 0, NULL,
@@ -656,10 +647,8 @@ int study_load(struct study *out, const struct ytree *tree,
 		struct strbuf why = STRBUF_INIT;
 
 		for (i = 0; i < out->skipped_count && i < 3; i++)
-			strbuf_addf(&why, "%s%s%s%s", i ? "; " : "",
-				    out->skipped[i].label,
-				    *out->skipped[i].label ? ": " : "",
-				    out->skipped[i].reason);
+			strbuf_addf(&why, "%s%s%s%s", i ? "; " : "", out->skipped[i].label,
+				    *out->skipped[i].label ? ": " : "", out->skipped[i].reason);
 		diag_add(diags, DIAG_ERROR, tree->file, 0, 0, NULL, NULL,
 			 "nothing to run: all %zu generated configs are invalid (first: %s)",
 			 out->skipped_count, why.buf);

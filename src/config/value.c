@@ -25,9 +25,8 @@ static bool is_bool_text(const char *s, bool *out)
 
 static bool is_yaml11_bool(const char *s)
 {
-	static const char *const words[] = { "yes", "Yes", "YES", "no", "No", "NO",
-					     "on", "On", "ON", "off", "Off", "OFF",
-					     "y", "Y", "n", "N" };
+	static const char *const words[] = { "yes", "Yes", "YES", "no",  "No", "NO", "on", "On",
+					     "ON",  "off", "Off", "OFF", "y",  "Y",  "n",  "N" };
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(words); i++)
@@ -60,12 +59,11 @@ const char *cfg_node_kind(const struct ynode *n)
 	return "a string";
 }
 
-static void value_error(struct diag_list *diags, const struct ynode *n,
-			const char *path, const char *hint, const char *fmt, ...)
-	LLEM_PRINTF(5, 6);
+static void value_error(struct diag_list *diags, const struct ynode *n, const char *path,
+			const char *hint, const char *fmt, ...) LLEM_PRINTF(5, 6);
 
-static void value_error(struct diag_list *diags, const struct ynode *n,
-			const char *path, const char *hint, const char *fmt, ...)
+static void value_error(struct diag_list *diags, const struct ynode *n, const char *path,
+			const char *hint, const char *fmt, ...)
 {
 	struct strbuf msg = STRBUF_INIT;
 	va_list ap;
@@ -73,8 +71,7 @@ static void value_error(struct diag_list *diags, const struct ynode *n,
 	va_start(ap, fmt);
 	strbuf_vaddf(&msg, fmt, ap);
 	va_end(ap);
-	diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, path, hint, "%s",
-		 msg.buf);
+	diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, path, hint, "%s", msg.buf);
 	strbuf_release(&msg);
 }
 
@@ -86,8 +83,8 @@ static void format_bound(struct strbuf *sb, const struct field *f, double v)
 		numfmt_double(sb, v);
 }
 
-static bool check_bounds(const struct field *f, double v, const struct ynode *n,
-			 const char *path, struct diag_list *diags)
+static bool check_bounds(const struct field *f, double v, const struct ynode *n, const char *path,
+			 struct diag_list *diags)
 {
 	struct strbuf msg = STRBUF_INIT;
 	bool ok = true;
@@ -124,9 +121,8 @@ static void enum_list(const struct field *f, struct strbuf *out)
 		strbuf_addf(out, "%s%s", i ? ", " : "", f->values[i]);
 }
 
-int cfg_value_from_node(struct cfg_value *out, const struct field *f,
-			const struct ynode *n, const char *path,
-			struct diag_list *diags)
+int cfg_value_from_node(struct cfg_value *out, const struct field *f, const struct ynode *n,
+			const char *path, struct diag_list *diags)
 {
 	const char *kind;
 	bool b;
@@ -137,8 +133,7 @@ int cfg_value_from_node(struct cfg_value *out, const struct field *f,
 			out->kind = CV_NULL;
 			return 0;
 		}
-		value_error(diags, n, path,
-			    "remove the key to use the default",
+		value_error(diags, n, path, "remove the key to use the default",
 			    "must not be null (expected %s)",
 			    f->type == FT_ENUM ? "one of the allowed values"
 					       : field_type_name(f->type));
@@ -148,8 +143,8 @@ int cfg_value_from_node(struct cfg_value *out, const struct field *f,
 	switch (f->type) {
 	case FT_SECTION:
 		if (n->kind != YN_MAP) {
-			value_error(diags, n, path, NULL,
-				    "expected a mapping of settings, got %s", kind);
+			value_error(diags, n, path, NULL, "expected a mapping of settings, got %s",
+				    kind);
 			return -1;
 		}
 		out->kind = CV_SECTION;
@@ -163,14 +158,13 @@ int cfg_value_from_node(struct cfg_value *out, const struct field *f,
 		if (n->kind == YN_SCALAR && n->plain && is_yaml11_bool(n->text))
 			value_error(diags, n, path, "write true or false",
 				    "expected true or false, got '%s' "
-				    "(YAML 1.1 booleans are not accepted)", n->text);
+				    "(YAML 1.1 booleans are not accepted)",
+				    n->text);
 		else
-			value_error(diags, n, path, NULL,
-				    "expected true or false, got %s", kind);
+			value_error(diags, n, path, NULL, "expected true or false, got %s", kind);
 		return -1;
 	case FT_INT:
-		if (n->kind == YN_SCALAR && n->plain &&
-		    parse_int64(n->text, &out->i) == 0) {
+		if (n->kind == YN_SCALAR && n->plain && parse_int64(n->text, &out->i) == 0) {
 			out->kind = CV_INT;
 			return check_bounds(f, (double)out->i, n, path, diags) ? 0 : -1;
 		}
@@ -178,8 +172,7 @@ int cfg_value_from_node(struct cfg_value *out, const struct field *f,
 			    !strcmp(kind, "a number") ? n->text : kind);
 		return -1;
 	case FT_FLOAT:
-		if (n->kind == YN_SCALAR && n->plain &&
-		    parse_double(n->text, &out->f) == 0) {
+		if (n->kind == YN_SCALAR && n->plain && parse_double(n->text, &out->f) == 0) {
 			out->kind = CV_FLOAT;
 			return check_bounds(f, out->f, n, path, diags) ? 0 : -1;
 		}
@@ -188,7 +181,8 @@ int cfg_value_from_node(struct cfg_value *out, const struct field *f,
 	case FT_STRING:
 		if (n->kind != YN_SCALAR || strcmp(kind, "a string") != 0) {
 			value_error(diags, n, path,
-				    n->kind == YN_SCALAR ? "quote the value to use it as text" : NULL,
+				    n->kind == YN_SCALAR ? "quote the value to use it as text"
+							 : NULL,
 				    "expected a string, got %s", kind);
 			return -1;
 		}
@@ -215,8 +209,7 @@ int cfg_value_from_node(struct cfg_value *out, const struct field *f,
 		while (f->values[count])
 			count++;
 		enum_list(f, &allowed);
-		near = n->kind == YN_SCALAR
-			       ? did_you_mean_near(n->text, f->values, count) : NULL;
+		near = n->kind == YN_SCALAR ? did_you_mean_near(n->text, f->values, count) : NULL;
 		if (near) {
 			char *hint = xasprintf("did you mean '%s'?", near);
 

@@ -18,8 +18,7 @@ static const char *type_name(enum fy_node_type t)
 	}
 }
 
-struct ynode *ynode_new(enum ynode_kind kind, const char *file, int line,
-			int col)
+struct ynode *ynode_new(enum ynode_kind kind, const char *file, int line, int col)
 {
 	struct ynode *n = xcalloc(1, sizeof(*n));
 
@@ -97,8 +96,9 @@ static void node_position(struct fy_node *fyn, int *line, int *col)
 	*col = m ? m->column + 1 : 0;
 	/* libfyaml marks a quoted scalar at its first character; point at
 	 * the opening quote, where the user sees the value begin. */
-	if (fyn && *col > 1 && (fy_node_get_style(fyn) == FYNS_SINGLE_QUOTED ||
-				fy_node_get_style(fyn) == FYNS_DOUBLE_QUOTED))
+	if (fyn && *col > 1 &&
+	    (fy_node_get_style(fyn) == FYNS_SINGLE_QUOTED ||
+	     fy_node_get_style(fyn) == FYNS_DOUBLE_QUOTED))
 		(*col)--;
 }
 
@@ -115,11 +115,9 @@ struct convert_ctx {
 	bool too_big;
 };
 
-static struct ynode *convert(struct fy_node *fyn, struct convert_ctx *cx,
-			     int line, int col);
+static struct ynode *convert(struct fy_node *fyn, struct convert_ctx *cx, int line, int col);
 
-static struct ynode *convert_scalar(struct fy_node *fyn, const char *file,
-				    struct diag_list *diags)
+static struct ynode *convert_scalar(struct fy_node *fyn, const char *file, struct diag_list *diags)
 {
 	struct ynode *n;
 	const char *text = "", *tag;
@@ -175,8 +173,7 @@ static bool report_duplicate(const struct ynode *map, const struct ynode *key,
 	return false;
 }
 
-static struct ynode *convert(struct fy_node *fyn, struct convert_ctx *cx,
-			     int line, int col)
+static struct ynode *convert(struct fy_node *fyn, struct convert_ctx *cx, int line, int col)
 {
 	const char *file = cx->file;
 	struct diag_list *diags = cx->diags;
@@ -185,8 +182,9 @@ static struct ynode *convert(struct fy_node *fyn, struct convert_ctx *cx,
 
 	if (++cx->nodes > MAX_NODES || cx->depth >= MAX_DEPTH) {
 		if (!cx->too_big)
-			diag_add(diags, DIAG_ERROR, file, line, col, NULL, NULL,
-				 "document too large or too deeply nested (after expanding aliases)");
+			diag_add(
+				diags, DIAG_ERROR, file, line, col, NULL, NULL,
+				"document too large or too deeply nested (after expanding aliases)");
 		cx->too_big = true;
 		return ynode_new(YN_SCALAR, file, line, col);
 	}
@@ -273,8 +271,8 @@ static struct ynode *convert(struct fy_node *fyn, struct convert_ctx *cx,
 	return n;
 }
 
-int ytree_parse(struct ytree *out, const char *file, const char *text,
-		size_t len, struct diag_list *diags)
+int ytree_parse(struct ytree *out, const char *file, const char *text, size_t len,
+		struct diag_list *diags)
 {
 	struct fy_diag_cfg dcfg;
 	struct fy_parse_cfg pcfg;
@@ -307,8 +305,8 @@ int ytree_parse(struct ytree *out, const char *file, const char *text,
 	while ((err = fy_diag_errors_iterate(diag, &iter))) {
 		if (err->type < FYET_ERROR)
 			continue;
-		diag_add(diags, DIAG_ERROR, file, err->line, err->column, NULL,
-			 NULL, "%s", err->msg ? err->msg : "invalid YAML");
+		diag_add(diags, DIAG_ERROR, file, err->line, err->column, NULL, NULL, "%s",
+			 err->msg ? err->msg : "invalid YAML");
 	}
 	if (fyd && diag_error_count(diags) == before && fy_document_root(fyd)) {
 		struct convert_ctx cx = { out->file, diags, 0, 0, false };
@@ -322,8 +320,7 @@ int ytree_parse(struct ytree *out, const char *file, const char *text,
 	return diag_error_count(diags) == before ? 0 : -1;
 }
 
-int ytree_parse_file(struct ytree *out, const char *path,
-		     struct diag_list *diags)
+int ytree_parse_file(struct ytree *out, const char *path, struct diag_list *diags)
 {
 	char *text;
 	size_t len;
@@ -331,8 +328,7 @@ int ytree_parse_file(struct ytree *out, const char *path,
 
 	if (fs_read_file(path, &text, &len) != 0) {
 		memset(out, 0, sizeof(*out));
-		diag_add(diags, DIAG_ERROR, path, 0, 0, NULL, NULL, "%s",
-			 error_last());
+		diag_add(diags, DIAG_ERROR, path, 0, 0, NULL, NULL, "%s", error_last());
 		return -1;
 	}
 	rc = ytree_parse(out, path, text, len, diags);
@@ -357,9 +353,7 @@ void ytree_dump_json(const struct ynode *n, struct strbuf *out)
 		return;
 	}
 	switch (n->kind) {
-	case YN_SCALAR:
-		json_quote(out, n->text, false);
-		break;
+	case YN_SCALAR: json_quote(out, n->text, false); break;
 	case YN_MAP:
 		strbuf_addch(out, '{');
 		for (i = 0; i < n->count; i++) {

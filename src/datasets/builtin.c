@@ -56,8 +56,7 @@ static int unknown_builtin(const char *name)
 }
 
 /* Tries dir/rel; on a hit moves the path into *out. */
-static bool try_candidate(char **out, struct strbuf *tried, const char *dir,
-			  const char *rel)
+static bool try_candidate(char **out, struct strbuf *tried, const char *dir, const char *rel)
 {
 	char *path = xasprintf("%s/%s", dir, rel);
 
@@ -109,11 +108,9 @@ int dataset_resolve(char **out_path, const char *name)
 		return error_set(LLEM_EINVAL, "dataset name is empty");
 	if (dataset_name_is_path(name)) {
 		if (!fs_exists(name))
-			return error_set(LLEM_ENOTFOUND,
-					 "dataset file '%s' does not exist", name);
+			return error_set(LLEM_ENOTFOUND, "dataset file '%s' does not exist", name);
 		if (fs_is_dir(name))
-			return error_set(LLEM_EINVAL,
-					 "dataset file '%s' is a directory", name);
+			return error_set(LLEM_EINVAL, "dataset file '%s' is a directory", name);
 		*out_path = xstrdup(name);
 		return 0;
 	}

@@ -45,9 +45,9 @@ void prompt_set_release(struct prompt_set *ps);
  * modification time, so an edited or replaced file is validated anew.
  */
 struct dataset_stamp {
-	char *path;       /* the resolved file */
+	char *path; /* the resolved file */
 	uint64_t dev, ino;
-	int64_t size;     /* bytes */
+	int64_t size; /* bytes */
 	int64_t mtime_ns;
 	size_t available; /* prompts in the file */
 };

@@ -18,9 +18,7 @@
 #include <unistd.h>
 
 /* Field names tried in this order (the original tool's rule). */
-static const char *const prompt_fields[] = {
-	"prompt", "text", "instruction", "input", "question"
-};
+static const char *const prompt_fields[] = { "prompt", "text", "instruction", "input", "question" };
 
 static const char *json_kind(const json_t *v)
 {
@@ -42,9 +40,7 @@ static bool has_underscore_key(json_t *obj)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(obj, key, v)
-		if (key[0] == '_')
-			return true;
+	json_object_foreach(obj, key, v) if (key[0] == '_') return true;
 	return false;
 }
 
@@ -62,8 +58,8 @@ static bool is_blank(const char *p, size_t n)
  * Handles one non-blank line. Keeps its prompt when fewer than `want`
  * are held (want == 0: keep all); counts it in ps->available either way.
  */
-static int load_line(struct prompt_set *ps, size_t *cap, const char *line,
-		     size_t len, size_t lineno, size_t want)
+static int load_line(struct prompt_set *ps, size_t *cap, const char *line, size_t len,
+		     size_t lineno, size_t want)
 {
 	json_error_t err;
 	json_t *rec, *v = NULL;
@@ -73,11 +69,11 @@ static int load_line(struct prompt_set *ps, size_t *cap, const char *line,
 
 	rec = json_loadb(line, len, JSON_DECODE_ANY, &err);
 	if (!rec)
-		return error_set(LLEM_EINVAL, "%s:%zu: invalid JSON: %s", ps->path,
-				 lineno, err.text);
+		return error_set(LLEM_EINVAL, "%s:%zu: invalid JSON: %s", ps->path, lineno,
+				 err.text);
 	if (!json_is_object(rec)) {
-		rc = error_set(LLEM_EINVAL, "%s:%zu: expected a JSON object, got %s",
-			       ps->path, lineno, json_kind(rec));
+		rc = error_set(LLEM_EINVAL, "%s:%zu: expected a JSON object, got %s", ps->path,
+			       lineno, json_kind(rec));
 		goto out;
 	}
 	if (has_underscore_key(rec)) {
@@ -104,15 +100,14 @@ static int load_line(struct prompt_set *ps, size_t *cap, const char *line,
 		goto out;
 	}
 	if (!json_is_string(v)) {
-		rc = error_set(LLEM_EINVAL, "%s:%zu: '%s' must be a string, not %s",
-			       ps->path, lineno, field, json_kind(v));
+		rc = error_set(LLEM_EINVAL, "%s:%zu: '%s' must be a string, not %s", ps->path,
+			       lineno, field, json_kind(v));
 		goto out;
 	}
 	ps->available++;
 	if (want == 0 || ps->count < want) {
 		GROW(ps->prompts, *cap, ps->count + 1);
-		ps->prompts[ps->count++] =
-			xstrndup(json_string_value(v), json_string_length(v));
+		ps->prompts[ps->count++] = xstrndup(json_string_value(v), json_string_length(v));
 	}
 out:
 	json_decref(rec);
@@ -130,8 +125,8 @@ struct line_state {
  * unterminated one when final. Stops once `want` prompts are held when
  * stop_early (the rest of the file was validated before: dataset_stamp).
  */
-static int parse_lines(struct prompt_set *ps, struct line_state *ls, const char *data,
-		       size_t len, bool final, size_t want, bool stop_early)
+static int parse_lines(struct prompt_set *ps, struct line_state *ls, const char *data, size_t len,
+		       bool final, size_t want, bool stop_early)
 {
 	int rc;
 
@@ -183,8 +178,8 @@ static bool stamp_matches(const struct dataset_stamp *stamp, const char *path,
  * holds) and every line parsed; trusted by a stamp, 64 KiB at a time until
  * want prompts are held, so a run of 10 prompts reads a few KiB, not 1.7 MB.
  */
-static int read_and_parse(struct prompt_set *ps, size_t want,
-			  const struct dataset_stamp *stamp, struct stat *st, bool *trusted)
+static int read_and_parse(struct prompt_set *ps, size_t want, const struct dataset_stamp *stamp,
+			  struct stat *st, bool *trusted)
 {
 	struct line_state ls = { 0 };
 	int fd = open(ps->path, O_RDONLY | O_CLOEXEC);
@@ -250,8 +245,7 @@ static int load(struct prompt_set *out, const char *name_or_path, size_t n,
 	if (trusted)
 		ps.available = stamp->available;
 	if (ps.available == 0) {
-		rc = error_set(LLEM_EINVAL, "dataset '%s' (%s) holds no prompts",
-			       ps.name, ps.path);
+		rc = error_set(LLEM_EINVAL, "dataset '%s' (%s) holds no prompts", ps.name, ps.path);
 		goto out;
 	}
 	if (n > ps.available) {

@@ -29,8 +29,7 @@ struct energy_meter {
 
 typedef int (*opener)(void **, const struct energy_source_ops **, const char *, char **);
 
-static int add_source(struct energy_meter *m, opener open, const char *arg,
-		      struct strbuf *why)
+static int add_source(struct energy_meter *m, opener open, const char *arg, struct strbuf *why)
 {
 	struct meter_source *ms = &m->sources[m->nsources];
 	char *reason = NULL;
@@ -114,8 +113,7 @@ size_t energy_meter_device_count(const struct energy_meter *m)
 	return m->ndevices;
 }
 
-const struct energy_device_desc *energy_meter_device(const struct energy_meter *m,
-						     size_t i)
+const struct energy_device_desc *energy_meter_device(const struct energy_meter *m, size_t i)
 {
 	return &m->devices[i];
 }

@@ -25,8 +25,8 @@ struct nvml_gpu {
 	 * later makes that reading invalid; one that did not is never made
 	 * again, and its field stays NAN.
 	 */
-	bool power_field;    /* field 186 through nvmlDeviceGetFieldValues */
-	bool power_usage;    /* nvmlDeviceGetPowerUsage */
+	bool power_field; /* field 186 through nvmlDeviceGetFieldValues */
+	bool power_usage; /* nvmlDeviceGetPowerUsage */
 	bool temperature;
 	bool memory;
 	bool utilization;
@@ -49,7 +49,7 @@ struct nvml_source {
 
 /* What enumeration learnt about one GPU, for matching CUDA_VISIBLE_DEVICES. */
 struct nvml_found {
-	nvmlDevice_t dev;     /* NULL when the handle could not be had */
+	nvmlDevice_t dev; /* NULL when the handle could not be had */
 	nvmlReturn_t handle_rc;
 	char uuid[NVML_NAME_BUFFER_SIZE]; /* "" when unknown */
 };
@@ -77,8 +77,7 @@ static double field_number(const nvmlFieldValue_t *v)
  * windows, so the field comes first. Returns the call's result, or the
  * record's own nvmlReturn when the call as a whole succeeded.
  */
-static nvmlReturn_t read_power_field(const struct nvml_lib *lib,
-				     nvmlDevice_t dev, double *power_w)
+static nvmlReturn_t read_power_field(const struct nvml_lib *lib, nvmlDevice_t dev, double *power_w)
 {
 	nvmlFieldValue_t v;
 	nvmlReturn_t rc;
@@ -95,8 +94,7 @@ static nvmlReturn_t read_power_field(const struct nvml_lib *lib,
 	return isfinite(*power_w) ? NVML_SUCCESS : NVML_ERROR_UNKNOWN;
 }
 
-static nvmlReturn_t read_power_usage(const struct nvml_lib *lib,
-				     nvmlDevice_t dev, double *power_w)
+static nvmlReturn_t read_power_usage(const struct nvml_lib *lib, nvmlDevice_t dev, double *power_w)
 {
 	unsigned int mw;
 	nvmlReturn_t rc = lib->device_get_power_usage(dev, &mw);
@@ -111,8 +109,8 @@ static bool unsupported(nvmlReturn_t rc)
 	return rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_FUNCTION_NOT_FOUND;
 }
 
-static nvmlReturn_t read_power(const struct nvml_lib *lib,
-			       const struct nvml_gpu *g, double *power_w)
+static nvmlReturn_t read_power(const struct nvml_lib *lib, const struct nvml_gpu *g,
+			       double *power_w)
 {
 	if (g->power_field) {
 		nvmlReturn_t rc = read_power_field(lib, g->dev, power_w);
@@ -148,8 +146,7 @@ static void reading_clear(struct energy_reading *out, uint64_t t_ns)
  * resetting reading adds nothing rather than a guess; counter_reset tells
  * the meter that the window is incomplete.
  */
-static double counter_energy_j(struct nvml_gpu *g, unsigned long long mj,
-			       bool *reset)
+static double counter_energy_j(struct nvml_gpu *g, unsigned long long mj, bool *reset)
 {
 	*reset = false;
 	if (mj < g->last_mj) {
@@ -169,8 +166,7 @@ static double counter_energy_j(struct nvml_gpu *g, unsigned long long mj,
  * whenever a reading was produced, valid or not; LLEM_EINVAL only for an
  * index out of range.
  */
-static int nvml_read(void *src, size_t i, uint64_t now_ns,
-		     struct energy_reading *out)
+static int nvml_read(void *src, size_t i, uint64_t now_ns, struct energy_reading *out)
 {
 	struct nvml_source *s = src;
 	const struct nvml_lib *lib = &s->lib;
@@ -182,8 +178,7 @@ static int nvml_read(void *src, size_t i, uint64_t now_ns,
 
 	reading_clear(out, now_ns);
 	if (i >= s->count)
-		return error_set(LLEM_EINVAL, "NVML: no device %zu (%zu open)", i,
-				 s->count);
+		return error_set(LLEM_EINVAL, "NVML: no device %zu (%zu open)", i, s->count);
 	g = &s->gpus[i];
 
 	/*
@@ -201,8 +196,7 @@ static int nvml_read(void *src, size_t i, uint64_t now_ns,
 	} else {
 		out->t_ns = clock_monotonic_ns();
 	}
-	if (ok && g->desc.has_power &&
-	    read_power(lib, g, &out->power_w) != NVML_SUCCESS) {
+	if (ok && g->desc.has_power && read_power(lib, g, &out->power_w) != NVML_SUCCESS) {
 		out->power_w = NAN;
 		ok = false;
 	}
@@ -297,8 +291,8 @@ static const struct energy_source_ops nvml_ops = {
  * Asks each optional call once: what does not answer now is treated as
  * absent for the whole run, so a read makes no call that cannot succeed.
  */
-static void probe_gpu(const struct nvml_lib *lib, unsigned int index,
-		      nvmlDevice_t dev, struct nvml_gpu *g)
+static void probe_gpu(const struct nvml_lib *lib, unsigned int index, nvmlDevice_t dev,
+		      struct nvml_gpu *g)
 {
 	char name[NVML_NAME_BUFFER_SIZE];
 	unsigned long long mj;
@@ -311,8 +305,8 @@ static void probe_gpu(const struct nvml_lib *lib, unsigned int index,
 	g->dev = dev;
 	g->desc.kind = ENERGY_NVML;
 	snprintf(g->desc.name, sizeof(g->desc.name), "gpu%u", index);
-	if (lib->device_get_name &&
-	    lib->device_get_name(dev, name, sizeof(name)) == NVML_SUCCESS && name[0]) {
+	if (lib->device_get_name && lib->device_get_name(dev, name, sizeof(name)) == NVML_SUCCESS &&
+	    name[0]) {
 		name[sizeof(name) - 1] = '\0';
 		snprintf(g->desc.label, sizeof(g->desc.label), "%s", name);
 	} else {
@@ -324,16 +318,15 @@ static void probe_gpu(const struct nvml_lib *lib, unsigned int index,
 		g->desc.has_counter = true;
 		g->base_mj = g->last_mj = mj;
 	}
-	g->power_field = lib->device_get_field_values &&
-			 read_power_field(lib, dev, &w) == NVML_SUCCESS;
-	g->power_usage = lib->device_get_power_usage &&
-			 read_power_usage(lib, dev, &w) == NVML_SUCCESS;
+	g->power_field =
+		lib->device_get_field_values && read_power_field(lib, dev, &w) == NVML_SUCCESS;
+	g->power_usage =
+		lib->device_get_power_usage && read_power_usage(lib, dev, &w) == NVML_SUCCESS;
 	g->desc.has_power = g->power_field || g->power_usage;
 	g->temperature = lib->device_get_temperature &&
-			 lib->device_get_temperature(dev, NVML_TEMPERATURE_GPU,
-						     &c) == NVML_SUCCESS;
-	g->memory = lib->device_get_memory_info &&
-		    lib->device_get_memory_info(dev, &m) == NVML_SUCCESS;
+			 lib->device_get_temperature(dev, NVML_TEMPERATURE_GPU, &c) == NVML_SUCCESS;
+	g->memory =
+		lib->device_get_memory_info && lib->device_get_memory_info(dev, &m) == NVML_SUCCESS;
 	g->utilization = lib->device_get_utilization_rates &&
 			 lib->device_get_utilization_rates(dev, &u) == NVML_SUCCESS;
 	g->throttle = lib->device_get_clocks_event_reasons &&
@@ -376,9 +369,8 @@ static bool parse_index(const char *s, unsigned long *out)
  * a buffer). UUIDs match by prefix, as CUDA allows, but only when the
  * prefix names exactly one GPU.
  */
-static bool match_entry(const char *entry, const struct nvml_found *found,
-			unsigned int count, unsigned int *index, char *why,
-			size_t why_size)
+static bool match_entry(const char *entry, const struct nvml_found *found, unsigned int count,
+			unsigned int *index, char *why, size_t why_size)
 {
 	unsigned long v;
 	unsigned int hits = 0;
@@ -389,13 +381,12 @@ static bool match_entry(const char *entry, const struct nvml_found *found,
 			*index = (unsigned int)v;
 			return true;
 		}
-		snprintf(why, why_size, "'%s' is not a GPU index (NVML sees %u GPU%s)",
-			 entry, count, count == 1 ? "" : "s");
+		snprintf(why, why_size, "'%s' is not a GPU index (NVML sees %u GPU%s)", entry,
+			 count, count == 1 ? "" : "s");
 		return false;
 	}
 	if (n <= 4 || strncasecmp(entry, "GPU-", 4) != 0) {
-		snprintf(why, why_size, "'%s' is neither a GPU index nor a GPU-<uuid>",
-			 entry);
+		snprintf(why, why_size, "'%s' is neither a GPU index nor a GPU-<uuid>", entry);
 		return false;
 	}
 	for (unsigned int k = 0; k < count; k++) {
@@ -428,9 +419,8 @@ static bool match_entry(const char *entry, const struct nvml_found *found,
  * MIG instances ("MIG-...") are refused: NVML's energy and power are
  * whole-board, so one instance's share cannot be measured.
  */
-static int select_visible(const char *visible, const struct nvml_found *found,
-			  unsigned int count, unsigned int *picked,
-			  size_t *npicked, char **why)
+static int select_visible(const char *visible, const struct nvml_found *found, unsigned int count,
+			  unsigned int *picked, size_t *npicked, char **why)
 {
 	char entry[NVML_NAME_BUFFER_SIZE + 32];
 	char reason[sizeof(entry) + 64];
@@ -447,21 +437,20 @@ static int select_visible(const char *visible, const struct nvml_found *found,
 			*why = xasprintf("NVML: CUDA_VISIBLE_DEVICES=%s selects MIG "
 					 "instance %s: NVML energy and power are "
 					 "whole-board, so MIG instances are not "
-					 "supported", visible, entry);
+					 "supported",
+					 visible, entry);
 			return LLEM_ENOTSUP;
 		}
 		if (!stopped) {
 			unsigned int index = 0;
 
-			if (!match_entry(entry, found, count, &index, reason,
-					 sizeof(reason))) {
+			if (!match_entry(entry, found, count, &index, reason, sizeof(reason))) {
 				stopped = true;
 			} else {
 				for (size_t k = 0; k < *npicked; k++)
 					if (picked[k] == index) {
 						snprintf(reason, sizeof(reason),
-							 "'%s' repeats gpu%u",
-							 entry, index);
+							 "'%s' repeats gpu%u", entry, index);
 						stopped = true;
 					}
 				if (!stopped)
@@ -473,18 +462,17 @@ static int select_visible(const char *visible, const struct nvml_found *found,
 		p += len + 1;
 	}
 	if (*npicked == 0) {
-		*why = xasprintf("NVML: no GPU matches CUDA_VISIBLE_DEVICES=%s: %s",
-				 visible,
-				 *visible ? reason : "the value is empty, so CUDA "
-						     "sees no GPU");
+		*why = xasprintf("NVML: no GPU matches CUDA_VISIBLE_DEVICES=%s: %s", visible,
+				 *visible ? reason
+					  : "the value is empty, so CUDA "
+					    "sees no GPU");
 		return LLEM_ENOTFOUND;
 	}
 	return 0;
 }
 
 /* Handles and UUIDs of every GPU NVML sees. */
-static void enumerate(const struct nvml_lib *lib, struct nvml_found *found,
-		      unsigned int count)
+static void enumerate(const struct nvml_lib *lib, struct nvml_found *found, unsigned int count)
 {
 	for (unsigned int k = 0; k < count; k++) {
 		found[k].handle_rc = lib->device_get_handle_by_index(k, &found[k].dev);
@@ -493,16 +481,16 @@ static void enumerate(const struct nvml_lib *lib, struct nvml_found *found,
 			continue;
 		}
 		if (lib->device_get_uuid &&
-		    lib->device_get_uuid(found[k].dev, found[k].uuid,
-					 sizeof(found[k].uuid)) == NVML_SUCCESS)
+		    lib->device_get_uuid(found[k].dev, found[k].uuid, sizeof(found[k].uuid)) ==
+			    NVML_SUCCESS)
 			found[k].uuid[sizeof(found[k].uuid) - 1] = '\0';
 		else
 			found[k].uuid[0] = '\0';
 	}
 }
 
-int energy_nvml_open(void **out, const struct energy_source_ops **ops,
-		     const char *visible, char **why)
+int energy_nvml_open(void **out, const struct energy_source_ops **ops, const char *visible,
+		     char **why)
 {
 	struct nvml_source *s = xcalloc(1, sizeof(*s));
 	struct nvml_found *found = NULL;
@@ -553,9 +541,9 @@ int energy_nvml_open(void **out, const struct energy_source_ops **ops,
 	for (size_t k = 0; k < npicked; k++) {
 		if (!found[picked[k]].dev) {
 			*why = xasprintf("NVML: gpu%u: nvmlDeviceGetHandleByIndex "
-					 "failed: %s", picked[k],
-					 nvml_lib_strerror(&s->lib,
-							   found[picked[k]].handle_rc));
+					 "failed: %s",
+					 picked[k],
+					 nvml_lib_strerror(&s->lib, found[picked[k]].handle_rc));
 			err = LLEM_ERROR;
 			goto fail;
 		}

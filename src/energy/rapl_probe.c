@@ -135,8 +135,7 @@ static void check_readable(struct rapl_zone *z)
 		while (len > 0 && text[len - 1] == '\n')
 			text[--len] = '\0';
 		if (parse_int64(text, &uj) != 0 || uj < 0)
-			z->error = xasprintf("'%s' does not hold a counter: \"%s\"",
-					     path, text);
+			z->error = xasprintf("'%s' does not hold a counter: \"%s\"", path, text);
 		else
 			z->readable = true;
 	}
@@ -163,9 +162,8 @@ static void probe_zone(struct rapl_zone *z)
 /* root as a shell word that still lets the glob after it expand. */
 static void add_shell_prefix(struct strbuf *sb, const char *root)
 {
-	static const char safe[] =
-		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		"0123456789/._-+:,@%";
+	static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789/._-+:,@%";
 
 	if (root[strspn(root, safe)] == '\0') {
 		strbuf_adds(sb, root);
@@ -196,15 +194,15 @@ static void set_fix(struct rapl_probe *p)
 	 * udev: every powercap zone emits an "add" uevent at boot; TEST skips
 	 * the control-type device, which has no energy_uj of its own.
 	 */
-	p->fix_detail = xstrdup(
-		"RAPL energy_uj is root-only since the fix for CVE-2020-8694 "
-		"(PLATYPUS); chmod lasts until reboot. To keep it, put this line in "
-		"/etc/udev/rules.d/99-llem-powercap.rules: "
-		"SUBSYSTEM==\"powercap\", ACTION==\"add\", TEST==\"energy_uj\", "
-		"RUN+=\"/bin/chmod o+r /sys%p/energy_uj\" "
-		"and apply it now with: sudo udevadm trigger --subsystem-match=powercap "
-		"--action=add. Readable counters expose that power side channel to "
-		"every local user, so do this only where that is acceptable.");
+	p->fix_detail =
+		xstrdup("RAPL energy_uj is root-only since the fix for CVE-2020-8694 "
+			"(PLATYPUS); chmod lasts until reboot. To keep it, put this line in "
+			"/etc/udev/rules.d/99-llem-powercap.rules: "
+			"SUBSYSTEM==\"powercap\", ACTION==\"add\", TEST==\"energy_uj\", "
+			"RUN+=\"/bin/chmod o+r /sys%p/energy_uj\" "
+			"and apply it now with: sudo udevadm trigger --subsystem-match=powercap "
+			"--action=add. Readable counters expose that power side channel to "
+			"every local user, so do this only where that is acceptable.");
 	strbuf_release(&sb);
 }
 

@@ -26,10 +26,10 @@
  */
 struct rapl_dev {
 	struct energy_device_desc desc;
-	int fd;               /* open on energy_uj for the source's lifetime */
-	int64_t range_uj;     /* max_energy_range_uj; -1 when unknown */
-	int64_t prev_uj;      /* last counter value read successfully */
-	uint64_t total_uj;    /* wrap-corrected energy since open */
+	int fd;            /* open on energy_uj for the source's lifetime */
+	int64_t range_uj;  /* max_energy_range_uj; -1 when unknown */
+	int64_t prev_uj;   /* last counter value read successfully */
+	uint64_t total_uj; /* wrap-corrected energy since open */
 };
 
 struct rapl_source {
@@ -92,8 +92,7 @@ static int read_counter(int fd, int64_t *out)
 		return errno;
 	if (st.st_nlink == 0)
 		return ENODEV;
-	if (n == (ssize_t)sizeof(buf) ||
-	    parse_counter(buf, (size_t)n, out) != 0)
+	if (n == (ssize_t)sizeof(buf) || parse_counter(buf, (size_t)n, out) != 0)
 		return EINVAL;
 	return 0;
 }
@@ -117,8 +116,7 @@ static int read_counter(int fd, int64_t *out)
  * Intel at 200 W). Returns false, and delta = cur, when the range is
  * unknown and the counter went backwards: energy since a restart at 0.
  */
-static bool counter_delta(int64_t prev, int64_t cur, int64_t range_uj,
-			  uint64_t *delta)
+static bool counter_delta(int64_t prev, int64_t cur, int64_t range_uj, uint64_t *delta)
 {
 	if (cur >= prev) {
 		*delta = (uint64_t)(cur - prev);
@@ -137,14 +135,12 @@ static size_t rapl_device_count(void *src)
 	return ((struct rapl_source *)src)->count;
 }
 
-static void rapl_device_desc(void *src, size_t i,
-			     struct energy_device_desc *out)
+static void rapl_device_desc(void *src, size_t i, struct energy_device_desc *out)
 {
 	*out = ((struct rapl_source *)src)->devs[i].desc;
 }
 
-static int rapl_read(void *src, size_t i, uint64_t now_ns,
-		     struct energy_reading *out)
+static int rapl_read(void *src, size_t i, uint64_t now_ns, struct energy_reading *out)
 {
 	struct rapl_dev *d = &((struct rapl_source *)src)->devs[i];
 	int64_t cur;
@@ -204,8 +200,7 @@ static const struct energy_source_ops rapl_ops = {
  * keep their kernel name ("package-0", "package-0-die-1"); a dram subzone
  * borrows its package's suffix ("dram-0", "dram-0-die-1").
  */
-static bool device_name(const struct rapl_zone *z,
-			const struct rapl_zone *parent, char name[48])
+static bool device_name(const struct rapl_zone *z, const struct rapl_zone *parent, char name[48])
 {
 	int n;
 
@@ -213,10 +208,9 @@ static bool device_name(const struct rapl_zone *z,
 		return false;
 	if (z->depth == 0 && str_starts_with(z->name, "package-"))
 		n = snprintf(name, 48, "%s", z->name);
-	else if (z->depth == 1 && strcmp(z->name, "dram") == 0 && parent &&
-		 parent->name && str_starts_with(parent->name, "package-"))
-		n = snprintf(name, 48, "dram-%s",
-			     parent->name + strlen("package-"));
+	else if (z->depth == 1 && strcmp(z->name, "dram") == 0 && parent && parent->name &&
+		 str_starts_with(parent->name, "package-"))
+		n = snprintf(name, 48, "dram-%s", parent->name + strlen("package-"));
 	else
 		return false;
 	return n > 0 && n < 48;
@@ -258,8 +252,8 @@ static char *open_error(const struct rapl_zone *z, int err, const char *hint)
 
 	if ((err == EACCES || err == EPERM) && hint) {
 		fix = fix_command(hint);
-		msg = xasprintf("RAPL: %s: %s (fix: %s; see 'llem config')", path,
-				strerror(err), fix);
+		msg = xasprintf("RAPL: %s: %s (fix: %s; see 'llem config')", path, strerror(err),
+				fix);
 		free(fix);
 	} else {
 		msg = xasprintf("RAPL: %s: %s", path, strerror(err));
@@ -268,8 +262,7 @@ static char *open_error(const struct rapl_zone *z, int err, const char *hint)
 	return msg;
 }
 
-int energy_rapl_open(void **out, const struct energy_source_ops **ops,
-		     const char *root, char **why)
+int energy_rapl_open(void **out, const struct energy_source_ops **ops, const char *root, char **why)
 {
 	struct rapl_probe p;
 	struct rapl_source *s = xcalloc(1, sizeof(*s));
@@ -318,12 +311,11 @@ int energy_rapl_open(void **out, const struct energy_source_ops **ops,
 
 		for (size_t i = 0; i < p.zone_count; i++) {
 			strbuf_adds(&names, i ? ", " : "");
-			strbuf_adds(&names, p.zones[i].name ? p.zones[i].name
-							    : p.zones[i].id);
+			strbuf_adds(&names, p.zones[i].name ? p.zones[i].name : p.zones[i].id);
 		}
 		rc = LLEM_ENOTFOUND;
-		msg = xasprintf("RAPL: no package zones under %s (found: %s)",
-				p.root, strbuf_str(&names));
+		msg = xasprintf("RAPL: no package zones under %s (found: %s)", p.root,
+				strbuf_str(&names));
 		strbuf_release(&names);
 	}
 out:

@@ -26,8 +26,14 @@ enum field {
 };
 
 static const char *const field_names[F_COUNT] = {
-	"t_s", "device", "energy_j", "power_w", "temperature_c",
-	"memory_used_mb", "memory_total_mb", "utilization_pct",
+	"t_s",
+	"device",
+	"energy_j",
+	"power_w",
+	"temperature_c",
+	"memory_used_mb",
+	"memory_total_mb",
+	"utilization_pct",
 	"throttle_reasons",
 };
 
@@ -63,9 +69,9 @@ struct replay_dev {
 	size_t n, cap;
 	struct replay_knot *knots;
 	size_t nk, capk;
-	double last_raw_j;  /* parsing: the previous energy_j as written */
-	int last_line;      /* parsing: line of the previous sample */
-	double prev_tau_s;  /* playback: trace time of the previous read */
+	double last_raw_j; /* parsing: the previous energy_j as written */
+	int last_line;     /* parsing: line of the previous sample */
+	double prev_tau_s; /* playback: trace time of the previous read */
 };
 
 struct replay_source {
@@ -121,8 +127,7 @@ static int unknown_field(struct parser *ps, const char *what, const char *name)
 	const char *near = did_you_mean(name, field_names, F_COUNT, 3);
 
 	if (near)
-		return fail(ps, "unknown %s '%s' (did you mean '%s'?)", what,
-			    name, near);
+		return fail(ps, "unknown %s '%s' (did you mean '%s'?)", what, name, near);
 	return fail(ps, "unknown %s '%s'", what, name);
 }
 
@@ -193,9 +198,8 @@ static int add_row(struct parser *ps, const struct row *r)
 	if (!d)
 		return -1;
 	if (d->n > 0 && !(r->v[F_T] > d->samples[d->n - 1].t_s))
-		return fail(ps, "%s: t_s %.15g is not after %.15g (line %d)",
-			    d->desc.name, r->v[F_T], d->samples[d->n - 1].t_s,
-			    d->last_line);
+		return fail(ps, "%s: t_s %.15g is not after %.15g (line %d)", d->desc.name,
+			    r->v[F_T], d->samples[d->n - 1].t_s, d->last_line);
 
 	GROW(d->samples, d->cap, d->n + 1);
 	smp = &d->samples[d->n++];
@@ -224,8 +228,7 @@ static int add_row(struct parser *ps, const struct row *r)
 			const struct replay_knot *prev = &d->knots[d->nk - 1];
 			bool reset = raw < d->last_raw_j;
 
-			k->energy_j = prev->energy_j +
-				      (reset ? 0 : raw - d->last_raw_j);
+			k->energy_j = prev->energy_j + (reset ? 0 : raw - d->last_raw_j);
 			k->resets = prev->resets + (reset ? 1 : 0);
 		}
 		d->nk++;
@@ -246,11 +249,12 @@ static int set_value(struct parser *ps, struct row *r, int f, const char *text)
 		return 0; /* an empty cell: not reported */
 	if (f == F_THROTTLE) {
 		if (parse_bits(text, &r->throttle) != 0)
-			return fail(ps, "throttle_reasons: '%s' is not a "
-					"non-negative integer", text);
+			return fail(ps,
+				    "throttle_reasons: '%s' is not a "
+				    "non-negative integer",
+				    text);
 	} else if (parse_double(text, &r->v[f]) != 0) {
-		return fail(ps, "%s: '%s' is not a number", field_names[f],
-			    text);
+		return fail(ps, "%s: '%s' is not a number", field_names[f], text);
 	}
 	r->has[f] = true;
 	return 0;
@@ -290,8 +294,7 @@ static size_t split_csv(char *line, char **fields, size_t max)
 	}
 }
 
-static int parse_csv_header(struct parser *ps, char *line, int cols[F_COUNT],
-			    size_t *ncols)
+static int parse_csv_header(struct parser *ps, char *line, int cols[F_COUNT], size_t *ncols)
 {
 	char *names[F_COUNT + 1];
 	size_t n = split_csv(line, names, F_COUNT + 1);
@@ -301,8 +304,7 @@ static int parse_csv_header(struct parser *ps, char *line, int cols[F_COUNT],
 		int f;
 
 		if (i == F_COUNT)
-			return fail(ps, "more columns than the %d known ones",
-				    F_COUNT);
+			return fail(ps, "more columns than the %d known ones", F_COUNT);
 		if (strchr(names[i], '"'))
 			return fail(ps, "quoted fields are not supported");
 		f = find_field(names[i]);
@@ -320,8 +322,7 @@ static int parse_csv_header(struct parser *ps, char *line, int cols[F_COUNT],
 	return 0;
 }
 
-static int parse_csv_row(struct parser *ps, char *line, const int cols[F_COUNT],
-			 size_t ncols)
+static int parse_csv_row(struct parser *ps, char *line, const int cols[F_COUNT], size_t ncols)
 {
 	char *cells[F_COUNT + 1];
 	size_t n = split_csv(line, cells, F_COUNT);
@@ -329,8 +330,8 @@ static int parse_csv_row(struct parser *ps, char *line, const int cols[F_COUNT],
 
 	if (n != ncols)
 		return fail(ps, "%s%zu fields where the header has %zu",
-			    n > F_COUNT ? "more than " : "",
-			    n > F_COUNT ? (size_t)F_COUNT : n, ncols);
+			    n > F_COUNT ? "more than " : "", n > F_COUNT ? (size_t)F_COUNT : n,
+			    ncols);
 	memset(&r, 0, sizeof(r));
 	for (size_t i = 0; i < n; i++) {
 		if (strchr(cells[i], '"'))
@@ -351,14 +352,14 @@ static int parse_jsonl_row(struct parser *ps, const char *line, size_t len)
 	int rc = 0;
 
 	if (!obj)
-		return fail(ps, "invalid JSON at column %d: %s", jerr.column,
-			    jerr.text);
+		return fail(ps, "invalid JSON at column %d: %s", jerr.column, jerr.text);
 	if (!json_is_object(obj)) {
 		json_decref(obj);
 		return fail(ps, "expected a JSON object");
 	}
 	memset(&r, 0, sizeof(r));
-	json_object_foreach(obj, key, val) {
+	json_object_foreach(obj, key, val)
+	{
 		int f = find_field(key);
 
 		if (f < 0) {
@@ -374,8 +375,7 @@ static int parse_jsonl_row(struct parser *ps, const char *line, size_t len)
 			}
 			r.device = json_string_value(val);
 		} else if (f == F_THROTTLE) {
-			if (!json_is_integer(val) ||
-			    json_integer_value(val) < 0) {
+			if (!json_is_integer(val) || json_integer_value(val) < 0) {
 				rc = fail(ps, "throttle_reasons: expected a "
 					      "non-negative integer");
 				break;
@@ -435,8 +435,7 @@ static int parse_text(struct parser *ps, char *text, bool csv)
 	}
 	ps->line = 0;
 	if (ps->src->count == 0)
-		return fail(ps, "%s", csv && !header ? "no header row"
-						    : "no samples");
+		return fail(ps, "%s", csv && !header ? "no header row" : "no samples");
 	return 0;
 }
 
@@ -487,8 +486,7 @@ static double energy_at(const struct replay_dev *d, double tau)
 		return d->knots[d->nk - 1].energy_j;
 	a = &d->knots[j - 1];
 	b = &d->knots[j];
-	return a->energy_j +
-	       (b->energy_j - a->energy_j) * (tau - a->t_s) / (b->t_s - a->t_s);
+	return a->energy_j + (b->energy_j - a->energy_j) * (tau - a->t_s) / (b->t_s - a->t_s);
 }
 
 static size_t resets_upto(const struct replay_dev *d, double tau)
@@ -503,14 +501,12 @@ static size_t replay_device_count(void *src)
 	return ((struct replay_source *)src)->count;
 }
 
-static void replay_device_desc(void *src, size_t i,
-			       struct energy_device_desc *out)
+static void replay_device_desc(void *src, size_t i, struct energy_device_desc *out)
 {
 	*out = ((struct replay_source *)src)->devs[i].desc;
 }
 
-static int replay_read(void *src, size_t i, uint64_t now_ns,
-		       struct energy_reading *out)
+static int replay_read(void *src, size_t i, uint64_t now_ns, struct energy_reading *out)
 {
 	struct replay_source *s = src;
 	struct replay_dev *d = &s->devs[i];
@@ -527,8 +523,8 @@ static int replay_read(void *src, size_t i, uint64_t now_ns,
 
 	out->t_ns = now_ns;
 	out->valid = true;
-	out->counter_reset = tau > d->prev_tau_s &&
-			     resets_upto(d, tau) > resets_upto(d, d->prev_tau_s);
+	out->counter_reset =
+		tau > d->prev_tau_s && resets_upto(d, tau) > resets_upto(d, d->prev_tau_s);
 	out->energy_j = energy_at(d, tau);
 	out->power_w = smp->power_w;
 	out->temperature_c = smp->temperature_c;
@@ -567,8 +563,8 @@ uint64_t energy_replay_start_ns(void *src)
 	return ((struct replay_source *)src)->start_ns;
 }
 
-int energy_replay_open(void **out, const struct energy_source_ops **ops,
-		       const char *path, char **why)
+int energy_replay_open(void **out, const struct energy_source_ops **ops, const char *path,
+		       char **why)
 {
 	struct parser ps = { path, NULL, 0, NULL };
 	struct replay_source *s;
@@ -587,7 +583,8 @@ int energy_replay_open(void **out, const struct energy_source_ops **ops,
 		csv = false;
 	} else {
 		*why = xasprintf("replay: %s: unknown trace format "
-				 "(expected a .csv or .jsonl file)", path);
+				 "(expected a .csv or .jsonl file)",
+				 path);
 		return error_set(LLEM_EINVAL, "%s", *why);
 	}
 	rc = fs_read_file(path, &text, &len);
@@ -610,8 +607,8 @@ int energy_replay_open(void **out, const struct energy_source_ops **ops,
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;
 	for (size_t i = 0; i < s->count; i++)
-		snprintf(s->devs[i].desc.label, sizeof(s->devs[i].desc.label),
-			 "replay of %s", base);
+		snprintf(s->devs[i].desc.label, sizeof(s->devs[i].desc.label), "replay of %s",
+			 base);
 	/* playback starts after parsing, which may take a while */
 	s->start_ns = clock_monotonic_ns();
 	*out = s;

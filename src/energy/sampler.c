@@ -57,13 +57,13 @@ static void *sampler_main(void *arg)
 			;
 	}
 	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
-		atomic_store(&s->cpu_ns, (uint64_t)cpu.tv_sec * 1000000000u +
-						 (uint64_t)cpu.tv_nsec);
+		atomic_store(&s->cpu_ns,
+			     (uint64_t)cpu.tv_sec * 1000000000u + (uint64_t)cpu.tv_nsec);
 	return NULL;
 }
 
-int energy_sampler_start(struct energy_sampler **out, struct energy_meter *m,
-			 unsigned interval_ms, size_t capacity)
+int energy_sampler_start(struct energy_sampler **out, struct energy_meter *m, unsigned interval_ms,
+			 size_t capacity)
 {
 	struct energy_sampler *s = xcalloc(1, sizeof(*s));
 	int err;
@@ -127,8 +127,7 @@ size_t energy_sampler_dropped(const struct energy_sampler *s)
 	return atomic_load(&((struct energy_sampler *)s)->dropped);
 }
 
-const struct energy_reading *energy_sampler_sample(const struct energy_sampler *s,
-						   size_t k)
+const struct energy_reading *energy_sampler_sample(const struct energy_sampler *s, size_t k)
 {
 	return s->buf + k * s->ndev;
 }

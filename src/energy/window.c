@@ -29,10 +29,9 @@ static void integral_add(struct integral *in, uint64_t t_ns, double p_w)
 	in->have = true;
 }
 
-void energy_window_compute(struct energy_window_device *out,
-			   const struct energy_reading *start,
-			   const struct energy_reading *end,
-			   const struct energy_sampler *s, size_t i)
+void energy_window_compute(struct energy_window_device *out, const struct energy_reading *start,
+			   const struct energy_reading *end, const struct energy_sampler *s,
+			   size_t i)
 {
 	size_t n = s ? energy_sampler_count(s) : 0, k;
 	struct integral in = { 0, 0, 0, false };
@@ -43,8 +42,7 @@ void energy_window_compute(struct energy_window_device *out,
 	out->max_temperature_c = out->start_temperature_c = out->end_temperature_c = NAN;
 	out->peak_memory_used_mb = NAN;
 
-	if (start[i].valid && end[i].valid && !isnan(start[i].energy_j) &&
-	    !isnan(end[i].energy_j))
+	if (start[i].valid && end[i].valid && !isnan(start[i].energy_j) && !isnan(end[i].energy_j))
 		out->counter_j = end[i].energy_j - start[i].energy_j;
 	out->counter_reset = end[i].counter_reset;
 
@@ -66,8 +64,8 @@ void energy_window_compute(struct energy_window_device *out,
 		if (!isnan(r->temperature_c) &&
 		    (isnan(out->max_temperature_c) || r->temperature_c > out->max_temperature_c))
 			out->max_temperature_c = r->temperature_c;
-		if (!isnan(r->memory_used_mb) &&
-		    (isnan(out->peak_memory_used_mb) || r->memory_used_mb > out->peak_memory_used_mb))
+		if (!isnan(r->memory_used_mb) && (isnan(out->peak_memory_used_mb) ||
+						  r->memory_used_mb > out->peak_memory_used_mb))
 			out->peak_memory_used_mb = r->memory_used_mb;
 		out->throttle_reasons |= r->throttle_reasons;
 		out->throttled_samples += r->throttle_reasons != 0;

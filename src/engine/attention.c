@@ -19,14 +19,14 @@
 
 struct attend_args {
 	enum engine_dtype kvt;
-	const float *q;       /* group x hd */
+	const float *q; /* group x hd */
 	int group, hd, npos;
 	const uint8_t *k0, *v0;
-	size_t stride;        /* bytes between positions */
+	size_t stride; /* bytes between positions */
 	float scale;
-	float *scores;        /* group x npos */
-	float *row;           /* hd scratch for converted rows */
-	float *out;           /* group x hd */
+	float *scores; /* group x npos */
+	float *row;    /* hd scratch for converted rows */
+	float *out;    /* group x hd */
 };
 
 /* A cached row as fp32: in place for F32, converted into scratch otherwise. */
@@ -110,8 +110,8 @@ static TGT void axpy512(float *y, float w, const float *x, int n)
 	int i = 0;
 
 	for (; i + 16 <= n; i += 16)
-		_mm512_storeu_ps(y + i, _mm512_fmadd_ps(vw, _mm512_loadu_ps(x + i),
-							_mm512_loadu_ps(y + i)));
+		_mm512_storeu_ps(
+			y + i, _mm512_fmadd_ps(vw, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
 	if (i < n) {
 		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
 
@@ -143,12 +143,11 @@ static TGT void attend_avx512(const struct attend_args *a)
 }
 #endif
 
-void engine_attend(enum engine_dtype kvt, const float *q, int group, int hd,
-		   const uint8_t *k0, const uint8_t *v0, size_t stride, int npos,
-		   float scale, float *scores, float *row, float *out)
+void engine_attend(enum engine_dtype kvt, const float *q, int group, int hd, const uint8_t *k0,
+		   const uint8_t *v0, size_t stride, int npos, float scale, float *scores,
+		   float *row, float *out)
 {
-	struct attend_args a = { kvt, q, group, hd, npos, k0, v0, stride, scale,
-				 scores, row, out };
+	struct attend_args a = { kvt, q, group, hd, npos, k0, v0, stride, scale, scores, row, out };
 
 #ifdef HAVE_X86
 	if (engine_cpu()->avx512f) {

@@ -20,17 +20,15 @@
 /* Kernel levels, lowest first; each one needs every feature of the last. */
 enum isa_level {
 	ISA_GENERIC,
-	ISA_AVX2,    /* avx2 + fma + f16c */
-	ISA_AVX512,  /* avx512f/bw/vl + vnni, on top of AVX2 */
+	ISA_AVX2,   /* avx2 + fma + f16c */
+	ISA_AVX512, /* avx512f/bw/vl + vnni, on top of AVX2 */
 	ISA_AVX512_BF16
 };
 
-static const char *const level_names[] = {
-	"generic", "avx2", "avx512", "avx512-bf16"
-};
+static const char *const level_names[] = { "generic", "avx2", "avx512", "avx512-bf16" };
 
-static struct engine_cpu detected;  /* what the hardware and OS allow */
-static struct engine_cpu active;    /* capped by LLEM_NATIVE_ISA or tests */
+static struct engine_cpu detected; /* what the hardware and OS allow */
+static struct engine_cpu active;   /* capped by LLEM_NATIVE_ISA or tests */
 static enum isa_level detected_level, active_level;
 static const struct matmul_kernels *active_kernels;
 static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
@@ -110,15 +108,11 @@ static const struct matmul_kernels *kernels_for(enum isa_level l)
 {
 	switch (l) {
 #if defined(__x86_64__)
-	case ISA_AVX512_BF16:
-		return &matmul_kernels_avx512_bf16;
-	case ISA_AVX512:
-		return &matmul_kernels_avx512;
-	case ISA_AVX2:
-		return &matmul_kernels_avx2;
+	case ISA_AVX512_BF16: return &matmul_kernels_avx512_bf16;
+	case ISA_AVX512: return &matmul_kernels_avx512;
+	case ISA_AVX2: return &matmul_kernels_avx2;
 #endif
-	default:
-		return &matmul_kernels_generic;
+	default: return &matmul_kernels_generic;
 	}
 }
 
@@ -153,8 +147,7 @@ static void detect(void)
 	/* An unknown value keeps the best level: the engine cannot report
 	 * it from here, and the kernel name in every result shows the
 	 * choice that was made. */
-	if (env && *env && level_from_name(env, &want) == 0 &&
-	    want > detected_level)
+	if (env && *env && level_from_name(env, &want) == 0 && want > detected_level)
 		want = detected_level;
 	apply(want);
 }
@@ -185,12 +178,13 @@ int engine_cpu_set_isa(const char *name)
 	if (level_from_name(name, &l) != 0)
 		return error_set(LLEM_EINVAL,
 				 "unknown kernel set '%s' (generic, avx2, "
-				 "avx512, avx512-bf16)", name);
+				 "avx512, avx512-bf16)",
+				 name);
 	if (l > detected_level)
 		return error_set(LLEM_ENOTSUP,
 				 "kernel set '%s' needs CPU features this "
-				 "machine lacks (best: %s)", name,
-				 level_names[detected_level]);
+				 "machine lacks (best: %s)",
+				 name, level_names[detected_level]);
 	apply(l);
 	return 0;
 }

@@ -39,26 +39,26 @@ enum engine_rope_type {
 };
 
 struct engine_arch {
-	char model_type[32];      /* "llama", "qwen2", "mistral" */
+	char model_type[32]; /* "llama", "qwen2", "mistral" */
 	int vocab_size;
 	int hidden_size;
 	int intermediate_size;
 	int num_layers;
 	int num_heads;
 	int num_kv_heads;
-	int head_dim;             /* hidden_size / num_heads unless given */
-	int max_position;         /* max_position_embeddings */
+	int head_dim;     /* hidden_size / num_heads unless given */
+	int max_position; /* max_position_embeddings */
 	double rope_theta;
 	double rms_norm_eps;
 	enum engine_rope_type rope_type;
 	double rope_factor;
-	double rope_low_freq_factor;      /* llama3 */
-	double rope_high_freq_factor;     /* llama3 */
-	int rope_original_max_position;   /* llama3 */
+	double rope_low_freq_factor;    /* llama3 */
+	double rope_high_freq_factor;   /* llama3 */
+	int rope_original_max_position; /* llama3 */
 	bool tie_word_embeddings;
-	bool qkv_bias;            /* Qwen2: q/k/v projections have a bias */
-	int bos_token_id;         /* -1 when not given */
-	int eos_token_id;         /* -1 when not given */
+	bool qkv_bias;    /* Qwen2: q/k/v projections have a bias */
+	int bos_token_id; /* -1 when not given */
+	int eos_token_id; /* -1 when not given */
 };
 
 /* ---- source weights: as stored (mmap'd file or synthetic buffer) ------ */
@@ -69,7 +69,7 @@ struct engine_arch {
  * cols input features, as PyTorch's nn.Linear stores them.
  */
 struct engine_src_tensor {
-	enum engine_dtype dtype;  /* ENGINE_DTYPE_NONE when absent */
+	enum engine_dtype dtype; /* ENGINE_DTYPE_NONE when absent */
 	const void *data;
 	int64_t rows, cols;
 };
@@ -84,11 +84,11 @@ struct engine_src_layer {
 
 struct engine_src_model {
 	struct engine_arch arch;
-	struct engine_src_tensor embed;       /* [vocab, hidden] */
-	struct engine_src_tensor final_norm;  /* [hidden] */
-	struct engine_src_tensor lm_head;     /* [vocab, hidden]; NONE if tied */
-	struct engine_src_layer *layers;      /* arch.num_layers */
-	void *priv;                           /* mappings or buffers */
+	struct engine_src_tensor embed;      /* [vocab, hidden] */
+	struct engine_src_tensor final_norm; /* [hidden] */
+	struct engine_src_tensor lm_head;    /* [vocab, hidden]; NONE if tied */
+	struct engine_src_layer *layers;     /* arch.num_layers */
+	void *priv;                          /* mappings or buffers */
 };
 
 /*
@@ -103,14 +103,13 @@ int engine_hf_open(struct engine_src_model *out, const char *dir);
  * Builds a model in memory with deterministic random weights from seed,
  * scaled so activations stay finite through every layer. (synthetic.c)
  */
-int engine_synthetic_build(struct engine_src_model *out,
-			   const struct engine_arch *arch, uint64_t seed);
+int engine_synthetic_build(struct engine_src_model *out, const struct engine_arch *arch,
+			   uint64_t seed);
 
 void engine_src_close(struct engine_src_model *m);
 
 /* Parses a config.json text into arch; source names the file in errors. */
-int engine_arch_from_json(struct engine_arch *out, const char *json,
-			  const char *source);
+int engine_arch_from_json(struct engine_arch *out, const char *json, const char *source);
 
 /* ---- synthetic presets (data/synthetic-presets.json) ------------------ */
 
@@ -129,21 +128,19 @@ struct engine_model;
 
 /* Converts every weight of src to weight_dtype (F32, F16, BF16, Q8_0);
  * src may be closed afterwards. */
-int engine_model_create(struct engine_model **out,
-			const struct engine_src_model *src,
+int engine_model_create(struct engine_model **out, const struct engine_src_model *src,
 			enum engine_dtype weight_dtype);
 void engine_model_free(struct engine_model *m);
 
 struct engine_model_info {
 	const struct engine_arch *arch; /* borrowed from the model */
 	enum engine_dtype weight_dtype;
-	int64_t params_total;           /* every parameter */
-	int64_t params_embedding;       /* embedding, plus lm_head if untied */
-	size_t weight_bytes;            /* converted weights held in memory */
-	size_t step_bytes;              /* weight bytes one forward step reads */
+	int64_t params_total;     /* every parameter */
+	int64_t params_embedding; /* embedding, plus lm_head if untied */
+	size_t weight_bytes;      /* converted weights held in memory */
+	size_t step_bytes;        /* weight bytes one forward step reads */
 };
-void engine_model_get_info(const struct engine_model *m,
-			   struct engine_model_info *out);
+void engine_model_get_info(const struct engine_model *m, struct engine_model_info *out);
 
 /* ---- session: KV cache, threads, scratch (forward.c) ------------------ */
 
@@ -157,8 +154,7 @@ struct engine_session_opts {
 	int prefill_chunk;          /* rows per forward call (0: 512) */
 };
 
-int engine_session_create(struct engine_session **out,
-			  const struct engine_model *m,
+int engine_session_create(struct engine_session **out, const struct engine_model *m,
 			  const struct engine_session_opts *opts);
 void engine_session_free(struct engine_session *s);
 size_t engine_session_kv_bytes(const struct engine_session *s);
@@ -171,9 +167,8 @@ int engine_session_chunk(const struct engine_session *s);
  * already cached. For each row with want_logits[i], vocab logits are
  * written to logits + k * vocab_size, k counting those rows in order.
  */
-int engine_forward(struct engine_session *s, const int32_t *tokens,
-		   const int32_t *slots, const int32_t *positions,
-		   const bool *want_logits, int n, float *logits);
+int engine_forward(struct engine_session *s, const int32_t *tokens, const int32_t *slots,
+		   const int32_t *positions, const bool *want_logits, int n, float *logits);
 
 /* ---- generation (generate.c, sampling.c) ------------------------------ */
 
@@ -185,9 +180,9 @@ struct engine_sampling {
 	float min_p;              /* 0: off */
 	float repetition_penalty; /* 1: off (HF semantics) */
 	int max_new_tokens;
-	int min_new_tokens;       /* EOS is suppressed until reached */
-	bool ignore_eos;          /* never stop at EOS: fixed-length outputs */
-	uint64_t seed;            /* with the request index, seeds its RNG */
+	int min_new_tokens; /* EOS is suppressed until reached */
+	bool ignore_eos;    /* never stop at EOS: fixed-length outputs */
+	uint64_t seed;      /* with the request index, seeds its RNG */
 };
 
 struct engine_observer {
@@ -198,15 +193,15 @@ struct engine_observer {
 };
 
 struct engine_request {
-	const int32_t *tokens;    /* the prompt, at least one token */
+	const int32_t *tokens; /* the prompt, at least one token */
 	int n_tokens;
 };
 
 struct engine_request_out {
-	int32_t *tokens;          /* generated ids (owned) */
+	int32_t *tokens; /* generated ids (owned) */
 	int n_generated;
 	bool stopped_at_eos;
-	uint64_t start_ns;        /* its batch started (prefill began) */
+	uint64_t start_ns; /* its batch started (prefill began) */
 	uint64_t first_token_ns;
 	uint64_t end_ns;
 };
@@ -217,9 +212,8 @@ struct engine_request_out {
  * its unfinished sequences. outs[i] is filled for every request; release
  * each with engine_request_out_release.
  */
-int engine_generate(struct engine_session *s, const struct engine_request *reqs,
-		    size_t n, const struct engine_sampling *sp,
-		    const struct engine_observer *obs,
+int engine_generate(struct engine_session *s, const struct engine_request *reqs, size_t n,
+		    const struct engine_sampling *sp, const struct engine_observer *obs,
 		    struct engine_request_out *outs);
 void engine_request_out_release(struct engine_request_out *o);
 

@@ -17,14 +17,14 @@ struct engine_session {
 	const struct engine_model *m;
 	struct engine_session_opts o;
 	struct engine_pool *pool;
-	size_t head_row_bytes;   /* one head's K or V row in kv_dtype */
+	size_t head_row_bytes;        /* one head's K or V row in kv_dtype */
 	uint8_t **k_cache, **v_cache; /* per layer [slot][kv_head][pos] */
 	size_t kv_bytes;
 	int chunk;
 	/* scratch, chunk rows each */
 	float *x, *xn, *q, *k, *v, *att, *gate, *up, *sel;
-	float *scores;           /* threads x group x max_seq */
-	float *head_tmp;         /* threads x head_dim */
+	float *scores;   /* threads x group x max_seq */
+	float *head_tmp; /* threads x head_dim */
 };
 
 static void *aligned_alloc_checked(size_t bytes)
@@ -36,8 +36,7 @@ static void *aligned_alloc_checked(size_t bytes)
 	return p;
 }
 
-int engine_session_create(struct engine_session **out,
-			  const struct engine_model *m,
+int engine_session_create(struct engine_session **out, const struct engine_model *m,
 			  const struct engine_session_opts *opts)
 {
 	const struct engine_arch *a = &m->arch;
@@ -50,7 +49,8 @@ int engine_session_create(struct engine_session **out,
 	s->o = *opts;
 	if (s->o.threads < 1 || s->o.max_batch < 1 || s->o.max_seq < 1) {
 		free(s);
-		return error_set(LLEM_EINVAL, "engine session needs threads, batch and length >= 1");
+		return error_set(LLEM_EINVAL,
+				 "engine session needs threads, batch and length >= 1");
 	}
 	s->chunk = s->o.prefill_chunk > 0 ? s->o.prefill_chunk : 512;
 	if (s->chunk < s->o.max_batch)
@@ -61,8 +61,8 @@ int engine_session_create(struct engine_session **out,
 		return rc;
 	}
 	s->head_row_bytes = engine_row_bytes(s->o.kv_dtype, a->head_dim);
-	per_layer = (size_t)s->o.max_batch * (size_t)s->o.max_seq *
-		    (size_t)a->num_kv_heads * s->head_row_bytes;
+	per_layer = (size_t)s->o.max_batch * (size_t)s->o.max_seq * (size_t)a->num_kv_heads *
+		    s->head_row_bytes;
 	s->k_cache = xcalloc((size_t)a->num_layers, sizeof(*s->k_cache));
 	s->v_cache = xcalloc((size_t)a->num_layers, sizeof(*s->v_cache));
 	for (i = 0; i < a->num_layers; i++) {
@@ -70,9 +70,10 @@ int engine_session_create(struct engine_session **out,
 		s->v_cache[i] = aligned_alloc_checked(per_layer);
 		if (!s->k_cache[i] || !s->v_cache[i]) {
 			engine_session_free(s);
-			return error_set(LLEM_ERROR,
-					 "cannot allocate the KV cache (%zu MiB per layer): lower batch_size or max tokens",
-					 2 * per_layer >> 20);
+			return error_set(
+				LLEM_ERROR,
+				"cannot allocate the KV cache (%zu MiB per layer): lower batch_size or max tokens",
+				2 * per_layer >> 20);
 		}
 		s->kv_bytes += 2 * per_layer;
 	}
@@ -190,13 +191,13 @@ struct attn_job {
 	const int32_t *slots, *positions;
 };
 
-static uint8_t *cache_row(const struct engine_session *s, uint8_t *base,
-			  int slot, int pos, int kvh)
+static uint8_t *cache_row(const struct engine_session *s, uint8_t *base, int slot, int pos, int kvh)
 {
 	/* [slot][kv_head][pos]: one head's positions are contiguous, so
 	 * attention streams them. */
 	size_t idx = ((size_t)slot * (size_t)s->m->arch.num_kv_heads + (size_t)kvh) *
-			     (size_t)s->o.max_seq + (size_t)pos;
+			     (size_t)s->o.max_seq +
+		     (size_t)pos;
 
 	return base + idx * s->head_row_bytes;
 }
@@ -224,8 +225,8 @@ static void attention_worker(void *arg, int tid, int nth)
 
 		engine_attend(s->o.kv_dtype, s->q + first, group, hd,
 			      cache_row(s, s->k_cache[j->layer], slot, 0, kvh),
-			      cache_row(s, s->v_cache[j->layer], slot, 0, kvh), stride,
-			      pos + 1, scale, scores, tmp, s->att + first);
+			      cache_row(s, s->v_cache[j->layer], slot, 0, kvh), stride, pos + 1,
+			      scale, scores, tmp, s->att + first);
 	}
 }
 
@@ -237,9 +238,8 @@ static void silu_mul(float *gate, const float *up, size_t n)
 		gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-int engine_forward(struct engine_session *s, const int32_t *tokens,
-		   const int32_t *slots, const int32_t *positions,
-		   const bool *want_logits, int n, float *logits)
+int engine_forward(struct engine_session *s, const int32_t *tokens, const int32_t *slots,
+		   const int32_t *positions, const bool *want_logits, int n, float *logits)
 {
 	const struct engine_model *m = s->m;
 	const struct engine_arch *a = &m->arch;
@@ -253,10 +253,10 @@ int engine_forward(struct engine_session *s, const int32_t *tokens,
 		if (tokens[r] < 0 || tokens[r] >= a->vocab_size)
 			return error_set(LLEM_EINVAL, "token id %d is outside the vocabulary (%d)",
 					 tokens[r], a->vocab_size);
-		if (slots[r] < 0 || slots[r] >= s->o.max_batch ||
-		    positions[r] < 0 || positions[r] >= s->o.max_seq)
-			return error_set(LLEM_EINVAL, "row %d: slot %d position %d out of range",
-					 r, slots[r], positions[r]);
+		if (slots[r] < 0 || slots[r] >= s->o.max_batch || positions[r] < 0 ||
+		    positions[r] >= s->o.max_seq)
+			return error_set(LLEM_EINVAL, "row %d: slot %d position %d out of range", r,
+					 slots[r], positions[r]);
 		engine_matrix_row(&m->embed, tokens[r], s->x + (size_t)r * h);
 	}
 
@@ -277,14 +277,17 @@ int engine_forward(struct engine_session *s, const int32_t *tokens,
 			int kvh;
 
 			rope(s->q + (size_t)r * qd, a->num_heads, hd, m->inv_freq, positions[r]);
-			rope(s->k + (size_t)r * kvd, a->num_kv_heads, hd, m->inv_freq, positions[r]);
+			rope(s->k + (size_t)r * kvd, a->num_kv_heads, hd, m->inv_freq,
+			     positions[r]);
 			for (kvh = 0; kvh < a->num_kv_heads; kvh++) {
-				engine_row_store(s->o.kv_dtype,
-						 cache_row(s, s->k_cache[l], slots[r], positions[r], kvh),
-						 s->k + (size_t)r * kvd + (size_t)kvh * hd, hd);
-				engine_row_store(s->o.kv_dtype,
-						 cache_row(s, s->v_cache[l], slots[r], positions[r], kvh),
-						 s->v + (size_t)r * kvd + (size_t)kvh * hd, hd);
+				engine_row_store(
+					s->o.kv_dtype,
+					cache_row(s, s->k_cache[l], slots[r], positions[r], kvh),
+					s->k + (size_t)r * kvd + (size_t)kvh * hd, hd);
+				engine_row_store(
+					s->o.kv_dtype,
+					cache_row(s, s->v_cache[l], slots[r], positions[r], kvh),
+					s->v + (size_t)r * kvd + (size_t)kvh * hd, hd);
 			}
 		}
 		engine_pool_run(s->pool, attention_worker, &job);
@@ -306,8 +309,8 @@ int engine_forward(struct engine_session *s, const int32_t *tokens,
 	/* Only rows that sample need the (large) LM head. */
 	for (r = 0; r < n; r++)
 		if (want_logits[r])
-			rmsnorm(s->sel + (size_t)nsel++ * h, s->x + (size_t)r * h,
-				m->final_norm, h, a->rms_norm_eps);
+			rmsnorm(s->sel + (size_t)nsel++ * h, s->x + (size_t)r * h, m->final_norm, h,
+				a->rms_norm_eps);
 	if (nsel)
 		engine_matmul(s->pool, logits, s->sel, nsel, m->tied ? &m->embed : &m->lm_head);
 	return 0;

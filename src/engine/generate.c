@@ -14,11 +14,11 @@
 #include <string.h>
 
 struct batch_state {
-	size_t req;        /* request index */
-	int len;           /* tokens in the cache */
-	int32_t last;      /* last sampled token */
+	size_t req;   /* request index */
+	int len;      /* tokens in the cache */
+	int32_t last; /* last sampled token */
 	bool done;
-	uint8_t *seen;     /* vocab bitmap for the repetition penalty */
+	uint8_t *seen; /* vocab bitmap for the repetition penalty */
 	struct engine_rng rng;
 };
 
@@ -28,14 +28,12 @@ static void mark_seen(uint8_t *seen, int32_t t)
 }
 
 /* Samples from one logits row and records the token; true when finished. */
-static bool take_token(struct batch_state *b, float *logits,
-		       struct engine_sampler *sm, const struct engine_sampling *sp,
-		       const struct engine_arch *a, int max_seq,
+static bool take_token(struct batch_state *b, float *logits, struct engine_sampler *sm,
+		       const struct engine_sampling *sp, const struct engine_arch *a, int max_seq,
 		       const struct engine_observer *obs, struct engine_request_out *out)
 {
 	bool suppress = out->n_generated < sp->min_new_tokens || sp->ignore_eos;
-	int32_t t = engine_sample(sm, logits, b->seen, sp, a->eos_token_id, suppress,
-				  &b->rng);
+	int32_t t = engine_sample(sm, logits, b->seen, sp, a->eos_token_id, suppress, &b->rng);
 	uint64_t now = clock_monotonic_ns();
 
 	out->tokens[out->n_generated++] = t;
@@ -55,12 +53,11 @@ static bool take_token(struct batch_state *b, float *logits,
 }
 
 static int run_batch(struct engine_session *s, const struct engine_model *m,
-		     const struct engine_session_opts *o,
-		     const struct engine_request *reqs, size_t first, size_t count,
-		     const struct engine_sampling *sp, const struct engine_observer *obs,
-		     struct engine_request_out *outs, struct engine_sampler *sm,
-		     float *logits, int32_t *tok, int32_t *slot, int32_t *pos,
-		     bool *want)
+		     const struct engine_session_opts *o, const struct engine_request *reqs,
+		     size_t first, size_t count, const struct engine_sampling *sp,
+		     const struct engine_observer *obs, struct engine_request_out *outs,
+		     struct engine_sampler *sm, float *logits, int32_t *tok, int32_t *slot,
+		     int32_t *pos, bool *want)
 {
 	const struct engine_arch *a = &m->arch;
 	int chunk = engine_session_chunk(s), n = 0, nwant = 0, active, i, p;
@@ -78,9 +75,10 @@ static int run_batch(struct engine_session *s, const struct engine_model *m,
 		engine_rng_seed(&bs[b].rng, sp->seed, first + b);
 		outs[first + b].start_ns = start;
 		if (r->n_tokens < 1 || r->n_tokens >= o->max_seq) {
-			rc = error_set(LLEM_EINVAL,
-				       "request %zu has %d prompt tokens; the session holds %d per sequence",
-				       first + b, r->n_tokens, o->max_seq);
+			rc = error_set(
+				LLEM_EINVAL,
+				"request %zu has %d prompt tokens; the session holds %d per sequence",
+				first + b, r->n_tokens, o->max_seq);
 			goto out;
 		}
 		for (p = 0; p < r->n_tokens; p++)
@@ -112,9 +110,9 @@ static int run_batch(struct engine_session *s, const struct engine_model *m,
 						continue;
 					st = &bs[slot[j]];
 					st->len = pos[j] + 1;
-					st->done = take_token(st, logits + (size_t)k++ * a->vocab_size,
-							      sm, sp, a, o->max_seq, obs,
-							      &outs[st->req]);
+					st->done = take_token(
+						st, logits + (size_t)k++ * a->vocab_size, sm, sp, a,
+						o->max_seq, obs, &outs[st->req]);
 				}
 				n = nwant = 0;
 			}
@@ -142,8 +140,8 @@ static int run_batch(struct engine_session *s, const struct engine_model *m,
 			struct batch_state *st = &bs[slot[i]];
 
 			st->len++;
-			st->done = take_token(st, logits + (size_t)i * a->vocab_size, sm, sp,
-					      a, o->max_seq, obs, &outs[st->req]);
+			st->done = take_token(st, logits + (size_t)i * a->vocab_size, sm, sp, a,
+					      o->max_seq, obs, &outs[st->req]);
 		}
 	}
 out:
@@ -153,9 +151,8 @@ out:
 	return rc;
 }
 
-int engine_generate(struct engine_session *s, const struct engine_request *reqs,
-		    size_t n, const struct engine_sampling *sp,
-		    const struct engine_observer *obs,
+int engine_generate(struct engine_session *s, const struct engine_request *reqs, size_t n,
+		    const struct engine_sampling *sp, const struct engine_observer *obs,
 		    struct engine_request_out *outs)
 {
 	const struct engine_model *m = engine_session_model(s);
@@ -185,8 +182,8 @@ int engine_generate(struct engine_session *s, const struct engine_request *reqs,
 	for (i = 0; i < n && !rc; i += (size_t)o->max_batch) {
 		size_t count = n - i < (size_t)o->max_batch ? n - i : (size_t)o->max_batch;
 
-		rc = run_batch(s, m, o, reqs, i, count, sp, obs, outs, &sm, logits, tok,
-			       slot, pos, want);
+		rc = run_batch(s, m, o, reqs, i, count, sp, obs, outs, &sm, logits, tok, slot, pos,
+			       want);
 	}
 	free(logits);
 	free(tok);

@@ -78,11 +78,9 @@ static void problem(struct loader *ld, const char *fmt, ...)
 static int problems_error(struct loader *ld, const char *what)
 {
 	if (ld->nproblems > MAX_LISTED)
-		strbuf_addf(&ld->problems, "\n  ... and %zu more",
-			    ld->nproblems - MAX_LISTED);
-	error_set(LLEM_EINVAL, "%s: %zu problem%s with %s:%s", ld->dir,
-		  ld->nproblems, ld->nproblems == 1 ? "" : "s", what,
-		  strbuf_str(&ld->problems));
+		strbuf_addf(&ld->problems, "\n  ... and %zu more", ld->nproblems - MAX_LISTED);
+	error_set(LLEM_EINVAL, "%s: %zu problem%s with %s:%s", ld->dir, ld->nproblems,
+		  ld->nproblems == 1 ? "" : "s", what, strbuf_str(&ld->problems));
 	return LLEM_EINVAL;
 }
 
@@ -116,19 +114,16 @@ static int file_add(struct loader *ld, struct safetensors_file *f)
 
 static int cmp_entry(const void *a, const void *b)
 {
-	return strcmp(((const struct entry *)a)->name,
-		      ((const struct entry *)b)->name);
+	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
 }
 
-static const struct entry *entry_find(const struct loader *ld,
-				      const char *name)
+static const struct entry *entry_find(const struct loader *ld, const char *name)
 {
 	struct entry key = { name, NULL, NULL };
 
 	if (!ld->nentries)
 		return NULL;
-	return bsearch(&key, ld->entries, ld->nentries, sizeof(key),
-		       cmp_entry);
+	return bsearch(&key, ld->entries, ld->nentries, sizeof(key), cmp_entry);
 }
 
 static int load_single(struct loader *ld)
@@ -151,8 +146,7 @@ static int load_single(struct loader *ld)
 /* A shard must be a file of the model directory itself. */
 static bool shard_name_ok(const char *name)
 {
-	return *name && !strchr(name, '/') && strcmp(name, ".") &&
-	       strcmp(name, "..");
+	return *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
 }
 
 /*
@@ -176,8 +170,8 @@ static int load_sharded(struct loader *ld, const char *index_path)
 		return rc;
 	root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		rc = error_set(LLEM_EINVAL, "%s:%d:%d: not valid JSON: %s",
-			       index_path, jerr.line, jerr.column, jerr.text);
+		rc = error_set(LLEM_EINVAL, "%s:%d:%d: not valid JSON: %s", index_path, jerr.line,
+			       jerr.column, jerr.text);
 		goto out;
 	}
 	map = json_is_object(root) ? json_object_get(root, "weight_map") : NULL;
@@ -187,13 +181,15 @@ static int load_sharded(struct loader *ld, const char *index_path)
 			       index_path);
 		goto out;
 	}
-	json_object_foreach(map, key, v) {
+	json_object_foreach(map, key, v)
+	{
 		const char *s = json_string_value(v);
 
 		if (!s || !shard_name_ok(s)) {
-			rc = error_set(LLEM_EINVAL,
-				       "%s: weight_map['%s'] must name a shard file in the model directory",
-				       index_path, key);
+			rc = error_set(
+				LLEM_EINVAL,
+				"%s: weight_map['%s'] must name a shard file in the model directory",
+				index_path, key);
 			goto out;
 		}
 		for (i = 0; i < nshards; i++)
@@ -216,14 +212,14 @@ static int load_sharded(struct loader *ld, const char *index_path)
 		if (rc == LLEM_ENOTFOUND) {
 			const char *first = NULL;
 
-			json_object_foreach(map, key, v) {
+			json_object_foreach(map, key, v)
+			{
 				if (!strcmp(json_string_value(v), shards[i])) {
 					first = key;
 					break;
 				}
 			}
-			problem(ld,
-				"%s names shard '%s' (for tensor '%s'), which is missing",
+			problem(ld, "%s names shard '%s' (for tensor '%s'), which is missing",
 				INDEX_NAME, shards[i], first);
 			rc = 0;
 			continue;
@@ -233,7 +229,8 @@ static int load_sharded(struct loader *ld, const char *index_path)
 		file_of[i] = file_add(ld, f);
 	}
 
-	json_object_foreach(map, key, v) {
+	json_object_foreach(map, key, v)
+	{
 		const struct safetensors_file *f;
 		const struct safetensors_tensor *t;
 
@@ -244,8 +241,7 @@ static int load_sharded(struct loader *ld, const char *index_path)
 		f = ld->priv->files[file_of[i]];
 		t = safetensors_find(f, key);
 		if (!t) {
-			problem(ld,
-				"%s maps tensor '%s' to shard '%s', which does not hold it",
+			problem(ld, "%s maps tensor '%s' to shard '%s', which does not hold it",
 				INDEX_NAME, key, shards[i]);
 			continue;
 		}
@@ -264,14 +260,10 @@ out:
 static enum engine_dtype dtype_to_engine(enum safetensors_dtype t)
 {
 	switch (t) {
-	case ST_F32:
-		return ENGINE_F32;
-	case ST_F16:
-		return ENGINE_F16;
-	case ST_BF16:
-		return ENGINE_BF16;
-	default:
-		return ENGINE_DTYPE_NONE;
+	case ST_F32: return ENGINE_F32;
+	case ST_F16: return ENGINE_F16;
+	case ST_BF16: return ENGINE_BF16;
+	default: return ENGINE_DTYPE_NONE;
 	}
 }
 
@@ -291,8 +283,8 @@ static void shape_add(struct strbuf *sb, const int64_t *shape, int ndim)
  * typed pointers, so data that the file places off its element alignment
  * (legal in safetensors: offsets are in bytes) is copied to the heap.
  */
-static void expect(struct loader *ld, struct engine_src_tensor *dst,
-		   int ndim, int64_t d0, int64_t d1, const char *name)
+static void expect(struct loader *ld, struct engine_src_tensor *dst, int ndim, int64_t d0,
+		   int64_t d1, const char *name)
 {
 	const int64_t want[2] = { d0, d1 };
 	const struct entry *e = entry_find(ld, name);
@@ -305,28 +297,23 @@ static void expect(struct loader *ld, struct engine_src_tensor *dst,
 	memset(dst, 0, sizeof(*dst));
 	shape_add(&sb, want, ndim);
 	if (!e) {
-		problem(ld, "tensor '%s' is missing (expected shape %s)", name,
-			strbuf_str(&sb));
+		problem(ld, "tensor '%s' is missing (expected shape %s)", name, strbuf_str(&sb));
 		strbuf_release(&sb);
 		return;
 	}
 	t = e->t;
 	dt = dtype_to_engine(t->dtype);
 	if (dt == ENGINE_DTYPE_NONE) {
-		problem(ld,
-			"%s: tensor '%s': dtype %s, expected F32, F16 or BF16",
-			file_label(e->file), name,
-			safetensors_dtype_name(t->dtype));
+		problem(ld, "%s: tensor '%s': dtype %s, expected F32, F16 or BF16",
+			file_label(e->file), name, safetensors_dtype_name(t->dtype));
 		ok = false;
 	}
-	if (t->ndim != ndim || t->shape[0] != d0 ||
-	    (ndim == 2 && t->shape[1] != d1)) {
+	if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
 		struct strbuf got = STRBUF_INIT;
 
 		shape_add(&got, t->shape, t->ndim);
-		problem(ld, "%s: tensor '%s': shape %s, expected %s",
-			file_label(e->file), name, strbuf_str(&got),
-			strbuf_str(&sb));
+		problem(ld, "%s: tensor '%s': shape %s, expected %s", file_label(e->file), name,
+			strbuf_str(&got), strbuf_str(&sb));
 		strbuf_release(&got);
 		ok = false;
 	}
@@ -361,15 +348,14 @@ static void expect_all(struct loader *ld, struct engine_src_model *m)
 	char name[128];
 	int i;
 
-	expect(ld, &m->embed, 2, a->vocab_size, hidden,
-	       "model.embed_tokens.weight");
+	expect(ld, &m->embed, 2, a->vocab_size, hidden, "model.embed_tokens.weight");
 	for (i = 0; i < a->num_layers; i++) {
 		struct engine_src_layer *l = &m->layers[i];
 
-#define LAYER(dst, nd, d0, d1, suffix)                                       \
-	do {                                                                 \
-		snprintf(name, sizeof(name), "model.layers.%d.%s", i, suffix); \
-		expect(ld, dst, nd, d0, d1, name);                           \
+#define LAYER(dst, nd, d0, d1, suffix)                                                             \
+	do {                                                                                       \
+		snprintf(name, sizeof(name), "model.layers.%d.%s", i, suffix);                     \
+		expect(ld, dst, nd, d0, d1, name);                                                 \
 	} while (0)
 		LAYER(&l->attn_norm, 1, hidden, 0, "input_layernorm.weight");
 		LAYER(&l->wq, 2, q_out, hidden, "self_attn.q_proj.weight");
@@ -381,8 +367,7 @@ static void expect_all(struct loader *ld, struct engine_src_model *m)
 			LAYER(&l->bk, 1, kv_out, 0, "self_attn.k_proj.bias");
 			LAYER(&l->bv, 1, kv_out, 0, "self_attn.v_proj.bias");
 		}
-		LAYER(&l->ffn_norm, 1, hidden, 0,
-		      "post_attention_layernorm.weight");
+		LAYER(&l->ffn_norm, 1, hidden, 0, "post_attention_layernorm.weight");
 		LAYER(&l->w_gate, 2, inter, hidden, "mlp.gate_proj.weight");
 		LAYER(&l->w_up, 2, inter, hidden, "mlp.up_proj.weight");
 		LAYER(&l->w_down, 2, hidden, inter, "mlp.down_proj.weight");
@@ -392,8 +377,7 @@ static void expect_all(struct loader *ld, struct engine_src_model *m)
 	/* Tied models use embed for the output; a stray lm_head.weight that
 	 * some exporters write anyway is ignored. */
 	if (!a->tie_word_embeddings)
-		expect(ld, &m->lm_head, 2, a->vocab_size, hidden,
-		       "lm_head.weight");
+		expect(ld, &m->lm_head, 2, a->vocab_size, hidden, "lm_head.weight");
 }
 
 int engine_hf_open(struct engine_src_model *out, const char *dir)
@@ -410,18 +394,14 @@ int engine_hf_open(struct engine_src_model *out, const char *dir)
 	memset(&m, 0, sizeof(m));
 	if (!fs_is_dir(dir)) {
 		rc = fs_exists(dir)
-			     ? error_set(LLEM_EINVAL,
-					 "model path '%s' is not a directory",
-					 dir)
-			     : error_set(LLEM_ENOTFOUND,
-					 "model directory '%s' does not exist",
+			     ? error_set(LLEM_EINVAL, "model path '%s' is not a directory", dir)
+			     : error_set(LLEM_ENOTFOUND, "model directory '%s' does not exist",
 					 dir);
 		goto out;
 	}
 	if (!fs_exists(config_path)) {
 		rc = error_set(LLEM_ENOTFOUND,
-			       "%s: no config.json (not a Hugging Face model directory)",
-			       dir);
+			       "%s: no config.json (not a Hugging Face model directory)", dir);
 		goto out;
 	}
 	rc = fs_read_file(config_path, &text, NULL);
@@ -439,12 +419,12 @@ int engine_hf_open(struct engine_src_model *out, const char *dir)
 		rc = load_single(&ld);
 	} else {
 		char *bin = fs_join(dir, "pytorch_model.bin");
-		const char *why = fs_exists(bin)
-			? " (pytorch_model.bin is not read: only safetensors weights are supported)"
-			: "";
+		const char *why =
+			fs_exists(bin)
+				? " (pytorch_model.bin is not read: only safetensors weights are supported)"
+				: "";
 
-		rc = error_set(LLEM_ENOTFOUND,
-			       "%s: no " SINGLE_NAME " or " INDEX_NAME "%s", dir,
+		rc = error_set(LLEM_ENOTFOUND, "%s: no " SINGLE_NAME " or " INDEX_NAME "%s", dir,
 			       why);
 		free(bin);
 	}

@@ -26,8 +26,8 @@ struct engine_pool;
 int engine_pool_create(struct engine_pool **out, int nthreads);
 void engine_pool_destroy(struct engine_pool *pool);
 int engine_pool_threads(const struct engine_pool *pool);
-void engine_pool_run(struct engine_pool *pool,
-		     void (*fn)(void *arg, int tid, int nthreads), void *arg);
+void engine_pool_run(struct engine_pool *pool, void (*fn)(void *arg, int tid, int nthreads),
+		     void *arg);
 /*
  * A 64-byte aligned buffer of at least bytes, owned by the pool and
  * reused: valid until the next call or engine_pool_destroy. Only the
@@ -39,8 +39,7 @@ void *engine_pool_scratch(struct engine_pool *pool, size_t bytes);
 /* ---- CPU features (cpu_features.c) ---- */
 
 struct engine_cpu {
-	bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512_bf16,
-	     avx512_vnni;
+	bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512_bf16, avx512_vnni;
 };
 /* Detected once. LLEM_NATIVE_ISA=generic forces the portable kernels
  * (tests compare every path against it); =avx2, =avx512 cap the choice. */
@@ -56,9 +55,9 @@ int engine_cpu_set_isa(const char *name);
 
 /* ---- scalar conversions (convert.c) ---- */
 float engine_f16_to_f32(uint16_t h);
-uint16_t engine_f32_to_f16(float f);   /* round to nearest even */
+uint16_t engine_f32_to_f16(float f); /* round to nearest even */
 float engine_bf16_to_f32(uint16_t b);
-uint16_t engine_f32_to_bf16(float f);  /* round to nearest even, NaN kept */
+uint16_t engine_f32_to_bf16(float f); /* round to nearest even, NaN kept */
 
 /* ---- matrices (matrix.c) ---- */
 
@@ -68,12 +67,12 @@ uint16_t engine_f32_to_bf16(float f);  /* round to nearest even, NaN kept */
  * see matmul_impl.h): read rows with engine_matrix_row.
  */
 struct engine_matrix {
-	enum engine_dtype dtype;  /* F32, F16, BF16 or Q8_0 */
+	enum engine_dtype dtype; /* F32, F16, BF16 or Q8_0 */
 	int64_t rows, cols;
-	void *data;               /* 64-byte aligned, owned */
-	float *scales;            /* Q8_0: ceil(rows / 16) * 16 *
-				   * ceil(cols / 32) scales, owned */
-	size_t nbytes;            /* data + scales: the bytes a matmul reads */
+	void *data;    /* 64-byte aligned, owned */
+	float *scales; /* Q8_0: ceil(rows / 16) * 16 *
+			* ceil(cols / 32) scales, owned */
+	size_t nbytes; /* data + scales: the bytes a matmul reads */
 };
 
 /*
@@ -83,8 +82,7 @@ struct engine_matrix {
  * scale 0; a block holding inf or NaN becomes zeros with a NaN scale).
  * F16/BF16 targets round to nearest even. LLEM_EINVAL on bad arguments.
  */
-int engine_matrix_from_src(struct engine_matrix *out,
-			   const struct engine_src_tensor *src,
+int engine_matrix_from_src(struct engine_matrix *out, const struct engine_src_tensor *src,
 			   enum engine_dtype dtype);
 void engine_matrix_release(struct engine_matrix *m);
 /* Row r dequantised to fp32 (embedding lookup). */
@@ -100,8 +98,8 @@ void engine_matrix_row(const struct engine_matrix *m, int64_t r, float *out);
  * activations would be); Q8_0 quantises x per block of 32 to int8 like
  * the weights and sums exactly in integers, identically on every ISA.
  */
-void engine_matmul(struct engine_pool *pool, float *y, const float *x,
-		   int batch, const struct engine_matrix *w);
+void engine_matmul(struct engine_pool *pool, float *y, const float *x, int batch,
+		   const struct engine_matrix *w);
 
 /* ---- vectors in a storage type (KV cache rows) ---- */
 
@@ -110,16 +108,12 @@ void engine_matmul(struct engine_pool *pool, float *y, const float *x,
  * then the n values). Rows must be aligned to their element size (Q8_0:
  * any address). */
 size_t engine_row_bytes(enum engine_dtype dtype, int64_t n);
-void engine_row_store(enum engine_dtype dtype, void *dst, const float *src,
-		      int64_t n);
-void engine_row_load(enum engine_dtype dtype, float *dst, const void *src,
-		     int64_t n);
+void engine_row_store(enum engine_dtype dtype, void *dst, const float *src, int64_t n);
+void engine_row_load(enum engine_dtype dtype, float *dst, const void *src, int64_t n);
 /* dot(q, row) with row in dtype. */
-float engine_row_dot(enum engine_dtype dtype, const float *q, const void *row,
-		     int64_t n);
+float engine_row_dot(enum engine_dtype dtype, const float *q, const void *row, int64_t n);
 /* y += a * row, with row in dtype. */
-void engine_row_axpy(enum engine_dtype dtype, float *y, float a,
-		     const void *row, int64_t n);
+void engine_row_axpy(enum engine_dtype dtype, float *y, float a, const void *row, int64_t n);
 
 /* ---- attention (attention.c) ---- */
 
@@ -129,8 +123,8 @@ void engine_row_axpy(enum engine_dtype dtype, float *y, float a,
  * at k0 and v0, stride bytes apart, in kvt. Writes group x hd to out.
  * scores (group x npos) and row (hd) are scratch.
  */
-void engine_attend(enum engine_dtype kvt, const float *q, int group, int hd,
-		   const uint8_t *k0, const uint8_t *v0, size_t stride, int npos,
-		   float scale, float *scores, float *row, float *out);
+void engine_attend(enum engine_dtype kvt, const float *q, int group, int hd, const uint8_t *k0,
+		   const uint8_t *v0, size_t stride, int npos, float scale, float *scores,
+		   float *row, float *out);
 
 #endif

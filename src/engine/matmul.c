@@ -30,9 +30,9 @@
 
 struct matmul_job {
 	struct matmul_args a;
-	matmul_rows_fn fn;      /* NULL: OpenBLAS */
+	matmul_rows_fn fn; /* NULL: OpenBLAS */
 	void (*prep)(const struct matmul_args *a, int b0, int b1);
-	int64_t unit, nunits;   /* rows per unit, units */
+	int64_t unit, nunits; /* rows per unit, units */
 };
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
@@ -48,9 +48,8 @@ static void blas_rows(const struct matmul_args *a, int64_t r0, int64_t r1)
 	const struct engine_matrix *w = a->w;
 	const float *wd = (const float *)w->data + r0 * w->cols;
 
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->batch,
-		    (int)(r1 - r0), (int)w->cols, 1.0f, a->x, (int)w->cols,
-		    wd, (int)w->cols, 0.0f, a->y + r0, (int)w->rows);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->batch, (int)(r1 - r0), (int)w->cols,
+		    1.0f, a->x, (int)w->cols, wd, (int)w->cols, 0.0f, a->y + r0, (int)w->rows);
 }
 
 static void job_rows(void *arg, int tid, int nthreads)
@@ -93,8 +92,7 @@ static int64_t round_up(int64_t v, int64_t m)
 }
 
 /* Bytes of prepared input; with base, also where each part lies. */
-static size_t prep_layout(struct matmul_prep *p, const struct matmul_args *a,
-			  bool q8, char *base)
+static size_t prep_layout(struct matmul_prep *p, const struct matmul_args *a, bool q8, char *base)
 {
 	int64_t b = a->batch;
 	size_t off[4] = { 0 };
@@ -118,8 +116,8 @@ static size_t prep_layout(struct matmul_prep *p, const struct matmul_args *a,
 	return (size_t)round_up(b * p->ld * 2, 64);
 }
 
-void engine_matmul(struct engine_pool *pool, float *y, const float *x,
-		   int batch, const struct engine_matrix *w)
+void engine_matmul(struct engine_pool *pool, float *y, const float *x, int batch,
+		   const struct engine_matrix *w)
 {
 	const struct matmul_kernels *k = matmul_kernels();
 	struct matmul_job j = {
@@ -150,8 +148,7 @@ void engine_matmul(struct engine_pool *pool, float *y, const float *x,
 	j.nunits = (w->rows + j.unit - 1) / j.unit;
 
 	if (j.prep) {
-		size_t bytes = prep_layout(&j.a.p, &j.a,
-					   w->dtype == ENGINE_Q8_0, NULL);
+		size_t bytes = prep_layout(&j.a.p, &j.a, w->dtype == ENGINE_Q8_0, NULL);
 		char *base;
 
 		if (pool) {

@@ -39,15 +39,11 @@ INL const char *ahead(const void *p, size_t bytes)
 /* Lane sums of four vectors in lanes 0..3; each by a fixed tree. */
 INL __m128 TGT hsum4(__m256 a, __m256 b, __m256 c, __m256 d)
 {
-	__m256 ab = _mm256_add_ps(_mm256_unpacklo_ps(a, b),
-				  _mm256_unpackhi_ps(a, b));
-	__m256 cd = _mm256_add_ps(_mm256_unpacklo_ps(c, d),
-				  _mm256_unpackhi_ps(c, d));
-	__m256 v = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, 0x44),
-				 _mm256_shuffle_ps(ab, cd, 0xee));
+	__m256 ab = _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+	__m256 cd = _mm256_add_ps(_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
+	__m256 v = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, 0x44), _mm256_shuffle_ps(ab, cd, 0xee));
 
-	return _mm_add_ps(_mm256_castps256_ps128(v),
-			  _mm256_extractf128_ps(v, 1));
+	return _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
 }
 
 INL float TGT hsum1(__m256 a)
@@ -62,28 +58,24 @@ enum wkind { W_F32, W_F16, W_BF16 };
 INL __m256 TGT load_w(enum wkind kind, const void *row, int64_t c)
 {
 	switch (kind) {
-	case W_F32:
-		return _mm256_loadu_ps((const float *)row + c);
+	case W_F32: return _mm256_loadu_ps((const float *)row + c);
 	case W_F16:
-		return _mm256_cvtph_ps(_mm_loadu_si128(
-			(const __m128i *)((const uint16_t *)row + c)));
+		return _mm256_cvtph_ps(
+			_mm_loadu_si128((const __m128i *)((const uint16_t *)row + c)));
 	default:
-		return _mm256_castsi256_ps(_mm256_slli_epi32(
-			_mm256_cvtepu16_epi32(_mm_loadu_si128(
-				(const __m128i *)((const uint16_t *)row + c))),
-			16));
+		return _mm256_castsi256_ps(
+			_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(
+						  (const __m128i *)((const uint16_t *)row + c))),
+					  16));
 	}
 }
 
 INL float TGT scalar_w(enum wkind kind, const void *row, int64_t c)
 {
 	switch (kind) {
-	case W_F32:
-		return ((const float *)row)[c];
-	case W_F16:
-		return engine_f16_to_f32(((const uint16_t *)row)[c]);
-	default:
-		return engine_bf16_to_f32(((const uint16_t *)row)[c]);
+	case W_F32: return ((const float *)row)[c];
+	case W_F16: return engine_f16_to_f32(((const uint16_t *)row)[c]);
+	default: return engine_bf16_to_f32(((const uint16_t *)row)[c]);
 	}
 }
 
@@ -93,14 +85,12 @@ INL float TGT scalar_w(enum wkind kind, const void *row, int64_t c)
  * for all nb. Per output: one FMA chain over the columns, a fixed hsum4
  * tree, then the scalar tail, whatever the tile's shape.
  */
-INL void TGT float_tile(const struct matmul_args *a,
-			enum wkind kind, size_t esize, int64_t r,
+INL void TGT float_tile(const struct matmul_args *a, enum wkind kind, size_t esize, int64_t r,
 			int64_t r1, int b0, const int nb)
 {
 	int64_t K = a->w->cols, N = a->w->rows, K8 = K & ~(int64_t)7;
 	const char *wrow[RT];
-	const char *pf = ahead(a->w->data,
-				 (size_t)((r + PF_ROWS) * K) * esize);
+	const char *pf = ahead(a->w->data, (size_t)((r + PF_ROWS) * K) * esize);
 	const float *x[BT];
 	__m256 acc[RT][BT];
 
@@ -136,8 +126,7 @@ INL void TGT float_tile(const struct matmul_args *a,
 	for (int j = 0; j < nb; j++) {
 		float out[4];
 
-		_mm_storeu_ps(out, hsum4(acc[0][j], acc[1][j], acc[2][j],
-					 acc[3][j]));
+		_mm_storeu_ps(out, hsum4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]));
 		for (int i = 0; i < RT && r + i < r1; i++) {
 			float t = 0.0f;
 
@@ -148,8 +137,7 @@ INL void TGT float_tile(const struct matmul_args *a,
 	}
 }
 
-INL void TGT float_rows(const struct matmul_args *a,
-			enum wkind kind, size_t esize, int64_t r0,
+INL void TGT float_rows(const struct matmul_args *a, enum wkind kind, size_t esize, int64_t r0,
 			int64_t r1)
 {
 	for (int64_t r = r0; r < r1; r += RT) {
@@ -191,13 +179,11 @@ INL __m256i TGT bcast4(const int8_t *p)
  * sign; |w|, |x| <= 127 keeps each 16-bit pair sum below 32767. */
 INL __m256i TGT dot4(__m256i wabs, __m256i wsig, __m256i xv)
 {
-	return _mm256_madd_epi16(
-		_mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xv, wsig)),
-		_mm256_set1_epi16(1));
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xv, wsig)),
+				 _mm256_set1_epi16(1));
 }
 
-INL void TGT q8_group(const struct matmul_args *a, int64_t g, int64_t r1,
-		      int b0, const int nb)
+INL void TGT q8_group(const struct matmul_args *a, int64_t g, int64_t r1, int b0, const int nb)
 {
 	const struct engine_matrix *m = a->w;
 	int64_t nblk = q8_blocks(m->cols), N = m->rows, B = a->batch;
@@ -216,29 +202,22 @@ INL void TGT q8_group(const struct matmul_args *a, int64_t g, int64_t r1,
 		for (int j = 0; j < nb; j++)
 			il[j] = ih[j] = _mm256_setzero_si256();
 		for (int l = 0; l < Q8_TILE; l += 64)
-			_mm_prefetch(ahead(t, PF_Q8 * Q8_TILE + l),
-				     PF_HINT);
+			_mm_prefetch(ahead(t, PF_Q8 * Q8_TILE + l), PF_HINT);
 #pragma GCC unroll 8
 		for (int s = 0; s < 8; s++) {
 			__m256i wl = _mm256_xor_si256(
-				_mm256_load_si256((const __m256i *)(t + s * 64)),
-				bias);
+				_mm256_load_si256((const __m256i *)(t + s * 64)), bias);
 			__m256i wh = _mm256_xor_si256(
-				_mm256_load_si256(
-					(const __m256i *)(t + s * 64 + 32)),
-				bias);
+				_mm256_load_si256((const __m256i *)(t + s * 64 + 32)), bias);
 			__m256i al = _mm256_abs_epi8(wl);
 			__m256i ah = _mm256_abs_epi8(wh);
 
 #pragma GCC unroll 2
 			for (int j = 0; j < nb; j++) {
-				__m256i xv = bcast4(xq + j * ENGINE_Q8_BLOCK +
-						    4 * s);
+				__m256i xv = bcast4(xq + j * ENGINE_Q8_BLOCK + 4 * s);
 
-				il[j] = _mm256_add_epi32(il[j],
-							 dot4(al, wl, xv));
-				ih[j] = _mm256_add_epi32(ih[j],
-							 dot4(ah, wh, xv));
+				il[j] = _mm256_add_epi32(il[j], dot4(al, wl, xv));
+				ih[j] = _mm256_add_epi32(ih[j], dot4(ah, wh, xv));
 			}
 		}
 		{
@@ -249,11 +228,9 @@ INL void TGT q8_group(const struct matmul_args *a, int64_t g, int64_t r1,
 				__m256 sx = _mm256_set1_ps(xs[j]);
 
 				lo[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(il[j]),
-							_mm256_mul_ps(swl, sx),
-							lo[j]);
+							_mm256_mul_ps(swl, sx), lo[j]);
 				hi[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ih[j]),
-							_mm256_mul_ps(swh, sx),
-							hi[j]);
+							_mm256_mul_ps(swh, sx), hi[j]);
 			}
 		}
 		t += Q8_TILE;
@@ -284,31 +261,27 @@ static void TGT rows_q8(const struct matmul_args *a, int64_t r0, int64_t r1)
 
 /* ---- KV-cache rows ---- */
 
-INL float TGT dot_kind(enum wkind kind, const float *q,
-		       const void *row, int64_t n)
+INL float TGT dot_kind(enum wkind kind, const float *q, const void *row, int64_t n)
 {
 	__m256 acc = _mm256_setzero_ps();
 	int64_t c = 0;
 	float t = 0.0f;
 
 	for (; c + 8 <= n; c += 8)
-		acc = _mm256_fmadd_ps(load_w(kind, row, c),
-				      _mm256_loadu_ps(q + c), acc);
+		acc = _mm256_fmadd_ps(load_w(kind, row, c), _mm256_loadu_ps(q + c), acc);
 	for (; c < n; c++)
 		t += scalar_w(kind, row, c) * q[c];
 	return hsum1(acc) + t;
 }
 
-INL void TGT axpy_kind(enum wkind kind, float *y, float a,
-		       const void *row, int64_t n)
+INL void TGT axpy_kind(enum wkind kind, float *y, float a, const void *row, int64_t n)
 {
 	__m256 av = _mm256_set1_ps(a);
 	int64_t c = 0;
 
 	for (; c + 8 <= n; c += 8)
 		_mm256_storeu_ps(y + c,
-				 _mm256_fmadd_ps(av, load_w(kind, row, c),
-						 _mm256_loadu_ps(y + c)));
+				 _mm256_fmadd_ps(av, load_w(kind, row, c), _mm256_loadu_ps(y + c)));
 	for (; c < n; c++)
 		y[c] += a * scalar_w(kind, row, c);
 }
@@ -350,8 +323,8 @@ static void TGT f16_to_f32(float *dst, const uint16_t *src, int64_t n)
 	int64_t c = 0;
 
 	for (; c + 8 <= n; c += 8)
-		_mm256_storeu_ps(dst + c, _mm256_cvtph_ps(_mm_loadu_si128(
-						  (const __m128i *)(src + c))));
+		_mm256_storeu_ps(dst + c,
+				 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + c))));
 	f16_to_f32_generic(dst + c, src + c, n - c);
 }
 
@@ -362,8 +335,7 @@ static void TGT f16_from_f32(uint16_t *dst, const float *src, int64_t n)
 	for (; c + 8 <= n; c += 8)
 		_mm_storeu_si128((__m128i *)(dst + c),
 				 _mm256_cvtps_ph(_mm256_loadu_ps(src + c),
-						 _MM_FROUND_TO_NEAREST_INT |
-							 _MM_FROUND_NO_EXC));
+						 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 	f16_from_f32_generic(dst + c, src + c, n - c);
 }
 
@@ -372,10 +344,10 @@ static void TGT bf16_to_f32(float *dst, const uint16_t *src, int64_t n)
 	int64_t c = 0;
 
 	for (; c + 8 <= n; c += 8)
-		_mm256_storeu_si256((__m256i *)(dst + c), _mm256_slli_epi32(
-			_mm256_cvtepu16_epi32(_mm_loadu_si128(
-				(const __m128i *)(src + c))),
-			16));
+		_mm256_storeu_si256((__m256i *)(dst + c),
+				    _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(
+							      (const __m128i *)(src + c))),
+						      16));
 	bf16_to_f32_generic(dst + c, src + c, n - c);
 }
 
@@ -389,20 +361,18 @@ static void TGT bf16_from_f32(uint16_t *dst, const float *src, int64_t n)
 		__m256i u = _mm256_castps_si256(v);
 		__m256i hi = _mm256_srli_epi32(u, 16);
 		__m256i r = _mm256_srli_epi32(
-			_mm256_add_epi32(u, _mm256_add_epi32(
-				_mm256_and_si256(hi, _mm256_set1_epi32(1)),
-				_mm256_set1_epi32(0x7fff))),
+			_mm256_add_epi32(
+				u, _mm256_add_epi32(_mm256_and_si256(hi, _mm256_set1_epi32(1)),
+						    _mm256_set1_epi32(0x7fff))),
 			16);
-		__m256i nan = _mm256_castps_si256(
-			_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+		__m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
 		__m256i q = _mm256_or_si256(hi, _mm256_set1_epi32(0x40));
 		__m256i w = _mm256_blendv_epi8(r, q, nan);
 
 		/* Values fit in 16 bits, so the saturating pack is exact;
 		 * it interleaves 128-bit lanes, which the permute undoes. */
 		w = _mm256_permute4x64_epi64(_mm256_packus_epi32(w, w), 0xd8);
-		_mm_storeu_si128((__m128i *)(dst + c),
-				 _mm256_castsi256_si128(w));
+		_mm_storeu_si128((__m128i *)(dst + c), _mm256_castsi256_si128(w));
 	}
 	bf16_from_f32_generic(dst + c, src + c, n - c);
 }

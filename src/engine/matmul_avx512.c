@@ -48,18 +48,13 @@ INL const char *ahead(const void *p, size_t bytes)
  */
 INL __m128 TGT hsum4(__m512 a, __m512 b, __m512 c, __m512 d)
 {
-	__m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b),
-				  _mm512_unpackhi_ps(a, b));
-	__m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d),
-				  _mm512_unpackhi_ps(c, d));
-	__m512 v = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, 0x44),
-				 _mm512_shuffle_ps(ab, cd, 0xee));
+	__m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+	__m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+	__m512 v = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, 0x44), _mm512_shuffle_ps(ab, cd, 0xee));
 	__m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
-				 _mm256_castpd_ps(_mm512_extractf64x4_pd(
-					 _mm512_castps_pd(v), 1)));
+				 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 
-	return _mm_add_ps(_mm256_castps256_ps128(h),
-			  _mm256_extractf128_ps(h, 1));
+	return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
 INL float TGT hsum1(__m512 a)
@@ -82,20 +77,16 @@ INL __mmask32 TGT mask32(int64_t n)
 /* 16 weights of a row as fp32, by storage type (masked: zeros past n). */
 enum wkind { W_F32, W_F16, W_BF16 };
 
-INL __m512 TGT load_w(enum wkind kind, const void *row, int64_t c,
-		      __mmask16 m)
+INL __m512 TGT load_w(enum wkind kind, const void *row, int64_t c, __mmask16 m)
 {
 	switch (kind) {
-	case W_F32:
-		return _mm512_maskz_loadu_ps(m, (const float *)row + c);
-	case W_F16:
-		return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(
-			m, (const uint16_t *)row + c));
+	case W_F32: return _mm512_maskz_loadu_ps(m, (const float *)row + c);
+	case W_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + c));
 	default:
-		return _mm512_castsi512_ps(_mm512_slli_epi32(
-			_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
-				m, (const uint16_t *)row + c)),
-			16));
+		return _mm512_castsi512_ps(
+			_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
+						  m, (const uint16_t *)row + c)),
+					  16));
 	}
 }
 
@@ -118,16 +109,15 @@ INL __m512 TGT load_w(enum wkind kind, const void *row, int64_t c,
  * y[j * N + i] = sum of acc[i][j]'s lanes. Four sums per hsum4 (two rows of
  * two batch rows when nr is 2); each sum's tree is the same either way.
  */
-INL void TGT tile_store(float *y, int64_t N, int64_t nrow,
-			__m512 acc[4][8], const int nr, const int nb)
+INL void TGT tile_store(float *y, int64_t N, int64_t nrow, __m512 acc[4][8], const int nr,
+			const int nb)
 {
 	float out[4];
 
 	if (nr == 4) {
 #pragma GCC unroll 8
 		for (int j = 0; j < nb; j++) {
-			_mm_storeu_ps(out, hsum4(acc[0][j], acc[1][j],
-						 acc[2][j], acc[3][j]));
+			_mm_storeu_ps(out, hsum4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]));
 			for (int i = 0; i < 4 && i < nrow; i++)
 				y[j * N + i] = out[i];
 		}
@@ -137,8 +127,7 @@ INL void TGT tile_store(float *y, int64_t N, int64_t nrow,
 	for (int j = 0; j < nb; j += 2) {
 		__m512 z = _mm512_setzero_ps();
 
-		_mm_storeu_ps(out, hsum4(acc[0][j], acc[1][j],
-					 j + 1 < nb ? acc[0][j + 1] : z,
+		_mm_storeu_ps(out, hsum4(acc[0][j], acc[1][j], j + 1 < nb ? acc[0][j + 1] : z,
 					 j + 1 < nb ? acc[1][j + 1] : z));
 		for (int i = 0; i < 2 && i < nrow; i++) {
 			y[j * N + i] = out[i];
@@ -148,9 +137,8 @@ INL void TGT tile_store(float *y, int64_t N, int64_t nrow,
 	}
 }
 
-INL void TGT float_tile(const struct matmul_args *a, enum wkind kind,
-			size_t esize, int64_t r, int64_t r1, int b0,
-			const int nr, const int nb)
+INL void TGT float_tile(const struct matmul_args *a, enum wkind kind, size_t esize, int64_t r,
+			int64_t r1, int b0, const int nr, const int nb)
 {
 	int64_t K = a->w->cols, N = a->w->rows;
 	const char *wrow[4], *pf;
@@ -174,8 +162,7 @@ INL void TGT float_tile(const struct matmul_args *a, enum wkind kind,
 		__m512 w[4];
 
 		for (size_t l = 0; l < 16 * (size_t)nr * esize; l += 64)
-			_mm_prefetch(pf + (size_t)c * (size_t)nr * esize + l,
-				     PF_HINT);
+			_mm_prefetch(pf + (size_t)c * (size_t)nr * esize + l, PF_HINT);
 #pragma GCC unroll 4
 		for (int i = 0; i < nr; i++)
 			w[i] = load_w(kind, wrow[i], c, m);
@@ -198,44 +185,35 @@ INL void TGT float_tile(const struct matmul_args *a, enum wkind kind,
  * 4-row tiles, which load x half as often, go first.
  */
 #define X_L1_BYTES 24576
-#define FLOAT_ROWS(xbytes, tile, ...)                                     \
-	for (int64_t r = r0; r < r1; r += 4) {                            \
-		int b = 0;                                                \
-		if ((xbytes) * 8 > X_L1_BYTES)                            \
-			for (; b + 4 <= a->batch; b += 4)                 \
-				tile(__VA_ARGS__, r, r1, b, 4, 4);        \
-		for (; b + 8 <= a->batch; b += 8) {                       \
-			tile(__VA_ARGS__, r, r1, b, 2, 8);                \
-			tile(__VA_ARGS__, r + 2, r1, b, 2, 8);            \
-		}                                                         \
-		switch (a->batch - b) {                                   \
-		case 7:                                                   \
-			tile(__VA_ARGS__, r, r1, b, 2, 7);                \
-			tile(__VA_ARGS__, r + 2, r1, b, 2, 7);            \
-			break;                                            \
-		case 6:                                                   \
-			tile(__VA_ARGS__, r, r1, b, 2, 6);                \
-			tile(__VA_ARGS__, r + 2, r1, b, 2, 6);            \
-			break;                                            \
-		case 5:                                                   \
-			tile(__VA_ARGS__, r, r1, b, 2, 5);                \
-			tile(__VA_ARGS__, r + 2, r1, b, 2, 5);            \
-			break;                                            \
-		case 4:                                                   \
-			tile(__VA_ARGS__, r, r1, b, 4, 4);                \
-			break;                                            \
-		case 3:                                                   \
-			tile(__VA_ARGS__, r, r1, b, 4, 3);                \
-			break;                                            \
-		case 2:                                                   \
-			tile(__VA_ARGS__, r, r1, b, 4, 2);                \
-			break;                                            \
-		case 1:                                                   \
-			tile(__VA_ARGS__, r, r1, b, 4, 1);                \
-			break;                                            \
-		default:                                                  \
-			break;                                            \
-		}                                                         \
+#define FLOAT_ROWS(xbytes, tile, ...)                                                              \
+	for (int64_t r = r0; r < r1; r += 4) {                                                     \
+		int b = 0;                                                                         \
+		if ((xbytes) * 8 > X_L1_BYTES)                                                     \
+			for (; b + 4 <= a->batch; b += 4)                                          \
+				tile(__VA_ARGS__, r, r1, b, 4, 4);                                 \
+		for (; b + 8 <= a->batch; b += 8) {                                                \
+			tile(__VA_ARGS__, r, r1, b, 2, 8);                                         \
+			tile(__VA_ARGS__, r + 2, r1, b, 2, 8);                                     \
+		}                                                                                  \
+		switch (a->batch - b) {                                                            \
+		case 7:                                                                            \
+			tile(__VA_ARGS__, r, r1, b, 2, 7);                                         \
+			tile(__VA_ARGS__, r + 2, r1, b, 2, 7);                                     \
+			break;                                                                     \
+		case 6:                                                                            \
+			tile(__VA_ARGS__, r, r1, b, 2, 6);                                         \
+			tile(__VA_ARGS__, r + 2, r1, b, 2, 6);                                     \
+			break;                                                                     \
+		case 5:                                                                            \
+			tile(__VA_ARGS__, r, r1, b, 2, 5);                                         \
+			tile(__VA_ARGS__, r + 2, r1, b, 2, 5);                                     \
+			break;                                                                     \
+		case 4: tile(__VA_ARGS__, r, r1, b, 4, 4); break;                                  \
+		case 3: tile(__VA_ARGS__, r, r1, b, 4, 3); break;                                  \
+		case 2: tile(__VA_ARGS__, r, r1, b, 4, 2); break;                                  \
+		case 1: tile(__VA_ARGS__, r, r1, b, 4, 1); break;                                  \
+		default: break;                                                                    \
+		}                                                                                  \
 	}
 
 static void TGT rows_f32(const struct matmul_args *a, int64_t r0, int64_t r1)
@@ -248,26 +226,22 @@ static void TGT rows_f16(const struct matmul_args *a, int64_t r0, int64_t r1)
 	FLOAT_ROWS(a->w->cols * 4, float_tile, a, W_F16, 2)
 }
 
-static void TGT rows_bf16(const struct matmul_args *a, int64_t r0, int64_t r1)
-{
-	FLOAT_ROWS(a->w->cols * 4, float_tile, a, W_BF16, 2)
-}
+static void TGT rows_bf16(const struct matmul_args *a, int64_t r0,
+			  int64_t r1){ FLOAT_ROWS(a -> w->cols * 4, float_tile, a, W_BF16, 2) }
 
 /* ---- BF16 with vdpbf16ps: x was rounded to bf16 by prep ---- */
 
 /* As float_tile, 32 columns a step: each lane sums a pair of products. */
-INL void TGT_BF16 dpbf16_tile(const struct matmul_args *a, int64_t r,
-			      int64_t r1, int b0, const int nr, const int nb)
+INL void TGT_BF16 dpbf16_tile(const struct matmul_args *a, int64_t r, int64_t r1, int b0,
+			      const int nr, const int nb)
 {
 	int64_t K = a->w->cols, N = a->w->rows, ld = a->p.ld;
 	const uint16_t *wrow[4], *x[8];
-	const char *pf = ahead(a->w->data,
-				 (size_t)((r + PF_ROWS) * K) * 2);
+	const char *pf = ahead(a->w->data, (size_t)((r + PF_ROWS) * K) * 2);
 	__m512 acc[4][8];
 
 	for (int i = 0; i < nr; i++)
-		wrow[i] = (const uint16_t *)a->w->data +
-			  (r + i < r1 ? r + i : r1 - 1) * K;
+		wrow[i] = (const uint16_t *)a->w->data + (r + i < r1 ? r + i : r1 - 1) * K;
 	for (int j = 0; j < nb; j++)
 		x[j] = a->p.xbf + (int64_t)(b0 + j) * ld;
 #pragma GCC unroll 4
@@ -281,8 +255,7 @@ INL void TGT_BF16 dpbf16_tile(const struct matmul_args *a, int64_t r,
 		__m512i w[4];
 
 		for (size_t l = 0; l < 32 * (size_t)nr * 2; l += 64)
-			_mm_prefetch(pf + (size_t)c * (size_t)nr * 2 + l,
-				     PF_HINT);
+			_mm_prefetch(pf + (size_t)c * (size_t)nr * 2 + l, PF_HINT);
 #pragma GCC unroll 4
 		for (int i = 0; i < nr; i++)
 			w[i] = _mm512_maskz_loadu_epi16(m, wrow[i] + c);
@@ -293,33 +266,25 @@ INL void TGT_BF16 dpbf16_tile(const struct matmul_args *a, int64_t r,
 
 #pragma GCC unroll 4
 			for (int i = 0; i < nr; i++)
-				acc[i][j] = _mm512_dpbf16_ps(
-					acc[i][j], (__m512bh)w[i], xv);
+				acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)w[i], xv);
 		}
 	}
 	tile_store(a->y + (int64_t)b0 * N + r, N, r1 - r, acc, nr, nb);
 }
 
 static void TGT_BF16 rows_bf16_dot(const struct matmul_args *a, int64_t r0,
-				   int64_t r1)
-{
-	FLOAT_ROWS(a->p.ld * 2, dpbf16_tile, a)
-}
+				   int64_t r1){ FLOAT_ROWS(a -> p.ld * 2, dpbf16_tile, a) }
 
 /* Rounds 16 floats to bf16 exactly as engine_f32_to_bf16 does (the
  * vcvtne2ps2bf16 instruction flushes subnormals, so it is not used). */
 INL __m256i TGT f32_to_bf16_16(__m512 v)
 {
 	__m512i u = _mm512_castps_si512(v);
-	__m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16),
-				       _mm512_set1_epi32(1));
+	__m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
 	__m512i r = _mm512_srli_epi32(
-		_mm512_add_epi32(u, _mm512_add_epi32(lsb,
-						     _mm512_set1_epi32(0x7fff))),
-		16);
+		_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
 	__mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-	__m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16),
-				    _mm512_set1_epi32(0x40));
+	__m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
 
 	return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, r, q));
 }
@@ -333,11 +298,9 @@ static void TGT prep_bf16(const struct matmul_args *a, int b0, int b1)
 		uint16_t *xb = a->p.xbf + b * ld;
 
 		for (int64_t c = 0; c < ld; c += 16) {
-			__m512 v = _mm512_maskz_loadu_ps(
-				mask16(K - c > 0 ? K - c : 0), x + c);
+			__m512 v = _mm512_maskz_loadu_ps(mask16(K - c > 0 ? K - c : 0), x + c);
 
-			_mm256_storeu_si256((__m256i *)(xb + c),
-					    f32_to_bf16_16(v));
+			_mm256_storeu_si256((__m256i *)(xb + c), f32_to_bf16_16(v));
 		}
 	}
 }
@@ -358,8 +321,7 @@ INL __m512i TGT bcast4(const int8_t *p)
  * an int32 sum seeded with -128 * sum(xq) (the weights carry +128), and
  * acc = fma(isum, w_scale * x_scale, acc): the generic kernel's order.
  */
-INL void TGT q8_group(const struct matmul_args *a, int64_t g, int64_t r1,
-		      int b0, const int nb)
+INL void TGT q8_group(const struct matmul_args *a, int64_t g, int64_t r1, int b0, const int nb)
 {
 	const struct engine_matrix *m = a->w;
 	int64_t nblk = q8_blocks(m->cols), N = m->rows, B = a->batch;
@@ -378,8 +340,7 @@ INL void TGT q8_group(const struct matmul_args *a, int64_t g, int64_t r1,
 		__m512 swv = _mm512_loadu_ps(sw);
 
 		for (int l = 0; l < Q8_TILE; l += 64)
-			_mm_prefetch(ahead(t, PF_Q8 * Q8_TILE + l),
-				     PF_HINT);
+			_mm_prefetch(ahead(t, PF_Q8 * Q8_TILE + l), PF_HINT);
 		_mm_prefetch(ahead(sw, PF_Q8 * Q8_GROUP * 4), PF_HINT);
 #pragma GCC unroll 8
 		for (int s = 0; s < 8; s++)
@@ -392,19 +353,16 @@ INL void TGT q8_group(const struct matmul_args *a, int64_t g, int64_t r1,
 
 #pragma GCC unroll 8
 			for (int s = 0; s < 8; s++)
-				s0 = _mm512_dpbusd_epi32(s0, w[s],
-							 bcast4(x + 4 * s));
+				s0 = _mm512_dpbusd_epi32(s0, w[s], bcast4(x + 4 * s));
 			sc = _mm512_mul_ps(swv, _mm512_set1_ps(xs[j]));
-			acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), sc,
-						 acc[j]);
+			acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), sc, acc[j]);
 		}
 		t += Q8_TILE;
 		sw += Q8_GROUP;
 	}
 #pragma GCC unroll 8
 	for (int j = 0; j < nb; j++)
-		_mm512_mask_storeu_ps(a->y + (int64_t)(b0 + j) * N +
-					      g * Q8_GROUP,
+		_mm512_mask_storeu_ps(a->y + (int64_t)(b0 + j) * N + g * Q8_GROUP,
 				      mask16(r1 - g * Q8_GROUP), acc[j]);
 }
 
@@ -416,29 +374,14 @@ static void TGT rows_q8(const struct matmul_args *a, int64_t r0, int64_t r1)
 		for (; b + QBT <= a->batch; b += QBT)
 			q8_group(a, g, r1, b, QBT);
 		switch (a->batch - b) {
-		case 7:
-			q8_group(a, g, r1, b, 7);
-			break;
-		case 6:
-			q8_group(a, g, r1, b, 6);
-			break;
-		case 5:
-			q8_group(a, g, r1, b, 5);
-			break;
-		case 4:
-			q8_group(a, g, r1, b, 4);
-			break;
-		case 3:
-			q8_group(a, g, r1, b, 3);
-			break;
-		case 2:
-			q8_group(a, g, r1, b, 2);
-			break;
-		case 1:
-			q8_group(a, g, r1, b, 1);
-			break;
-		default:
-			break;
+		case 7: q8_group(a, g, r1, b, 7); break;
+		case 6: q8_group(a, g, r1, b, 6); break;
+		case 5: q8_group(a, g, r1, b, 5); break;
+		case 4: q8_group(a, g, r1, b, 4); break;
+		case 3: q8_group(a, g, r1, b, 3); break;
+		case 2: q8_group(a, g, r1, b, 2); break;
+		case 1: q8_group(a, g, r1, b, 1); break;
+		default: break;
 		}
 	}
 }
@@ -461,18 +404,13 @@ static void TGT prep_q8(const struct matmul_args *a, int b0, int b1)
 			int64_t c = k * ENGINE_Q8_BLOCK;
 			int64_t n = K - c;
 			__m512 v0 = _mm512_maskz_loadu_ps(mask16(n), x + c);
-			__m512 v1 = _mm512_maskz_loadu_ps(
-				mask16(n > 16 ? n - 16 : 0), x + c + 16);
-			__mmask16 fin =
-				_mm512_cmp_ps_mask(_mm512_sub_ps(v0, v0),
-						   _mm512_setzero_ps(),
-						   _CMP_EQ_OQ) &
-				_mm512_cmp_ps_mask(_mm512_sub_ps(v1, v1),
-						   _mm512_setzero_ps(),
-						   _CMP_EQ_OQ);
+			__m512 v1 = _mm512_maskz_loadu_ps(mask16(n > 16 ? n - 16 : 0), x + c + 16);
+			__mmask16 fin = _mm512_cmp_ps_mask(_mm512_sub_ps(v0, v0),
+							   _mm512_setzero_ps(), _CMP_EQ_OQ) &
+					_mm512_cmp_ps_mask(_mm512_sub_ps(v1, v1),
+							   _mm512_setzero_ps(), _CMP_EQ_OQ);
 			float maxabs = _mm512_reduce_max_ps(
-				_mm512_max_ps(_mm512_abs_ps(v0),
-					      _mm512_abs_ps(v1)));
+				_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
 			float scale = maxabs / 127.0f;
 			__m512 sv, lim = _mm512_set1_ps(127.0f);
 			__m512 nlim = _mm512_set1_ps(-127.0f);
@@ -480,55 +418,49 @@ static void TGT prep_q8(const struct matmul_args *a, int b0, int b1)
 
 			if (fin != 0xffff || !(scale > 0.0f)) {
 				memset(xq, 0, ENGINE_Q8_BLOCK);
-				a->p.xscale[k * B + b] =
-					fin != 0xffff ? __builtin_nanf("")
-						      : 0.0f;
+				a->p.xscale[k * B + b] = fin != 0xffff ? __builtin_nanf("") : 0.0f;
 				a->p.xsum[k * B + b] = 0;
 				continue;
 			}
 			sv = _mm512_set1_ps(scale);
-			q0 = _mm512_cvtps_epi32(_mm512_max_ps(
-				_mm512_min_ps(_mm512_div_ps(v0, sv), lim), nlim));
-			q1 = _mm512_cvtps_epi32(_mm512_max_ps(
-				_mm512_min_ps(_mm512_div_ps(v1, sv), lim), nlim));
+			q0 = _mm512_cvtps_epi32(
+				_mm512_max_ps(_mm512_min_ps(_mm512_div_ps(v0, sv), lim), nlim));
+			q1 = _mm512_cvtps_epi32(
+				_mm512_max_ps(_mm512_min_ps(_mm512_div_ps(v1, sv), lim), nlim));
 			_mm_storeu_si128((__m128i *)xq, _mm512_cvtepi32_epi8(q0));
-			_mm_storeu_si128((__m128i *)(xq + 16),
-					 _mm512_cvtepi32_epi8(q1));
+			_mm_storeu_si128((__m128i *)(xq + 16), _mm512_cvtepi32_epi8(q1));
 			a->p.xscale[k * B + b] = scale;
-			a->p.xsum[k * B + b] = -128 * _mm512_reduce_add_epi32(
-				_mm512_add_epi32(q0, q1));
+			a->p.xsum[k * B + b] =
+				-128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
 		}
 	}
 }
 
 /* ---- KV-cache rows ---- */
 
-INL float TGT dot_kind(enum wkind kind, const float *q,
-		       const void *row, int64_t n)
+INL float TGT dot_kind(enum wkind kind, const float *q, const void *row, int64_t n)
 {
 	__m512 acc = _mm512_setzero_ps();
 
 	for (int64_t c = 0; c < n; c += 16) {
 		__mmask16 m = mask16(n - c);
 
-		acc = _mm512_fmadd_ps(load_w(kind, row, c, m),
-				      _mm512_maskz_loadu_ps(m, q + c), acc);
+		acc = _mm512_fmadd_ps(load_w(kind, row, c, m), _mm512_maskz_loadu_ps(m, q + c),
+				      acc);
 	}
 	return hsum1(acc);
 }
 
-INL void TGT axpy_kind(enum wkind kind, float *y, float a,
-		       const void *row, int64_t n)
+INL void TGT axpy_kind(enum wkind kind, float *y, float a, const void *row, int64_t n)
 {
 	__m512 av = _mm512_set1_ps(a);
 
 	for (int64_t c = 0; c < n; c += 16) {
 		__mmask16 m = mask16(n - c);
 
-		_mm512_mask_storeu_ps(
-			y + c, m,
-			_mm512_fmadd_ps(av, load_w(kind, row, c, m),
-					_mm512_maskz_loadu_ps(m, y + c)));
+		_mm512_mask_storeu_ps(y + c, m,
+				      _mm512_fmadd_ps(av, load_w(kind, row, c, m),
+						      _mm512_maskz_loadu_ps(m, y + c)));
 	}
 }
 
@@ -563,16 +495,15 @@ static void TGT axpy_bf16(float *y, float a, const void *row, int64_t n)
 }
 
 /* Q8_0 rows: the scales first, then the int8 values (matrix.c). */
-INL __m512 TGT q8_row_w(const void *row, int64_t nb, int64_t c,
-			__mmask16 m, float a)
+INL __m512 TGT q8_row_w(const void *row, int64_t nb, int64_t c, __mmask16 m, float a)
 {
 	const int8_t *v = (const int8_t *)row + nb * 4;
 	float s;
 
 	memcpy(&s, (const char *)row + (c / ENGINE_Q8_BLOCK) * 4, sizeof(s));
-	return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-				     _mm_maskz_loadu_epi8(m, v + c))),
-			     _mm512_set1_ps(s * a));
+	return _mm512_mul_ps(
+		_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, v + c))),
+		_mm512_set1_ps(s * a));
 }
 
 static float TGT dot_q8(const float *q, const void *row, int64_t n)
@@ -598,8 +529,7 @@ static void TGT axpy_q8(float *y, float a, const void *row, int64_t n)
 
 		_mm512_mask_storeu_ps(
 			y + c, m,
-			_mm512_add_ps(q8_row_w(row, nb, c, m, a),
-				      _mm512_maskz_loadu_ps(m, y + c)));
+			_mm512_add_ps(q8_row_w(row, nb, c, m, a), _mm512_maskz_loadu_ps(m, y + c)));
 	}
 }
 
@@ -610,8 +540,8 @@ static void TGT f16_to_f32(float *dst, const uint16_t *src, int64_t n)
 	for (int64_t c = 0; c < n; c += 16) {
 		__mmask16 m = mask16(n - c);
 
-		_mm512_mask_storeu_ps(dst + c, m, _mm512_cvtph_ps(
-			_mm256_maskz_loadu_epi16(m, src + c)));
+		_mm512_mask_storeu_ps(dst + c, m,
+				      _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + c)));
 	}
 }
 
@@ -623,8 +553,7 @@ static void TGT f16_from_f32(uint16_t *dst, const float *src, int64_t n)
 		_mm256_mask_storeu_epi16(
 			dst + c, m,
 			_mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + c),
-					_MM_FROUND_TO_NEAREST_INT |
-						_MM_FROUND_NO_EXC));
+					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 	}
 }
 
@@ -633,10 +562,10 @@ static void TGT bf16_to_f32(float *dst, const uint16_t *src, int64_t n)
 	for (int64_t c = 0; c < n; c += 16) {
 		__mmask16 m = mask16(n - c);
 
-		_mm512_mask_storeu_epi32(dst + c, m, _mm512_slli_epi32(
-			_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
-				m, src + c)),
-			16));
+		_mm512_mask_storeu_epi32(
+			dst + c, m,
+			_mm512_slli_epi32(
+				_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, src + c)), 16));
 	}
 }
 
@@ -645,12 +574,12 @@ static void TGT bf16_from_f32(uint16_t *dst, const float *src, int64_t n)
 	for (int64_t c = 0; c < n; c += 16) {
 		__mmask16 m = mask16(n - c);
 
-		_mm256_mask_storeu_epi16(dst + c, m, f32_to_bf16_16(
-			_mm512_maskz_loadu_ps(m, src + c)));
+		_mm256_mask_storeu_epi16(dst + c, m,
+					 f32_to_bf16_16(_mm512_maskz_loadu_ps(m, src + c)));
 	}
 }
 
-#define ROW_OPS                                                           \
+#define ROW_OPS                                                                                    \
 	.prep_q8 = prep_q8,                                               \
 	.row_dot = {                                                      \
 		[ENGINE_F32] = dot_f32,                                   \

@@ -25,12 +25,10 @@ static float dot_f32(const float *w, const float *x, int64_t n)
 	for (; c < n; c++)
 		t += w[c] * x[c];
 	/* Fixed pairwise order: the result must not depend on the caller. */
-	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) +
-	       t;
+	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + t;
 }
 
-void matmul_rows_f32_generic(const struct matmul_args *a, int64_t r0,
-			     int64_t r1)
+void matmul_rows_f32_generic(const struct matmul_args *a, int64_t r0, int64_t r1)
 {
 	int64_t K = a->w->cols, N = a->w->rows;
 	const float *w = a->w->data;
@@ -45,8 +43,7 @@ void matmul_rows_f32_generic(const struct matmul_args *a, int64_t r0,
  * every batch row before the next chunk, so the weights are read once.
  * Partial sums per chunk are added in chunk order.
  */
-static void rows_half(const struct matmul_args *a, int64_t r0, int64_t r1,
-		      float (*cvt)(uint16_t))
+static void rows_half(const struct matmul_args *a, int64_t r0, int64_t r1, float (*cvt)(uint16_t))
 {
 	int64_t K = a->w->cols, N = a->w->rows;
 	const uint16_t *w = a->w->data;
@@ -61,8 +58,7 @@ static void rows_half(const struct matmul_args *a, int64_t r0, int64_t r1,
 			for (int64_t c = 0; c < n; c++)
 				buf[c] = cvt(w[r * K + c0 + c]);
 			for (int b = 0; b < a->batch; b++)
-				a->y[b * N + r] +=
-					dot_f32(buf, a->x + b * K + c0, n);
+				a->y[b * N + r] += dot_f32(buf, a->x + b * K + c0, n);
 		}
 	}
 }
@@ -83,16 +79,14 @@ static void rows_bf16(const struct matmul_args *a, int64_t r0, int64_t r1)
  * the same operations in the same order, so all agree bit for bit.
  */
 /* Exact int32 sums of one packed tile (16 rows x 32 columns) with x. */
-static void q8_tile_isum(const uint8_t *t, const int8_t *xq,
-			 int32_t isum[Q8_GROUP])
+static void q8_tile_isum(const uint8_t *t, const int8_t *xq, int32_t isum[Q8_GROUP])
 {
 	for (int i = 0; i < Q8_GROUP; i++)
 		isum[i] = 0;
 	for (int s = 0; s < ENGINE_Q8_BLOCK / 4; s++, t += 4 * Q8_GROUP)
 		for (int i = 0; i < Q8_GROUP; i++)
 			for (int j = 0; j < 4; j++)
-				isum[i] += ((int32_t)t[i * 4 + j] - 128) *
-					   xq[s * 4 + j];
+				isum[i] += ((int32_t)t[i * 4 + j] - 128) * xq[s * 4 + j];
 }
 
 static void rows_q8(const struct matmul_args *a, int64_t r0, int64_t r1)
@@ -106,18 +100,14 @@ static void rows_q8(const struct matmul_args *a, int64_t r0, int64_t r1)
 			float acc[Q8_GROUP] = { 0 };
 
 			for (int64_t k = 0; k < nb; k++) {
-				const float *sw =
-					m->scales + (g * nb + k) * Q8_GROUP;
+				const float *sw = m->scales + (g * nb + k) * Q8_GROUP;
 				float sx = a->p.xscale[k * B + b];
 				int32_t isum[Q8_GROUP];
 
 				q8_tile_isum(data + (g * nb + k) * Q8_TILE,
-					     a->p.xq + (k * B + b) *
-							       ENGINE_Q8_BLOCK,
-					     isum);
+					     a->p.xq + (k * B + b) * ENGINE_Q8_BLOCK, isum);
 				for (int i = 0; i < Q8_GROUP; i++)
-					acc[i] = fmaf((float)isum[i], sw[i] * sx,
-						      acc[i]);
+					acc[i] = fmaf((float)isum[i], sw[i] * sx, acc[i]);
 			}
 			for (int i = 0; i < Q8_GROUP; i++)
 				if (g * Q8_GROUP + i < r1)
@@ -134,13 +124,11 @@ void matmul_prep_q8_generic(const struct matmul_args *a, int b0, int b1)
 		for (int64_t k = 0; k < nb; k++) {
 			int8_t *xq = a->p.xq + (k * B + b) * ENGINE_Q8_BLOCK;
 			int64_t c0 = k * ENGINE_Q8_BLOCK;
-			int n = (int)(K - c0 < ENGINE_Q8_BLOCK ? K - c0
-							       : ENGINE_Q8_BLOCK);
+			int n = (int)(K - c0 < ENGINE_Q8_BLOCK ? K - c0 : ENGINE_Q8_BLOCK);
 			int32_t sum = 0;
 
 			memset(xq + n, 0, (size_t)(ENGINE_Q8_BLOCK - n));
-			a->p.xscale[k * B + b] =
-				q8_quantise_block(a->x + b * K + c0, n, xq);
+			a->p.xscale[k * B + b] = q8_quantise_block(a->x + b * K + c0, n, xq);
 			for (int i = 0; i < n; i++)
 				sum += xq[i];
 			a->p.xsum[k * B + b] = -128 * sum;
@@ -169,8 +157,7 @@ static float dot_row_f32(const float *q, const void *row, int64_t n)
 	return dot_f32(row, q, n);
 }
 
-static float dot_row_half(const float *q, const uint16_t *row, int64_t n,
-			  float (*cvt)(uint16_t))
+static float dot_row_half(const float *q, const uint16_t *row, int64_t n, float (*cvt)(uint16_t))
 {
 	float buf[CHUNK], s = 0.0f;
 
@@ -206,8 +193,7 @@ float row_dot_q8_generic(const float *q, const void *row, int64_t n)
 		float scale, bs[LANES] = { 0 }, t = 0.0f;
 		int64_t c = 0;
 
-		memcpy(&scale, (const char *)row + k * (int64_t)sizeof(float),
-		       sizeof(scale));
+		memcpy(&scale, (const char *)row + k * (int64_t)sizeof(float), sizeof(scale));
 		for (; c + LANES <= m; c += LANES)
 			for (int l = 0; l < LANES; l++)
 				bs[l] += (float)v[c0 + c + l] * q[c0 + c + l];
@@ -251,11 +237,9 @@ void row_axpy_q8_generic(float *y, float a, const void *row, int64_t n)
 	for (int64_t k = 0; k < nb; k++) {
 		float scale;
 
-		memcpy(&scale, (const char *)row + k * (int64_t)sizeof(float),
-		       sizeof(scale));
+		memcpy(&scale, (const char *)row + k * (int64_t)sizeof(float), sizeof(scale));
 		scale *= a;
-		for (int64_t c = k * ENGINE_Q8_BLOCK;
-		     c < n && c < (k + 1) * ENGINE_Q8_BLOCK; c++)
+		for (int64_t c = k * ENGINE_Q8_BLOCK; c < n && c < (k + 1) * ENGINE_Q8_BLOCK; c++)
 			y[c] += scale * (float)v[c];
 	}
 }
@@ -289,7 +273,7 @@ void bf16_from_f32_generic(uint16_t *dst, const float *src, int64_t n)
 		dst[i] = engine_f32_to_bf16(src[i]);
 }
 
-#define CONVERSIONS_GENERIC                                               \
+#define CONVERSIONS_GENERIC                                                                        \
 	.to_f32 = {                                                       \
 		[ENGINE_F16] = f16_to_f32_generic,                        \
 		[ENGINE_BF16] = bf16_to_f32_generic,                      \

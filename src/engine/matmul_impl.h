@@ -19,7 +19,7 @@
 
 #include "engine/kernels.h"
 
-#define Q8_GROUP 16                       /* rows per packed group */
+#define Q8_GROUP 16                          /* rows per packed group */
 #define Q8_TILE (Q8_GROUP * ENGINE_Q8_BLOCK) /* bytes per (group, block) */
 
 static inline int64_t q8_blocks(int64_t cols)
@@ -38,8 +38,7 @@ static inline size_t q8_offset(int64_t r, int64_t c, int64_t nb)
 	int64_t g = r / Q8_GROUP, i = r % Q8_GROUP;
 	int64_t k = c / ENGINE_Q8_BLOCK, s = (c % ENGINE_Q8_BLOCK) / 4;
 
-	return (size_t)((g * nb + k) * Q8_TILE + s * 4 * Q8_GROUP + i * 4 +
-			c % 4);
+	return (size_t)((g * nb + k) * Q8_TILE + s * 4 * Q8_GROUP + i * 4 + c % 4);
 }
 
 /*
@@ -54,16 +53,16 @@ static inline size_t q8_offset(int64_t r, int64_t c, int64_t nb)
  *  - otherwise x is used as it is.
  */
 struct matmul_prep {
-	int8_t *xq;      /* [nb][batch][32] */
-	float *xscale;   /* [nb][batch] */
-	int32_t *xsum;   /* [nb][batch] */
-	uint16_t *xbf;   /* [batch][ld] */
-	int64_t ld;      /* xbf: columns padded to a multiple of 32 */
+	int8_t *xq;    /* [nb][batch][32] */
+	float *xscale; /* [nb][batch] */
+	int32_t *xsum; /* [nb][batch] */
+	uint16_t *xbf; /* [batch][ld] */
+	int64_t ld;    /* xbf: columns padded to a multiple of 32 */
 };
 
 struct matmul_args {
-	float *y;            /* [batch][w->rows] */
-	const float *x;      /* [batch][w->cols] */
+	float *y;       /* [batch][w->rows] */
+	const float *x; /* [batch][w->cols] */
 	int batch;
 	const struct engine_matrix *w;
 	struct matmul_prep p;
@@ -72,14 +71,13 @@ struct matmul_args {
 /* Computes y[b][r] for rows [r0, r1) and every b. r0 is a multiple of
  * Q8_GROUP; each output is computed the same way whichever rows share
  * the call, so results do not depend on how rows are split. */
-typedef void (*matmul_rows_fn)(const struct matmul_args *a, int64_t r0,
-			       int64_t r1);
+typedef void (*matmul_rows_fn)(const struct matmul_args *a, int64_t r0, int64_t r1);
 
 struct matmul_kernels {
 	const char *name;
-	matmul_rows_fn rows[5];        /* by enum engine_dtype; F32 may be
-					* NULL: OpenBLAS does it */
-	bool bf16_dot;                 /* BF16 wants p.xbf (vdpbf16ps) */
+	matmul_rows_fn rows[5]; /* by enum engine_dtype; F32 may be
+				 * NULL: OpenBLAS does it */
+	bool bf16_dot;          /* BF16 wants p.xbf (vdpbf16ps) */
 	/* Batch rows [b0, b1) of x into p (Q8_0 or xbf). Every kernel set
 	 * gives the same bytes. */
 	void (*prep_q8)(const struct matmul_args *a, int b0, int b1);
@@ -104,8 +102,7 @@ const struct matmul_kernels *matmul_kernels(void);
 /* Generic pieces the SIMD sets reuse. */
 void matmul_prep_q8_generic(const struct matmul_args *a, int b0, int b1);
 void matmul_prep_bf16_generic(const struct matmul_args *a, int b0, int b1);
-void matmul_rows_f32_generic(const struct matmul_args *a, int64_t r0,
-			     int64_t r1);
+void matmul_rows_f32_generic(const struct matmul_args *a, int64_t r0, int64_t r1);
 float row_dot_q8_generic(const float *q, const void *row, int64_t n);
 void row_axpy_q8_generic(float *y, float a, const void *row, int64_t n);
 void f16_to_f32_generic(float *dst, const uint16_t *src, int64_t n);

@@ -17,13 +17,10 @@
 static size_t dtype_size(enum engine_dtype t)
 {
 	switch (t) {
-	case ENGINE_F32:
-		return 4;
+	case ENGINE_F32: return 4;
 	case ENGINE_F16:
-	case ENGINE_BF16:
-		return 2;
-	default:
-		return 0;
+	case ENGINE_BF16: return 2;
+	default: return 0;
 	}
 }
 
@@ -73,21 +70,17 @@ float q8_quantise_block(const float *x, int n, int8_t *q)
 }
 
 /* Source row r as fp32, whatever the source type. */
-static void src_row_f32(const struct engine_src_tensor *src, int64_t r,
-			float *out)
+static void src_row_f32(const struct engine_src_tensor *src, int64_t r, float *out)
 {
 	int64_t n = src->cols;
 
 	if (src->dtype == ENGINE_F32)
-		memcpy(out, (const float *)src->data + r * n,
-		       (size_t)n * sizeof(float));
+		memcpy(out, (const float *)src->data + r * n, (size_t)n * sizeof(float));
 	else
-		matmul_kernels()->to_f32[src->dtype](
-			out, (const uint16_t *)src->data + r * n, n);
+		matmul_kernels()->to_f32[src->dtype](out, (const uint16_t *)src->data + r * n, n);
 }
 
-static void convert_plain(struct engine_matrix *m,
-			  const struct engine_src_tensor *src, float *tmp)
+static void convert_plain(struct engine_matrix *m, const struct engine_src_tensor *src, float *tmp)
 {
 	int64_t n = m->cols;
 
@@ -97,17 +90,14 @@ static void convert_plain(struct engine_matrix *m,
 	}
 	for (int64_t r = 0; r < m->rows; r++) {
 		src_row_f32(src, r, tmp);
-		engine_row_store(m->dtype,
-				 (char *)m->data + (size_t)(r * n) *
-					 dtype_size(m->dtype),
+		engine_row_store(m->dtype, (char *)m->data + (size_t)(r * n) * dtype_size(m->dtype),
 				 tmp, n);
 	}
 }
 
 /* Rows are quantised into a plain int8 row, then scattered into the
  * packed tiles 4 bytes (one step of one row) at a time. */
-static void convert_q8(struct engine_matrix *m,
-		       const struct engine_src_tensor *src, float *tmp)
+static void convert_q8(struct engine_matrix *m, const struct engine_src_tensor *src, float *tmp)
 {
 	int64_t nb = q8_blocks(m->cols), ngroups = q8_groups(m->rows);
 	uint8_t *data = m->data;
@@ -115,21 +105,17 @@ static void convert_q8(struct engine_matrix *m,
 
 	/* Padding rows and columns: q = 0 (stored 128), scale 0. */
 	memset(data, 128, (size_t)(ngroups * nb * Q8_TILE));
-	memset(m->scales, 0,
-	       (size_t)(ngroups * nb * Q8_GROUP) * sizeof(float));
+	memset(m->scales, 0, (size_t)(ngroups * nb * Q8_GROUP) * sizeof(float));
 	for (int64_t r = 0; r < m->rows; r++) {
 		src_row_f32(src, r, tmp);
 		memset(row, 0, (size_t)(nb * ENGINE_Q8_BLOCK));
 		for (int64_t k = 0; k < nb; k++) {
 			int64_t c0 = k * ENGINE_Q8_BLOCK;
-			int n = (int)(m->cols - c0 < ENGINE_Q8_BLOCK
-					      ? m->cols - c0
-					      : ENGINE_Q8_BLOCK);
+			int n = (int)(m->cols - c0 < ENGINE_Q8_BLOCK ? m->cols - c0
+								     : ENGINE_Q8_BLOCK);
 
-			m->scales[((r / Q8_GROUP) * nb + k) * Q8_GROUP +
-				  r % Q8_GROUP] =
-				q8_quantise_block(tmp + c0, n,
-						  (int8_t *)row + c0);
+			m->scales[((r / Q8_GROUP) * nb + k) * Q8_GROUP + r % Q8_GROUP] =
+				q8_quantise_block(tmp + c0, n, (int8_t *)row + c0);
 		}
 		for (int64_t c = 0; c < nb * ENGINE_Q8_BLOCK; c++)
 			row[c] ^= 0x80; /* q + 128 as two's complement */
@@ -139,8 +125,7 @@ static void convert_q8(struct engine_matrix *m,
 	free(row);
 }
 
-int engine_matrix_from_src(struct engine_matrix *out,
-			   const struct engine_src_tensor *src,
+int engine_matrix_from_src(struct engine_matrix *out, const struct engine_src_tensor *src,
 			   enum engine_dtype dtype)
 {
 	struct engine_matrix m = { .dtype = dtype };
@@ -153,14 +138,15 @@ int engine_matrix_from_src(struct engine_matrix *out,
 	if (!dtype_size(src->dtype))
 		return error_set(LLEM_EINVAL,
 				 "matrix: source type must be F32, F16 or "
-				 "BF16 (got %d)", (int)src->dtype);
+				 "BF16 (got %d)",
+				 (int)src->dtype);
 	if (dtype != ENGINE_Q8_0 && !dtype_size(dtype))
 		return error_set(LLEM_EINVAL,
 				 "matrix: target type must be F32, F16, BF16 "
-				 "or Q8_0 (got %d)", (int)dtype);
+				 "or Q8_0 (got %d)",
+				 (int)dtype);
 	if (src->rows > INT32_MAX || src->cols > INT32_MAX)
-		return error_set(LLEM_EINVAL,
-				 "matrix: %lld x %lld is too large",
+		return error_set(LLEM_EINVAL, "matrix: %lld x %lld is too large",
 				 (long long)src->rows, (long long)src->cols);
 	m.rows = src->rows;
 	m.cols = src->cols;
@@ -174,15 +160,12 @@ int engine_matrix_from_src(struct engine_matrix *out,
 	}
 	m.data = aligned_alloc64(data_bytes);
 	if (!m.data)
-		return error_set_errno(LLEM_ERROR,
-				       "matrix: allocating %zu bytes",
-				       data_bytes);
+		return error_set_errno(LLEM_ERROR, "matrix: allocating %zu bytes", data_bytes);
 	if (scale_bytes) {
 		m.scales = aligned_alloc64(scale_bytes);
 		if (!m.scales) {
 			free(m.data);
-			return error_set_errno(LLEM_ERROR,
-					       "matrix: allocating %zu bytes",
+			return error_set_errno(LLEM_ERROR, "matrix: allocating %zu bytes",
 					       scale_bytes);
 		}
 	}
@@ -213,8 +196,7 @@ void engine_matrix_row(const struct engine_matrix *m, int64_t r, float *out)
 	if (m->dtype == ENGINE_Q8_0) {
 		int64_t nb = q8_blocks(n);
 		const uint8_t *data = m->data;
-		const float *s = m->scales + (r / Q8_GROUP) * nb * Q8_GROUP +
-				 r % Q8_GROUP;
+		const float *s = m->scales + (r / Q8_GROUP) * nb * Q8_GROUP + r % Q8_GROUP;
 
 		for (int64_t c = 0; c < n; c++) {
 			int q = (int)data[q8_offset(r, c, nb)] - 128;
@@ -224,9 +206,7 @@ void engine_matrix_row(const struct engine_matrix *m, int64_t r, float *out)
 		return;
 	}
 	engine_row_load(m->dtype, out,
-			(const char *)m->data +
-				(size_t)(r * n) * dtype_size(m->dtype),
-			n);
+			(const char *)m->data + (size_t)(r * n) * dtype_size(m->dtype), n);
 }
 
 /* ---- KV-cache rows ----
@@ -241,49 +221,35 @@ size_t engine_row_bytes(enum engine_dtype dtype, int64_t n)
 	return (size_t)n * dtype_size(dtype);
 }
 
-void engine_row_store(enum engine_dtype dtype, void *dst, const float *src,
-		      int64_t n)
+void engine_row_store(enum engine_dtype dtype, void *dst, const float *src, int64_t n)
 {
 	switch (dtype) {
-	case ENGINE_F32:
-		memcpy(dst, src, (size_t)n * sizeof(float));
-		break;
+	case ENGINE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
 	case ENGINE_F16:
-	case ENGINE_BF16:
-		matmul_kernels()->from_f32[dtype](dst, src, n);
-		break;
+	case ENGINE_BF16: matmul_kernels()->from_f32[dtype](dst, src, n); break;
 	case ENGINE_Q8_0: {
 		int64_t nb = q8_blocks(n);
 		int8_t *q = (int8_t *)dst + nb * (int64_t)sizeof(float);
 
 		for (int64_t k = 0; k < nb; k++) {
 			int64_t c0 = k * ENGINE_Q8_BLOCK;
-			int len = (int)(n - c0 < ENGINE_Q8_BLOCK
-						? n - c0
-						: ENGINE_Q8_BLOCK);
+			int len = (int)(n - c0 < ENGINE_Q8_BLOCK ? n - c0 : ENGINE_Q8_BLOCK);
 			float s = q8_quantise_block(src + c0, len, q + c0);
 
-			memcpy((char *)dst + k * (int64_t)sizeof(float), &s,
-			       sizeof(s));
+			memcpy((char *)dst + k * (int64_t)sizeof(float), &s, sizeof(s));
 		}
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 }
 
-void engine_row_load(enum engine_dtype dtype, float *dst, const void *src,
-		     int64_t n)
+void engine_row_load(enum engine_dtype dtype, float *dst, const void *src, int64_t n)
 {
 	switch (dtype) {
-	case ENGINE_F32:
-		memcpy(dst, src, (size_t)n * sizeof(float));
-		break;
+	case ENGINE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
 	case ENGINE_F16:
-	case ENGINE_BF16:
-		matmul_kernels()->to_f32[dtype](dst, src, n);
-		break;
+	case ENGINE_BF16: matmul_kernels()->to_f32[dtype](dst, src, n); break;
 	case ENGINE_Q8_0: {
 		int64_t nb = q8_blocks(n);
 		const int8_t *q = (const int8_t *)src + nb * (int64_t)sizeof(float);
@@ -291,16 +257,14 @@ void engine_row_load(enum engine_dtype dtype, float *dst, const void *src,
 		for (int64_t k = 0; k < nb; k++) {
 			float s;
 
-			memcpy(&s, (const char *)src + k * (int64_t)sizeof(float),
-			       sizeof(s));
+			memcpy(&s, (const char *)src + k * (int64_t)sizeof(float), sizeof(s));
 			for (int64_t c = k * ENGINE_Q8_BLOCK;
 			     c < n && c < (k + 1) * ENGINE_Q8_BLOCK; c++)
 				dst[c] = (float)q[c] * s;
 		}
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -309,16 +273,14 @@ static bool row_dtype_ok(enum engine_dtype dtype)
 	return dtype >= ENGINE_F32 && dtype <= ENGINE_Q8_0;
 }
 
-float engine_row_dot(enum engine_dtype dtype, const float *q, const void *row,
-		     int64_t n)
+float engine_row_dot(enum engine_dtype dtype, const float *q, const void *row, int64_t n)
 {
 	if (!row_dtype_ok(dtype))
 		return 0.0f;
 	return matmul_kernels()->row_dot[dtype](q, row, n);
 }
 
-void engine_row_axpy(enum engine_dtype dtype, float *y, float a,
-		     const void *row, int64_t n)
+void engine_row_axpy(enum engine_dtype dtype, float *y, float a, const void *row, int64_t n)
 {
 	if (!row_dtype_ok(dtype))
 		return;

@@ -50,8 +50,9 @@ static float *rope_inv_freq(const struct engine_arch *a)
 			if (wl > low_wl) {
 				inv /= a->rope_factor;
 			} else if (wl >= high_wl) {
-				double smooth = (old / wl - a->rope_low_freq_factor) /
-						(a->rope_high_freq_factor - a->rope_low_freq_factor);
+				double smooth =
+					(old / wl - a->rope_low_freq_factor) /
+					(a->rope_high_freq_factor - a->rope_low_freq_factor);
 
 				inv = (1 - smooth) * inv / a->rope_factor + smooth * inv;
 			}
@@ -71,8 +72,7 @@ static int convert(struct engine_matrix *out, const struct engine_src_tensor *t,
 	return rc;
 }
 
-int engine_model_create(struct engine_model **out,
-			const struct engine_src_model *src,
+int engine_model_create(struct engine_model **out, const struct engine_src_model *src,
 			enum engine_dtype weight_dtype)
 {
 	const struct engine_arch *a = &src->arch;
@@ -106,12 +106,18 @@ int engine_model_create(struct engine_model **out,
 			break;
 		}
 		rc = convert(&l->wq, &sl->wq, weight_dtype, &m->weight_bytes);
-		if (!rc) rc = convert(&l->wk, &sl->wk, weight_dtype, &m->weight_bytes);
-		if (!rc) rc = convert(&l->wv, &sl->wv, weight_dtype, &m->weight_bytes);
-		if (!rc) rc = convert(&l->wo, &sl->wo, weight_dtype, &m->weight_bytes);
-		if (!rc) rc = convert(&l->w_gate, &sl->w_gate, weight_dtype, &m->weight_bytes);
-		if (!rc) rc = convert(&l->w_up, &sl->w_up, weight_dtype, &m->weight_bytes);
-		if (!rc) rc = convert(&l->w_down, &sl->w_down, weight_dtype, &m->weight_bytes);
+		if (!rc)
+			rc = convert(&l->wk, &sl->wk, weight_dtype, &m->weight_bytes);
+		if (!rc)
+			rc = convert(&l->wv, &sl->wv, weight_dtype, &m->weight_bytes);
+		if (!rc)
+			rc = convert(&l->wo, &sl->wo, weight_dtype, &m->weight_bytes);
+		if (!rc)
+			rc = convert(&l->w_gate, &sl->w_gate, weight_dtype, &m->weight_bytes);
+		if (!rc)
+			rc = convert(&l->w_up, &sl->w_up, weight_dtype, &m->weight_bytes);
+		if (!rc)
+			rc = convert(&l->w_down, &sl->w_down, weight_dtype, &m->weight_bytes);
 		m->weight_bytes += (size_t)(2 * h) * sizeof(float);
 	}
 	if (!rc)
@@ -124,10 +130,10 @@ int engine_model_create(struct engine_model **out,
 	}
 	m->inv_freq = rope_inv_freq(a);
 	m->params_embedding = (int64_t)a->vocab_size * h * (m->tied ? 1 : 2);
-	m->params_total = m->params_embedding + h +
-			  (int64_t)a->num_layers *
-				  (2 * h + h * qd + 2 * h * kvd + qd * h + 3 * h * inter +
-				   (a->qkv_bias ? qd + 2 * kvd : 0));
+	m->params_total =
+		m->params_embedding + h +
+		(int64_t)a->num_layers * (2 * h + h * qd + 2 * h * kvd + qd * h + 3 * h * inter +
+					  (a->qkv_bias ? qd + 2 * kvd : 0));
 	*out = m;
 	return 0;
 }
@@ -177,8 +183,7 @@ void engine_model_free(struct engine_model *m)
 	free(m);
 }
 
-void engine_model_get_info(const struct engine_model *m,
-			   struct engine_model_info *out)
+void engine_model_get_info(const struct engine_model *m, struct engine_model_info *out)
 {
 	out->arch = &m->arch;
 	out->weight_dtype = m->weight_dtype;

@@ -10,8 +10,8 @@
 #include "engine/kernels.h"
 
 struct engine_layer {
-	float *attn_norm, *ffn_norm;   /* [hidden] */
-	float *bq, *bk, *bv;           /* NULL unless qkv_bias */
+	float *attn_norm, *ffn_norm; /* [hidden] */
+	float *bq, *bk, *bv;         /* NULL unless qkv_bias */
 	struct engine_matrix wq, wk, wv, wo, w_gate, w_up, w_down;
 };
 
@@ -19,14 +19,14 @@ struct engine_model {
 	struct engine_arch arch;
 	enum engine_dtype weight_dtype;
 	struct engine_matrix embed;
-	struct engine_matrix lm_head;  /* unused (rows 0) when tied */
+	struct engine_matrix lm_head; /* unused (rows 0) when tied */
 	bool tied;
 	float *final_norm;
 	struct engine_layer *layers;
-	float *inv_freq;               /* [head_dim / 2], rope scaling applied */
-	int64_t params_total;          /* parameters of the architecture */
-	int64_t params_embedding;      /* embedding (+ untied lm_head) */
-	size_t weight_bytes;           /* bytes of converted weights held */
+	float *inv_freq;          /* [head_dim / 2], rope scaling applied */
+	int64_t params_total;     /* parameters of the architecture */
+	int64_t params_embedding; /* embedding (+ untied lm_head) */
+	size_t weight_bytes;      /* bytes of converted weights held */
 };
 
 const struct engine_model *engine_session_model(const struct engine_session *s);

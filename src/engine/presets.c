@@ -35,7 +35,8 @@ static void names_load(void)
 		json_decref(root);
 		return;
 	}
-	json_object_foreach(root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		GROW(names, cap, nnames + 1);
 		names[nnames++] = xstrdup(key);
 	}
@@ -62,12 +63,12 @@ static int not_found(const char *name)
 		strbuf_addf(&sb, "%s%s", i ? ", " : "", known[i]);
 	/* Worded like unknown datasets (datasets/builtin.c). */
 	if (guess)
-		rc = error_set(LLEM_ENOTFOUND,
-			       "unknown synthetic preset '%s' (did you mean '%s'?); known presets: %s",
-			       name, guess, strbuf_str(&sb));
+		rc = error_set(
+			LLEM_ENOTFOUND,
+			"unknown synthetic preset '%s' (did you mean '%s'?); known presets: %s",
+			name, guess, strbuf_str(&sb));
 	else
-		rc = error_set(LLEM_ENOTFOUND,
-			       "unknown synthetic preset '%s'; known presets: %s",
+		rc = error_set(LLEM_ENOTFOUND, "unknown synthetic preset '%s'; known presets: %s",
 			       name, strbuf_str(&sb));
 	strbuf_release(&sb);
 	return rc;
@@ -82,8 +83,7 @@ int engine_preset_config_json(char **out, const char *name)
 	root = json_loads(PRESETS_TEXT, 0, &jerr);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return error_set(LLEM_ERROR,
-				 "built-in synthetic-presets.json is unreadable: %s",
+		return error_set(LLEM_ERROR, "built-in synthetic-presets.json is unreadable: %s",
 				 jerr.text);
 	}
 	preset = json_object_get(root, name);
@@ -94,8 +94,7 @@ int engine_preset_config_json(char **out, const char *name)
 	*out = json_dumps(preset, JSON_COMPACT);
 	json_decref(root);
 	if (!*out)
-		return error_set(LLEM_ERROR,
-				 "synthetic preset '%s': out of memory", name);
+		return error_set(LLEM_ERROR, "synthetic preset '%s': out of memory", name);
 	return 0;
 }
 

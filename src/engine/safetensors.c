@@ -24,21 +24,11 @@ static const struct {
 	const char *name;
 	size_t size;
 } dtypes[] = {
-	[ST_BOOL] = { "BOOL", 1 },
-	[ST_U8] = { "U8", 1 },
-	[ST_I8] = { "I8", 1 },
-	[ST_F8_E5M2] = { "F8_E5M2", 1 },
-	[ST_F8_E4M3] = { "F8_E4M3", 1 },
-	[ST_I16] = { "I16", 2 },
-	[ST_U16] = { "U16", 2 },
-	[ST_F16] = { "F16", 2 },
-	[ST_BF16] = { "BF16", 2 },
-	[ST_I32] = { "I32", 4 },
-	[ST_U32] = { "U32", 4 },
-	[ST_F32] = { "F32", 4 },
-	[ST_F64] = { "F64", 8 },
-	[ST_I64] = { "I64", 8 },
-	[ST_U64] = { "U64", 8 },
+	[ST_BOOL] = { "BOOL", 1 },       [ST_U8] = { "U8", 1 },           [ST_I8] = { "I8", 1 },
+	[ST_F8_E5M2] = { "F8_E5M2", 1 }, [ST_F8_E4M3] = { "F8_E4M3", 1 }, [ST_I16] = { "I16", 2 },
+	[ST_U16] = { "U16", 2 },         [ST_F16] = { "F16", 2 },         [ST_BF16] = { "BF16", 2 },
+	[ST_I32] = { "I32", 4 },         [ST_U32] = { "U32", 4 },         [ST_F32] = { "F32", 4 },
+	[ST_F64] = { "F64", 8 },         [ST_I64] = { "I64", 8 },         [ST_U64] = { "U64", 8 },
 };
 
 const char *safetensors_dtype_name(enum safetensors_dtype t)
@@ -97,8 +87,8 @@ static bool json_is_count(const json_t *v)
  * Reads one tensor entry into t (name already set) and checks that its
  * bytes lie inside the data section of data_size bytes.
  */
-static int tensor_parse(struct safetensors_tensor *t, json_t *entry,
-			uint64_t data_size, const char *src)
+static int tensor_parse(struct safetensors_tensor *t, json_t *entry, uint64_t data_size,
+			const char *src)
 {
 	json_t *dtype, *shape, *offs, *v;
 	struct strbuf sb = STRBUF_INIT;
@@ -107,66 +97,62 @@ static int tensor_parse(struct safetensors_tensor *t, json_t *entry,
 	int rc;
 
 	if (!json_is_object(entry))
-		return error_set(LLEM_EINVAL,
-				 "%s: tensor '%s': entry is not an object",
-				 src, t->name);
+		return error_set(LLEM_EINVAL, "%s: tensor '%s': entry is not an object", src,
+				 t->name);
 	dtype = json_object_get(entry, "dtype");
 	if (!json_is_string(dtype))
-		return error_set(LLEM_EINVAL,
-				 "%s: tensor '%s': 'dtype' is missing or not a string",
+		return error_set(LLEM_EINVAL, "%s: tensor '%s': 'dtype' is missing or not a string",
 				 src, t->name);
 	if (dtype_from_name(json_string_value(dtype), &t->dtype))
-		return error_set(LLEM_EINVAL,
-				 "%s: tensor '%s': unknown dtype '%s'", src,
-				 t->name, json_string_value(dtype));
+		return error_set(LLEM_EINVAL, "%s: tensor '%s': unknown dtype '%s'", src, t->name,
+				 json_string_value(dtype));
 
 	shape = json_object_get(entry, "shape");
 	if (!json_is_array(shape))
-		return error_set(LLEM_EINVAL,
-				 "%s: tensor '%s': 'shape' is missing or not an array",
+		return error_set(LLEM_EINVAL, "%s: tensor '%s': 'shape' is missing or not an array",
 				 src, t->name);
 	if (json_array_size(shape) > SAFETENSORS_MAX_DIMS)
 		return error_set(LLEM_EINVAL,
-				 "%s: tensor '%s': %zu dimensions (at most %d are supported)",
-				 src, t->name, json_array_size(shape),
-				 SAFETENSORS_MAX_DIMS);
+				 "%s: tensor '%s': %zu dimensions (at most %d are supported)", src,
+				 t->name, json_array_size(shape), SAFETENSORS_MAX_DIMS);
 	t->ndim = (int)json_array_size(shape);
-	json_array_foreach(shape, i, v) {
+	json_array_foreach(shape, i, v)
+	{
 		if (!json_is_count(v))
-			return error_set(LLEM_EINVAL,
-					 "%s: tensor '%s': shape[%zu] is not a non-negative integer",
-					 src, t->name, i);
+			return error_set(
+				LLEM_EINVAL,
+				"%s: tensor '%s': shape[%zu] is not a non-negative integer", src,
+				t->name, i);
 		t->shape[i] = (int64_t)json_integer_value(v);
 	}
 
 	offs = json_object_get(entry, "data_offsets");
 	if (!json_is_array(offs) || json_array_size(offs) != 2 ||
-	    !json_is_count(json_array_get(offs, 0)) ||
-	    !json_is_count(json_array_get(offs, 1)) ||
+	    !json_is_count(json_array_get(offs, 0)) || !json_is_count(json_array_get(offs, 1)) ||
 	    json_integer_value(json_array_get(offs, 0)) >
 		    json_integer_value(json_array_get(offs, 1)))
-		return error_set(LLEM_EINVAL,
-				 "%s: tensor '%s': 'data_offsets' must be [begin, end] with 0 <= begin <= end",
-				 src, t->name);
+		return error_set(
+			LLEM_EINVAL,
+			"%s: tensor '%s': 'data_offsets' must be [begin, end] with 0 <= begin <= end",
+			src, t->name);
 	begin = (uint64_t)json_integer_value(json_array_get(offs, 0));
 	end = (uint64_t)json_integer_value(json_array_get(offs, 1));
 	t->begin = begin;
 	t->end = end;
 	if (end > data_size)
 		return error_set(LLEM_EINVAL,
-				 "%s: tensor '%s': data_offsets [%" PRIu64
-				 ", %" PRIu64 "] exceed the file's data (%" PRIu64
-				 " bytes)",
+				 "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+				 "] exceed the file's data (%" PRIu64 " bytes)",
 				 src, t->name, begin, end, data_size);
 
 	nbytes = safetensors_dtype_size(t->dtype);
 	for (i = 0; i < (size_t)t->ndim; i++) {
 		if (mul_u64(nbytes, (uint64_t)t->shape[i], &nbytes)) {
 			shape_format(&sb, t->shape, t->ndim);
-			rc = error_set(LLEM_EINVAL,
-				       "%s: tensor '%s': shape %s of %s is too large (its size overflows 64 bits)",
-				       src, t->name, strbuf_str(&sb),
-				       safetensors_dtype_name(t->dtype));
+			rc = error_set(
+				LLEM_EINVAL,
+				"%s: tensor '%s': shape %s of %s is too large (its size overflows 64 bits)",
+				src, t->name, strbuf_str(&sb), safetensors_dtype_name(t->dtype));
 			strbuf_release(&sb);
 			return rc;
 		}
@@ -175,11 +161,9 @@ static int tensor_parse(struct safetensors_tensor *t, json_t *entry,
 		shape_format(&sb, t->shape, t->ndim);
 		rc = error_set(LLEM_EINVAL,
 			       "%s: tensor '%s': shape %s of %s needs %" PRIu64
-			       " bytes but data_offsets [%" PRIu64 ", %" PRIu64
-			       "] hold %" PRIu64,
-			       src, t->name, strbuf_str(&sb),
-			       safetensors_dtype_name(t->dtype), nbytes, begin,
-			       end, end - begin);
+			       " bytes but data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64,
+			       src, t->name, strbuf_str(&sb), safetensors_dtype_name(t->dtype),
+			       nbytes, begin, end, end - begin);
 		strbuf_release(&sb);
 		return rc;
 	}
@@ -226,11 +210,11 @@ static int check_overlap(const struct safetensors_file *f)
 			continue;
 		if (prev && t->begin < prev->end) {
 			rc = error_set(LLEM_EINVAL,
-				       "%s: tensors '%s' (data_offsets [%" PRIu64
-				       ", %" PRIu64 "]) and '%s' (data_offsets [%" PRIu64
-				       ", %" PRIu64 "]) overlap",
-				       f->source, prev->name, prev->begin,
-				       prev->end, t->name, t->begin, t->end);
+				       "%s: tensors '%s' (data_offsets [%" PRIu64 ", %" PRIu64
+				       "]) and '%s' (data_offsets [%" PRIu64 ", %" PRIu64
+				       "]) overlap",
+				       f->source, prev->name, prev->begin, prev->end, t->name,
+				       t->begin, t->end);
 			break;
 		}
 		if (!prev || t->end > prev->end)
@@ -253,16 +237,16 @@ static int header_parse(struct safetensors_file *f)
 	int rc = 0;
 
 	if (f->size < 8)
-		return error_set(LLEM_EINVAL,
-				 "%s: too small for a safetensors file (%zu bytes; the header length alone takes 8)",
-				 src, f->size);
+		return error_set(
+			LLEM_EINVAL,
+			"%s: too small for a safetensors file (%zu bytes; the header length alone takes 8)",
+			src, f->size);
 	for (i = 0; i < 8; i++)
 		hlen |= (uint64_t)f->base[i] << (8 * i);
 	if (hlen > SAFETENSORS_MAX_HEADER)
 		return error_set(LLEM_EINVAL,
-				 "%s: header length %" PRIu64
-				 " exceeds the limit of %u bytes",
-				 src, hlen, SAFETENSORS_MAX_HEADER);
+				 "%s: header length %" PRIu64 " exceeds the limit of %u bytes", src,
+				 hlen, SAFETENSORS_MAX_HEADER);
 	if (hlen > f->size - 8)
 		return error_set(LLEM_EINVAL,
 				 "%s: header length %" PRIu64
@@ -270,32 +254,31 @@ static int header_parse(struct safetensors_file *f)
 				 src, hlen, f->size - 8);
 	data_size = f->size - 8 - hlen;
 
-	root = json_loadb((const char *)f->base + 8, (size_t)hlen,
-			  JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb((const char *)f->base + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 		return error_set(LLEM_EINVAL,
-				 "%s: header is not valid JSON: %s (at byte %d of the header)",
-				 src, jerr.text, jerr.position);
+				 "%s: header is not valid JSON: %s (at byte %d of the header)", src,
+				 jerr.text, jerr.position);
 	if (!json_is_object(root)) {
-		rc = error_set(LLEM_EINVAL, "%s: header is not a JSON object",
-			       src);
+		rc = error_set(LLEM_EINVAL, "%s: header is not a JSON object", src);
 		goto out;
 	}
 	meta = json_object_get(root, "__metadata__");
 	if (meta && !json_is_object(meta)) {
-		rc = error_set(LLEM_EINVAL,
-			       "%s: '__metadata__' is not an object", src);
+		rc = error_set(LLEM_EINVAL, "%s: '__metadata__' is not an object", src);
 		goto out;
 	}
 
 	n = json_object_size(root) - (meta ? 1 : 0);
-	json_object_foreach(root, key, entry) {
+	json_object_foreach(root, key, entry)
+	{
 		if (strcmp(key, "__metadata__"))
 			names_len += strlen(key) + 1;
 	}
 	f->tensors = xcalloc(n ? n : 1, sizeof(*f->tensors));
 	f->names = p = xmalloc(names_len ? names_len : 1);
-	json_object_foreach(root, key, entry) {
+	json_object_foreach(root, key, entry)
+	{
 		struct safetensors_tensor *t;
 		size_t klen = strlen(key) + 1;
 
@@ -327,8 +310,8 @@ static struct safetensors_file *file_new(const char *source)
 	return f;
 }
 
-int safetensors_parse(struct safetensors_file **out, const void *buf,
-		      size_t len, const char *source)
+int safetensors_parse(struct safetensors_file **out, const void *buf, size_t len,
+		      const char *source)
 {
 	struct safetensors_file *f = file_new(source);
 	int rc;
@@ -355,8 +338,7 @@ int safetensors_open(struct safetensors_file **out, const char *path)
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return error_set_errno(errno == ENOENT ? LLEM_ENOTFOUND
-						       : LLEM_EIO,
+		return error_set_errno(errno == ENOENT ? LLEM_ENOTFOUND : LLEM_EIO,
 				       "cannot open '%s'", path);
 	if (fstat(fd, &st)) {
 		rc = error_set_errno(LLEM_EIO, "cannot stat '%s'", path);
@@ -369,8 +351,7 @@ int safetensors_open(struct safetensors_file **out, const char *path)
 	}
 	if ((uint64_t)st.st_size > SIZE_MAX) {
 		close(fd);
-		return error_set(LLEM_EINVAL,
-				 "%s: too large to map on this machine", path);
+		return error_set(LLEM_EINVAL, "%s: too large to map on this machine", path);
 	}
 	f = file_new(path);
 	f->size = (size_t)st.st_size;
@@ -397,8 +378,8 @@ int safetensors_open(struct safetensors_file **out, const char *path)
 	return 0;
 }
 
-const struct safetensors_tensor *
-safetensors_find(const struct safetensors_file *f, const char *name)
+const struct safetensors_tensor *safetensors_find(const struct safetensors_file *f,
+						  const char *name)
 {
 	struct safetensors_tensor key;
 
@@ -406,8 +387,7 @@ safetensors_find(const struct safetensors_file *f, const char *name)
 		return NULL;
 	memset(&key, 0, sizeof(key));
 	key.name = name;
-	return bsearch(&key, f->tensors, f->count, sizeof(*f->tensors),
-		       cmp_by_name);
+	return bsearch(&key, f->tensors, f->count, sizeof(*f->tensors), cmp_by_name);
 }
 
 void safetensors_close(struct safetensors_file *f)

@@ -39,22 +39,22 @@ enum safetensors_dtype {
 };
 
 struct safetensors_tensor {
-	const char *name;             /* borrowed from the file */
+	const char *name; /* borrowed from the file */
 	enum safetensors_dtype dtype;
 	int ndim;
 	int64_t shape[SAFETENSORS_MAX_DIMS];
-	uint64_t begin, end;          /* data_offsets, relative to the data */
-	const void *data;             /* begin's address in the mapping */
+	uint64_t begin, end; /* data_offsets, relative to the data */
+	const void *data;    /* begin's address in the mapping */
 };
 
 struct safetensors_file {
-	char *source;                 /* path (or label) used in errors */
-	const uint8_t *base;          /* whole file */
+	char *source;        /* path (or label) used in errors */
+	const uint8_t *base; /* whole file */
 	size_t size;
-	bool mapped;                  /* base is our mmap, else borrowed */
-	struct safetensors_tensor *tensors;  /* sorted by name */
+	bool mapped;                        /* base is our mmap, else borrowed */
+	struct safetensors_tensor *tensors; /* sorted by name */
 	size_t count;
-	char *names;                  /* storage of every tensor name */
+	char *names; /* storage of every tensor name */
 };
 
 /* Maps path read-only and validates its header; errors name the path and,
@@ -63,12 +63,12 @@ int safetensors_open(struct safetensors_file **out, const char *path);
 
 /* The same validation over bytes in memory, which are borrowed and must
  * outlive the file; source names them in errors. LLEM_EINVAL. */
-int safetensors_parse(struct safetensors_file **out, const void *buf,
-		      size_t len, const char *source);
+int safetensors_parse(struct safetensors_file **out, const void *buf, size_t len,
+		      const char *source);
 
 /* The tensor called name, or NULL (binary search). */
-const struct safetensors_tensor *
-safetensors_find(const struct safetensors_file *f, const char *name);
+const struct safetensors_tensor *safetensors_find(const struct safetensors_file *f,
+						  const char *name);
 
 void safetensors_close(struct safetensors_file *f);
 

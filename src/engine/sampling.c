@@ -86,9 +86,9 @@ static int32_t argmax(const float *x, int n)
 	return best;
 }
 
-int32_t engine_sample(struct engine_sampler *sm, float *logits,
-		      const uint8_t *seen, const struct engine_sampling *sp,
-		      int32_t eos, bool suppress_eos, struct engine_rng *rng)
+int32_t engine_sample(struct engine_sampler *sm, float *logits, const uint8_t *seen,
+		      const struct engine_sampling *sp, int32_t eos, bool suppress_eos,
+		      struct engine_rng *rng)
 {
 	int n = sm->vocab, k, i;
 	float max, sum, cum, keep;

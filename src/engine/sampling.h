@@ -27,8 +27,8 @@ void engine_sampler_release(struct engine_sampler *sm);
  * tokens in the prompt and output), EOS suppression (suppress_eos), then
  * greedy argmax, or temperature, top-k, top-p, min-p and a draw.
  */
-int32_t engine_sample(struct engine_sampler *sm, float *logits,
-		      const uint8_t *seen, const struct engine_sampling *sp,
-		      int32_t eos, bool suppress_eos, struct engine_rng *rng);
+int32_t engine_sample(struct engine_sampler *sm, float *logits, const uint8_t *seen,
+		      const struct engine_sampling *sp, int32_t eos, bool suppress_eos,
+		      struct engine_rng *rng);
 
 #endif

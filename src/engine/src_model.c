@@ -12,16 +12,11 @@ const char *engine_dtype_name(enum engine_dtype t)
 {
 	/* torch's spellings, as result.json's model_info.dtype uses them. */
 	switch (t) {
-	case ENGINE_DTYPE_NONE:
-		return "none";
-	case ENGINE_F32:
-		return "float32";
-	case ENGINE_F16:
-		return "float16";
-	case ENGINE_BF16:
-		return "bfloat16";
-	case ENGINE_Q8_0:
-		return "q8_0";
+	case ENGINE_DTYPE_NONE: return "none";
+	case ENGINE_F32: return "float32";
+	case ENGINE_F16: return "float16";
+	case ENGINE_BF16: return "bfloat16";
+	case ENGINE_Q8_0: return "q8_0";
 	}
 	return "unknown";
 }

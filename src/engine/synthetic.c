@@ -54,9 +54,8 @@ static uint64_t mix64(uint64_t z)
 /* How values are drawn for one tensor. */
 enum fill { FILL_ONES, FILL_UNIFORM };
 
-static void make(struct synth_priv *p, struct engine_src_tensor *t, uint64_t seed,
-		 uint64_t number, int64_t rows, int64_t cols, enum fill fill,
-		 double scale)
+static void make(struct synth_priv *p, struct engine_src_tensor *t, uint64_t seed, uint64_t number,
+		 int64_t rows, int64_t cols, enum fill fill, double scale)
 {
 	size_t n = (size_t)(rows * cols), j;
 	uint16_t *buf = xmalloc(n * sizeof(*buf));
@@ -85,8 +84,7 @@ static double fan_scale(int64_t fan_in)
 	return sqrt(3.0 / (double)fan_in);
 }
 
-int engine_synthetic_build(struct engine_src_model *out,
-			   const struct engine_arch *a, uint64_t seed)
+int engine_synthetic_build(struct engine_src_model *out, const struct engine_arch *a, uint64_t seed)
 {
 	struct synth_priv *p;
 	int64_t h = a->hidden_size, qd = (int64_t)a->num_heads * a->head_dim;
@@ -122,10 +120,9 @@ int engine_synthetic_build(struct engine_src_model *out,
 		make(p, &l->w_up, seed, t + 10, in, h, FILL_UNIFORM, fan_scale(h));
 		make(p, &l->w_down, seed, t + 11, h, in, FILL_UNIFORM, fan_scale(in));
 	}
-	make(p, &out->final_norm, seed, 1 + 16 * (uint64_t)a->num_layers, 1, h,
-	     FILL_ONES, 0);
+	make(p, &out->final_norm, seed, 1 + 16 * (uint64_t)a->num_layers, 1, h, FILL_ONES, 0);
 	if (!a->tie_word_embeddings)
-		make(p, &out->lm_head, seed, 2 + 16 * (uint64_t)a->num_layers,
-		     a->vocab_size, h, FILL_UNIFORM, fan_scale(h));
+		make(p, &out->lm_head, seed, 2 + 16 * (uint64_t)a->num_layers, a->vocab_size, h,
+		     FILL_UNIFORM, fan_scale(h));
 	return 0;
 }

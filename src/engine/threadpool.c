@@ -39,27 +39,27 @@ struct engine_pool {
 	int nthreads;
 	pthread_t *threads;
 	struct pool_worker *workers;
-	int started;            /* threads created (for cleanup) */
-	bool spin;              /* false: more threads than usable CPUs, so
-				 * a spinner would only delay the thread it
-				 * waits for; wait on the condvars at once */
+	int started; /* threads created (for cleanup) */
+	bool spin;   /* false: more threads than usable CPUs, so
+		      * a spinner would only delay the thread it
+		      * waits for; wait on the condvars at once */
 
 	pthread_mutex_t mu;
-	pthread_cond_t wake;    /* workers: a new generation or stop */
-	pthread_cond_t done;    /* caller: pending reached 0 */
+	pthread_cond_t wake; /* workers: a new generation or stop */
+	pthread_cond_t done; /* caller: pending reached 0 */
 
 	/* The job, published by the increment of gen (seq_cst). */
 	void (*fn)(void *arg, int tid, int nthreads);
 	void *arg;
 	atomic_uint gen;
-	atomic_int pending;     /* workers still running this generation */
-	atomic_int sleepers;    /* workers inside (or entering) cond_wait */
+	atomic_int pending;  /* workers still running this generation */
+	atomic_int sleepers; /* workers inside (or entering) cond_wait */
 	atomic_bool caller_waiting;
 	atomic_bool stop;
-	bool in_run;            /* misuse check: pool_run is not reentrant */
+	bool in_run; /* misuse check: pool_run is not reentrant */
 
-	void *scratch_raw;      /* engine_pool_scratch: xmalloc'd block */
-	void *scratch;          /* ... and its first 64-byte boundary */
+	void *scratch_raw; /* engine_pool_scratch: xmalloc'd block */
+	void *scratch;     /* ... and its first 64-byte boundary */
 	size_t scratch_bytes;
 };
 
@@ -76,8 +76,7 @@ static void cpu_relax(void)
  * a few microseconds); later ones also yield, so that with more threads
  * than cores a spinner hands its core to the thread it is waiting for.
  */
-static bool spin_done(const struct engine_pool *pool, unsigned i,
-		      uint64_t *t0)
+static bool spin_done(const struct engine_pool *pool, unsigned i, uint64_t *t0)
 {
 	if (!pool->spin)
 		return true;
@@ -102,8 +101,7 @@ static unsigned spin_for_gen(struct engine_pool *pool, unsigned seen)
 	uint64_t t0 = 0;
 
 	for (unsigned i = 1;; i++) {
-		unsigned g = atomic_load_explicit(&pool->gen,
-						  memory_order_acquire);
+		unsigned g = atomic_load_explicit(&pool->gen, memory_order_acquire);
 
 		if (g != seen || spin_done(pool, i, &t0))
 			return g;
@@ -158,8 +156,7 @@ static void wait_for_workers(struct engine_pool *pool)
 	uint64_t t0 = 0;
 
 	for (unsigned i = 1;; i++) {
-		if (atomic_load_explicit(&pool->pending,
-					 memory_order_acquire) == 0)
+		if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0)
 			return;
 		if (spin_done(pool, i, &t0))
 			break;
@@ -204,9 +201,7 @@ int engine_pool_create(struct engine_pool **out, int nthreads)
 
 	*out = NULL;
 	if (nthreads < 1 || nthreads > 1024)
-		return error_set(LLEM_EINVAL,
-				 "thread pool: %d threads (1 to 1024)",
-				 nthreads);
+		return error_set(LLEM_EINVAL, "thread pool: %d threads (1 to 1024)", nthreads);
 	pool = xcalloc(1, sizeof(*pool));
 	pool->nthreads = nthreads;
 	pool->spin = nthreads <= usable_cpus();
@@ -251,14 +246,14 @@ int engine_pool_create(struct engine_pool **out, int nthreads)
 	for (int i = 0; i < nthreads - 1; i++) {
 		pool->workers[i].pool = pool;
 		pool->workers[i].tid = i + 1;
-		rc = pthread_create(&pool->threads[i], NULL, worker_main,
-				    &pool->workers[i]);
+		rc = pthread_create(&pool->threads[i], NULL, worker_main, &pool->workers[i]);
 		if (rc != 0) {
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			errno = rc;
 			rc = error_set_errno(LLEM_ERROR,
 					     "thread pool: creating thread %d "
-					     "of %d", i + 1, nthreads);
+					     "of %d",
+					     i + 1, nthreads);
 			goto fail;
 		}
 		pool->started++;
@@ -298,8 +293,7 @@ void *engine_pool_scratch(struct engine_pool *pool, size_t bytes)
 	free(pool->scratch_raw);
 	bytes = (bytes + 4095) & ~(size_t)4095;
 	pool->scratch_raw = xmalloc(bytes + 63);
-	pool->scratch = (void *)(((uintptr_t)pool->scratch_raw + 63) &
-				 ~(uintptr_t)63);
+	pool->scratch = (void *)(((uintptr_t)pool->scratch_raw + 63) & ~(uintptr_t)63);
 	pool->scratch_bytes = bytes;
 	return pool->scratch;
 }
@@ -309,8 +303,8 @@ int engine_pool_threads(const struct engine_pool *pool)
 	return pool ? pool->nthreads : 1;
 }
 
-void engine_pool_run(struct engine_pool *pool,
-		     void (*fn)(void *arg, int tid, int nthreads), void *arg)
+void engine_pool_run(struct engine_pool *pool, void (*fn)(void *arg, int tid, int nthreads),
+		     void *arg)
 {
 	if (!pool || pool->nthreads == 1) {
 		fn(arg, 0, 1);

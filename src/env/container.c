@@ -17,10 +17,8 @@ static const struct {
 	const char *fragment;
 	const char *kind;
 } cgroup_kinds[] = {
-	{ "kubepods", "kubernetes" },
-	{ "docker", "docker" },
-	{ "libpod", "podman" },
-	{ "lxc", "lxc" },
+	{ "kubepods", "kubernetes" },   { "docker", "docker" },
+	{ "libpod", "podman" },         { "lxc", "lxc" },
 	{ "containerd", "containerd" },
 };
 

@@ -80,8 +80,8 @@ struct core_id {
 	int64_t package, core;
 };
 
-static void add_core(struct core_id **cores, size_t *count, size_t *cap,
-		     int64_t package, int64_t core)
+static void add_core(struct core_id **cores, size_t *count, size_t *cap, int64_t package,
+		     int64_t core)
 {
 	for (size_t i = 0; i < *count; i++)
 		if ((*cores)[i].package == package && (*cores)[i].core == core)
@@ -121,8 +121,7 @@ int env_cpu_physical_cores(const char *cpuinfo_path)
 
 		if (block_end) {
 			if (core >= 0)
-				add_core(&cores, &count, &cap,
-					 package >= 0 ? package : 0, core);
+				add_core(&cores, &count, &cap, package >= 0 ? package : 0, core);
 			package = core = -1;
 		}
 		if (is_kv && parse_int64(v, &n) == 0 && n >= 0) {

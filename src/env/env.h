@@ -25,10 +25,10 @@ struct env_gpu {
 };
 
 struct env_nvml {
-	bool loaded;             /* libnvidia-ml.so.1 found and nvmlInit ok */
-	char *library_path;      /* where it was loaded from, or NULL */
-	char *error;             /* why not loaded (NULL when loaded) */
-	char *driver_version;    /* "550.54.15" or NULL */
+	bool loaded;               /* libnvidia-ml.so.1 found and nvmlInit ok */
+	char *library_path;        /* where it was loaded from, or NULL */
+	char *error;               /* why not loaded (NULL when loaded) */
+	char *driver_version;      /* "550.54.15" or NULL */
 	char *cuda_driver_version; /* "12.4" (from the driver) or NULL */
 	struct env_gpu *gpus;
 	size_t gpu_count;
@@ -47,8 +47,8 @@ struct env_snapshot {
 	char *container;         /* "docker", "podman", "lxc", "kubernetes",
 				    "containerd", $container, or NULL */
 	struct env_nvml nvml;
-	char *llem_version;      /* "0.1.0" */
-	char *llem_build;        /* "commit abc123, RelWithDebInfo, GNU 12.2.0" */
+	char *llem_version; /* "0.1.0" */
+	char *llem_build;   /* "commit abc123, RelWithDebInfo, GNU 12.2.0" */
 };
 
 /* Collects everything; never fails (missing facts stay NULL / -1). */
@@ -83,9 +83,9 @@ char *env_cuda_version_string(int version);
  * and never linked; nvml.h is never included. The few types we pass are
  * declared here from NVIDIA's documentation, with the real C ABI.
  */
-typedef int nvmlReturn_t;                      /* 0 = NVML_SUCCESS */
-typedef struct nvmlDevice_st *nvmlDevice_t;    /* opaque */
-typedef struct nvmlMemory_st {                 /* nvmlMemory_t (v1), bytes */
+typedef int nvmlReturn_t;                   /* 0 = NVML_SUCCESS */
+typedef struct nvmlDevice_st *nvmlDevice_t; /* opaque */
+typedef struct nvmlMemory_st {              /* nvmlMemory_t (v1), bytes */
 	unsigned long long total;
 	unsigned long long free;
 	unsigned long long used;
@@ -105,7 +105,7 @@ typedef struct nvmlMemory_st {                 /* nvmlMemory_t (v1), bytes */
 #define NVML_NAME_BUFFER_SIZE 96 /* also enough for UUIDs */
 #define NVML_VERSION_BUFFER_SIZE 80
 
-typedef struct nvmlUtilization_st {           /* percent over the last sample period */
+typedef struct nvmlUtilization_st { /* percent over the last sample period */
 	unsigned int gpu;
 	unsigned int memory;
 } nvmlUtilization_t;
@@ -155,51 +155,43 @@ typedef struct nvmlFieldValue_st {
  * NVML is thread-safe, so a sampler thread may call through a loaded lib.
  */
 struct nvml_lib {
-	void *handle;            /* dlopen handle, NULL when not loaded */
-	char *library_path;      /* resolved path of the loaded file, or NULL */
-	char *error;             /* why nvml_lib_load failed, else NULL */
-	bool initialized;        /* nvmlInit succeeded; unload shuts down */
+	void *handle;       /* dlopen handle, NULL when not loaded */
+	char *library_path; /* resolved path of the loaded file, or NULL */
+	char *error;        /* why nvml_lib_load failed, else NULL */
+	bool initialized;   /* nvmlInit succeeded; unload shuts down */
 
 	/* required */
-	nvmlReturn_t (*init)(void);                       /* nvmlInit_v2 */
+	nvmlReturn_t (*init)(void); /* nvmlInit_v2 */
 	nvmlReturn_t (*shutdown)(void);
 	nvmlReturn_t (*device_get_count)(unsigned int *count);
-	nvmlReturn_t (*device_get_handle_by_index)(unsigned int index,
-						   nvmlDevice_t *device);
+	nvmlReturn_t (*device_get_handle_by_index)(unsigned int index, nvmlDevice_t *device);
 
 	/* optional */
 	const char *(*error_string)(nvmlReturn_t result);
-	nvmlReturn_t (*system_get_driver_version)(char *version,
-						  unsigned int length);
+	nvmlReturn_t (*system_get_driver_version)(char *version, unsigned int length);
 	nvmlReturn_t (*system_get_cuda_driver_version)(int *version);
-	nvmlReturn_t (*device_get_name)(nvmlDevice_t device, char *name,
-					unsigned int length);
-	nvmlReturn_t (*device_get_uuid)(nvmlDevice_t device, char *uuid,
-					unsigned int length);
-	nvmlReturn_t (*device_get_memory_info)(nvmlDevice_t device,
-					       nvmlMemory_t *memory);
+	nvmlReturn_t (*device_get_name)(nvmlDevice_t device, char *name, unsigned int length);
+	nvmlReturn_t (*device_get_uuid)(nvmlDevice_t device, char *uuid, unsigned int length);
+	nvmlReturn_t (*device_get_memory_info)(nvmlDevice_t device, nvmlMemory_t *memory);
 	nvmlReturn_t (*device_get_power_management_limit)(nvmlDevice_t device,
 							  unsigned int *limit_mw);
 	/* mode is an nvmlEnableState_t: 0 disabled, 1 enabled */
-	nvmlReturn_t (*device_get_persistence_mode)(nvmlDevice_t device,
-						    int *mode);
+	nvmlReturn_t (*device_get_persistence_mode)(nvmlDevice_t device, int *mode);
 	/* mJ since the driver was loaded (Volta and newer) */
-	nvmlReturn_t (*device_get_total_energy_consumption)(
-		nvmlDevice_t device, unsigned long long *energy_mj);
-	nvmlReturn_t (*device_get_power_usage)(nvmlDevice_t device,
-					       unsigned int *power_mw);
+	nvmlReturn_t (*device_get_total_energy_consumption)(nvmlDevice_t device,
+							    unsigned long long *energy_mj);
+	nvmlReturn_t (*device_get_power_usage)(nvmlDevice_t device, unsigned int *power_mw);
 	/* sensor: NVML_TEMPERATURE_GPU; temp in degrees C */
 	nvmlReturn_t (*device_get_temperature)(nvmlDevice_t device, int sensor,
 					       unsigned int *temp_c);
 	/* count records in values, each with fieldId/scopeId set */
 	nvmlReturn_t (*device_get_field_values)(nvmlDevice_t device, int count,
 						nvmlFieldValue_t *values);
-	nvmlReturn_t (*device_get_utilization_rates)(nvmlDevice_t device,
-						     nvmlUtilization_t *util);
+	nvmlReturn_t (*device_get_utilization_rates)(nvmlDevice_t device, nvmlUtilization_t *util);
 	/* nvmlDeviceGetCurrentClocksEventReasons (12.2+), else the older
 	 * ...ClocksThrottleReasons: the same bits under both names */
-	nvmlReturn_t (*device_get_clocks_event_reasons)(
-		nvmlDevice_t device, unsigned long long *reasons);
+	nvmlReturn_t (*device_get_clocks_event_reasons)(nvmlDevice_t device,
+							unsigned long long *reasons);
 };
 
 /*

@@ -34,8 +34,7 @@ int64_t env_memory_total_mb(const char *meminfo_path)
 			*unit++ = '\0';
 			unit += strspn(unit, " \t");
 		}
-		if (parse_int64(fields, &kib) == 0 && kib > 0 &&
-		    strcmp(unit, "kB") == 0)
+		if (parse_int64(fields, &kib) == 0 && kib > 0 && strcmp(unit, "kB") == 0)
 			result = kib / 1024;
 		free(line);
 		break;

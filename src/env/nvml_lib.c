@@ -28,7 +28,7 @@ struct nvml_symbol {
 	bool required;
 };
 
-#define SYM(name, fallback, field, required) \
+#define SYM(name, fallback, field, required)                                                       \
 	{ name, fallback, offsetof(struct nvml_lib, field), required }
 
 static const struct nvml_symbol nvml_symbols[] = {
@@ -44,18 +44,15 @@ static const struct nvml_symbol nvml_symbols[] = {
 	SYM("nvmlDeviceGetName", NULL, device_get_name, false),
 	SYM("nvmlDeviceGetUUID", NULL, device_get_uuid, false),
 	SYM("nvmlDeviceGetMemoryInfo", NULL, device_get_memory_info, false),
-	SYM("nvmlDeviceGetPowerManagementLimit", NULL,
-	    device_get_power_management_limit, false),
+	SYM("nvmlDeviceGetPowerManagementLimit", NULL, device_get_power_management_limit, false),
 	SYM("nvmlDeviceGetPersistenceMode", NULL, device_get_persistence_mode, false),
-	SYM("nvmlDeviceGetTotalEnergyConsumption", NULL,
-	    device_get_total_energy_consumption, false),
+	SYM("nvmlDeviceGetTotalEnergyConsumption", NULL, device_get_total_energy_consumption,
+	    false),
 	SYM("nvmlDeviceGetPowerUsage", NULL, device_get_power_usage, false),
 	SYM("nvmlDeviceGetTemperature", NULL, device_get_temperature, false),
 	SYM("nvmlDeviceGetFieldValues", NULL, device_get_field_values, false),
-	SYM("nvmlDeviceGetUtilizationRates", NULL, device_get_utilization_rates,
-	    false),
-	SYM("nvmlDeviceGetCurrentClocksEventReasons",
-	    "nvmlDeviceGetCurrentClocksThrottleReasons",
+	SYM("nvmlDeviceGetUtilizationRates", NULL, device_get_utilization_rates, false),
+	SYM("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons",
 	    device_get_clocks_event_reasons, false),
 };
 
@@ -78,8 +75,7 @@ static char *loaded_path(void *handle, const char *fallback)
 	struct link_map *map = NULL;
 	char resolved[PATH_MAX];
 
-	if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map || !map->l_name ||
-	    !*map->l_name)
+	if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map || !map->l_name || !*map->l_name)
 		return xstrdup(fallback);
 	if (realpath(map->l_name, resolved))
 		return xstrdup(resolved);
@@ -160,9 +156,9 @@ static int resolve_symbols(struct nvml_lib *lib)
 			*slot = dlsym(lib->handle, s->fallback);
 		if (!*slot && s->required) {
 			lib->error = s->fallback
-				? xasprintf("%s lacks %s and %s", lib->library_path,
-					    s->name, s->fallback)
-				: xasprintf("%s lacks %s", lib->library_path, s->name);
+					     ? xasprintf("%s lacks %s and %s", lib->library_path,
+							 s->name, s->fallback)
+					     : xasprintf("%s lacks %s", lib->library_path, s->name);
 			return LLEM_ERROR;
 		}
 	}
@@ -183,8 +179,7 @@ int nvml_lib_load(struct nvml_lib *lib)
 		goto fail;
 	rc = lib->init();
 	if (rc != NVML_SUCCESS) {
-		lib->error = xasprintf("nvmlInit failed: %s",
-				       nvml_lib_strerror(lib, rc));
+		lib->error = xasprintf("nvmlInit failed: %s", nvml_lib_strerror(lib, rc));
 		err = LLEM_ERROR;
 		goto fail;
 	}

@@ -27,8 +27,7 @@ static char *nvml_string(nvmlReturn_t rc, char *buf, size_t size)
 	return *buf ? xstrdup(buf) : NULL;
 }
 
-static void probe_gpu(const struct nvml_lib *lib, unsigned int index,
-		      struct env_gpu *gpu)
+static void probe_gpu(const struct nvml_lib *lib, unsigned int index, struct env_gpu *gpu)
 {
 	char buf[NVML_NAME_BUFFER_SIZE];
 	nvmlDevice_t dev = NULL;
@@ -43,13 +42,12 @@ static void probe_gpu(const struct nvml_lib *lib, unsigned int index,
 	if (lib->device_get_handle_by_index(index, &dev) != NVML_SUCCESS)
 		return;
 	if (lib->device_get_name)
-		gpu->name = nvml_string(lib->device_get_name(dev, buf, sizeof(buf)),
-					buf, sizeof(buf));
+		gpu->name =
+			nvml_string(lib->device_get_name(dev, buf, sizeof(buf)), buf, sizeof(buf));
 	if (lib->device_get_uuid)
-		gpu->uuid = nvml_string(lib->device_get_uuid(dev, buf, sizeof(buf)),
-					buf, sizeof(buf));
-	if (lib->device_get_memory_info &&
-	    lib->device_get_memory_info(dev, &mem) == NVML_SUCCESS &&
+		gpu->uuid =
+			nvml_string(lib->device_get_uuid(dev, buf, sizeof(buf)), buf, sizeof(buf));
+	if (lib->device_get_memory_info && lib->device_get_memory_info(dev, &mem) == NVML_SUCCESS &&
 	    mem.total / 1048576u <= INT64_MAX)
 		gpu->memory_total_mb = (int64_t)(mem.total / 1048576u);
 	if (lib->device_get_power_management_limit &&
@@ -78,16 +76,15 @@ void env_nvml_probe(struct env_nvml *out)
 	}
 	out->library_path = xstrdup(lib.library_path);
 	if (lib.system_get_driver_version)
-		out->driver_version = nvml_string(
-			lib.system_get_driver_version(buf, sizeof(buf)), buf,
-			sizeof(buf));
+		out->driver_version = nvml_string(lib.system_get_driver_version(buf, sizeof(buf)),
+						  buf, sizeof(buf));
 	if (lib.system_get_cuda_driver_version &&
 	    lib.system_get_cuda_driver_version(&cuda) == NVML_SUCCESS)
 		out->cuda_driver_version = env_cuda_version_string(cuda);
 	rc = lib.device_get_count(&count);
 	if (rc != NVML_SUCCESS) {
-		out->error = xasprintf("nvmlDeviceGetCount failed: %s",
-				       nvml_lib_strerror(&lib, rc));
+		out->error =
+			xasprintf("nvmlDeviceGetCount failed: %s", nvml_lib_strerror(&lib, rc));
 		goto out;
 	}
 	/* NVML supports far fewer; a larger count is a broken library. */

@@ -23,8 +23,7 @@ static char *unquote(const char *v, size_t len)
 		return NULL;
 	}
 	for (size_t i = 1; i + 1 < len; i++) {
-		if (quote == '"' && v[i] == '\\' && i + 2 < len &&
-		    strchr("\"\\$`", v[i + 1]))
+		if (quote == '"' && v[i] == '\\' && i + 2 < len && strchr("\"\\$`", v[i + 1]))
 			i++;
 		strbuf_addch(&sb, v[i]);
 	}
@@ -41,11 +40,9 @@ static char *os_release_value(const char *text, const char *key)
 		const char *end = strchr(p, '\n');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' ||
-				   p[len - 1] == '\r'))
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r'))
 			len--;
-		if (len > key_len && strncmp(p, key, key_len) == 0 &&
-		    p[key_len] == '=') {
+		if (len > key_len && strncmp(p, key, key_len) == 0 && p[key_len] == '=') {
 			char *value = unquote(p + key_len + 1, len - key_len - 1);
 
 			if (value && *value)

@@ -44,8 +44,8 @@ void env_snapshot_collect(struct env_snapshot *out)
 	env_nvml_probe(&out->nvml);
 
 	out->llem_version = xstrdup(LLEM_VERSION_STRING);
-	out->llem_build = xasprintf("commit %s, %s, %s", LLEM_GIT_COMMIT,
-				    LLEM_BUILD_TYPE, LLEM_COMPILER);
+	out->llem_build =
+		xasprintf("commit %s, %s, %s", LLEM_GIT_COMMIT, LLEM_BUILD_TYPE, LLEM_COMPILER);
 }
 
 void env_snapshot_release(struct env_snapshot *snap)

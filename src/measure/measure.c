@@ -23,8 +23,8 @@
 
 /* Token timestamps of the measurement window, preallocated. */
 struct token_log {
-	size_t n, per;        /* requests, slots per request */
-	uint64_t *t;          /* n x per */
+	size_t n, per; /* requests, slots per request */
+	uint64_t *t;   /* n x per */
 	int64_t *count;
 	size_t done;
 	const struct measure_progress *progress;
@@ -73,8 +73,8 @@ static struct energy_meter_opts meter_opts(const struct config *cfg)
 {
 	struct energy_meter_opts mo = { 0 };
 
-	mo.backend = cfg_is_null(cfg, FIELD_ENERGY_BACKEND) ? NULL
-							    : cfg_str(cfg, FIELD_ENERGY_BACKEND);
+	mo.backend =
+		cfg_is_null(cfg, FIELD_ENERGY_BACKEND) ? NULL : cfg_str(cfg, FIELD_ENERGY_BACKEND);
 	mo.rapl_root = cfg_str(cfg, FIELD_ENERGY_RAPL_ROOT);
 	mo.replay_file = cfg_str(cfg, FIELD_ENERGY_REPLAY_FILE);
 	mo.cuda_visible = cfg_is_null(cfg, FIELD_ENERGY_GPU_DEVICES)
@@ -118,8 +118,8 @@ static int preflight(const struct config *cfg, struct diag_list *diags,
 	if (dataset_load_stamped(ps ? ps : &local, cfg_str(cfg, FIELD_DATASET),
 				 (size_t)cfg_int(cfg, FIELD_N), stamp) != 0)
 		diag_add(diags, DIAG_ERROR, cfg->o[FIELD_DATASET].source,
-			 cfg->o[FIELD_DATASET].line, cfg->o[FIELD_DATASET].col, "dataset",
-			 NULL, "%s", error_last());
+			 cfg->o[FIELD_DATASET].line, cfg->o[FIELD_DATASET].col, "dataset", NULL,
+			 "%s", error_last());
 	else if (!ps)
 		prompt_set_release(&local);
 	if (energy_meter_open(&m, &mo) != 0) {
@@ -135,7 +135,6 @@ static int preflight(const struct config *cfg, struct diag_list *diags,
 	}
 	return diag_error_count(diags) == before ? 0 : -1;
 }
-
 
 /* Per-device idle power over [a, b]: counter delta / time, else mean power. */
 static void baseline_powers(double *out_w, const struct energy_reading *a,
@@ -169,12 +168,12 @@ static double cv_of(const double *x, size_t n)
 
 static int run_warmup(struct llem_result *r, const struct config *cfg,
 		      const struct backend_ops *ops, void *session, size_t batch,
-		      const char *const *prompts, size_t nprompts,
-		      const struct measure_options *o)
+		      const char *const *prompts, size_t nprompts, const struct measure_options *o)
 {
 	struct result_warmup *w = &r->warmup;
 	bool cv = cfg_bool(cfg, FIELD_WARMUP_CONVERGENCE_DETECTION);
-	int64_t max_it = cv ? cfg_int(cfg, FIELD_WARMUP_MAX_PROMPTS) : cfg_int(cfg, FIELD_WARMUP_N_WARMUP);
+	int64_t max_it =
+		cv ? cfg_int(cfg, FIELD_WARMUP_MAX_PROMPTS) : cfg_int(cfg, FIELD_WARMUP_N_WARMUP);
 	int64_t min_it = cv ? cfg_int(cfg, FIELD_WARMUP_MIN_PROMPTS) : max_it;
 	size_t window = (size_t)cfg_int(cfg, FIELD_WARMUP_WINDOW_SIZE);
 	double target = cfg_float(cfg, FIELD_WARMUP_CV_THRESHOLD);
@@ -232,12 +231,12 @@ struct run_state {
 	struct backend_request_stats *stats;
 	struct token_log log;
 	uint64_t window_t0, window_t1, experiment_t0, baseline_t1;
-	size_t ndev;             /* energy devices */
-	struct rusage ru;        /* this process, read as the window closed */
+	size_t ndev;      /* energy devices */
+	struct rusage ru; /* this process, read as the window closed */
 };
 
-static void fill_energy(struct llem_result *r, struct run_state *st,
-			const struct config *cfg, double duration_s)
+static void fill_energy(struct llem_result *r, struct run_state *st, const struct config *cfg,
+			double duration_s)
 {
 	size_t ndev = energy_meter_device_count(st->meter), i;
 	struct result_energy *e = &r->energy;
@@ -267,28 +266,34 @@ static void fill_energy(struct llem_result *r, struct run_state *st,
 			r->thermal.thermal = r->thermal.sw_thermal || r->thermal.hw_thermal;
 		}
 		if (w.counter_reset)
-			result_add_warning(r, "energy_counter_reset: %s's counter went backwards in "
-					   "the window; %s", d->name,
-					   isnan(w.integral_j) ? "its energy is not reported"
-							       : "its energy is the power integral");
+			result_add_warning(r,
+					   "energy_counter_reset: %s's counter went backwards in "
+					   "the window; %s",
+					   d->name,
+					   isnan(w.integral_j)
+						   ? "its energy is not reported"
+						   : "its energy is the power integral");
 		if (!st->edge0[i].valid || !st->edge1[i].valid)
-			result_add_warning(r, "device_read_failed: %s could not be read at the %s of "
-					   "the window; its energy is not reported", d->name,
-					   st->edge0[i].valid ? "end" : "start");
+			result_add_warning(r,
+					   "device_read_failed: %s could not be read at the %s of "
+					   "the window; its energy is not reported",
+					   d->name, st->edge0[i].valid ? "end" : "start");
 		if (isnan(w.energy_j))
 			continue;
 		rd = result_add_energy_device(r);
-		rd->source = d->kind == ENERGY_NVML ? RESULT_SOURCE_NVML
-			     : d->kind == ENERGY_RAPL ? RESULT_SOURCE_RAPL : RESULT_SOURCE_REPLAY;
+		rd->source = d->kind == ENERGY_NVML   ? RESULT_SOURCE_NVML
+			     : d->kind == ENERGY_RAPL ? RESULT_SOURCE_RAPL
+						      : RESULT_SOURCE_REPLAY;
 		rd->device = xstrdup(d->name);
 		rd->method = w.from_counter ? RESULT_ENERGY_COUNTER : RESULT_ENERGY_INTEGRAL;
 		rd->energy_j = w.energy_j;
 		rd->integral_energy_j = w.integral_j;
 		rd->power_samples = (int64_t)w.power_samples;
 		rd->baseline_power_w = st->base_w ? st->base_w[i] : NAN;
-		rd->energy_adjusted_j = isnan(rd->baseline_power_w)
-						? NAN
-						: fmax(0.0, w.energy_j - rd->baseline_power_w * duration_s);
+		rd->energy_adjusted_j =
+			isnan(rd->baseline_power_w)
+				? NAN
+				: fmax(0.0, w.energy_j - rd->baseline_power_w * duration_s);
 		if (isnan(rd->energy_adjusted_j))
 			all_adjusted = false;
 		else
@@ -297,33 +302,39 @@ static void fill_energy(struct llem_result *r, struct run_state *st,
 		any = true;
 		if (w.from_counter && !isnan(w.integral_j) && w.counter_j > 0 &&
 		    fabs(w.integral_j - w.counter_j) / w.counter_j > 0.05)
-			result_add_warning(r, "energy_cross_check_disagreement: %s counter %.3f J vs "
-					   "power integral %.3f J (%.1f%%)", d->name, w.counter_j,
-					   w.integral_j,
+			result_add_warning(r,
+					   "energy_cross_check_disagreement: %s counter %.3f J vs "
+					   "power integral %.3f J (%.1f%%)",
+					   d->name, w.counter_j, w.integral_j,
 					   100.0 * fabs(w.integral_j - w.counter_j) / w.counter_j);
 		if (d->has_power && w.power_samples < 10)
-			result_add_warning(r, "low_sample_count: %zu power samples of %s in the "
-					   "window (fewer than 10)", w.power_samples, d->name);
+			result_add_warning(r,
+					   "low_sample_count: %zu power samples of %s in the "
+					   "window (fewer than 10)",
+					   w.power_samples, d->name);
 	}
 	r->thermal.present = !isnan(max_t);
 	r->thermal.max_temperature_c = max_t;
 	r->thermal.start_temperature_c = t_start;
 	r->thermal.end_temperature_c = t_end;
 	if (!isnan(t_start) && !isnan(t_end) && fabs(t_end - t_start) > 10)
-		result_add_warning(r, "thermal_drift_detected: %.1f C at the start, %.1f C at the "
-				   "end of the window", t_start, t_end);
+		result_add_warning(r,
+				   "thermal_drift_detected: %.1f C at the start, %.1f C at the "
+				   "end of the window",
+				   t_start, t_end);
 	if (!any) {
 		const char *why = energy_meter_why_none(st->meter);
 
 		r->energy.present = false;
-		r->energy_null_reason = xstrdup(why ? why : "no device reported energy in the window");
+		r->energy_null_reason =
+			xstrdup(why ? why : "no device reported energy in the window");
 		return;
 	}
 	e->present = true;
 	e->total_energy_j = total;
 	e->energy_adjusted_j = all_adjusted && st->base_w ? adjusted : NAN;
-	e->energy_per_output_token_j = r->tokens.output_tokens > 0
-					       ? total / (double)r->tokens.output_tokens : NAN;
+	e->energy_per_output_token_j =
+		r->tokens.output_tokens > 0 ? total / (double)r->tokens.output_tokens : NAN;
 	e->energy_adjusted_per_output_token_j =
 		r->tokens.output_tokens > 0 ? e->energy_adjusted_j / (double)r->tokens.output_tokens
 					    : NAN;
@@ -342,9 +353,10 @@ static void fill_latency(struct llem_result *r, const struct run_state *st)
 		const struct backend_request_stats *s = &st->stats[i];
 		const uint64_t *t = st->log.t + i * st->log.per;
 		size_t cnt = (size_t)st->log.count[i] < st->log.per ? (size_t)st->log.count[i]
-								      : st->log.per;
+								    : st->log.per;
 
-		ttft[i] = s->output_tokens > 0 ? (double)(s->first_token_ns - s->start_ns) * 1e-6 : NAN;
+		ttft[i] = s->output_tokens > 0 ? (double)(s->first_token_ns - s->start_ns) * 1e-6
+					       : NAN;
 		e2e[i] = (double)(s->end_ns - s->start_ns) * 1e-6;
 		tpot[i] = s->output_tokens > 1 ? (e2e[i] - ttft[i]) / (double)(s->output_tokens - 1)
 					       : NAN;
@@ -442,8 +454,8 @@ static int load_model(struct run_state *st, struct llem_result *r, const struct 
 }
 
 /* Idle power with the model loaded (docs/methodology.md). */
-static int measure_baseline(struct run_state *st, struct llem_result *r,
-			    const struct config *cfg, const struct measure_options *o)
+static int measure_baseline(struct run_state *st, struct llem_result *r, const struct config *cfg,
+			    const struct measure_options *o)
 {
 	double secs = cfg_float(cfg, FIELD_BASELINE_DURATION_SECONDS), sum = 0;
 	bool any = false;
@@ -500,8 +512,8 @@ static int settle(struct run_state *st, struct llem_result *r, const struct conf
 }
 
 /* The measurement window: energy read at both edges around the workload. */
-static int measure_window(struct run_state *st, struct llem_result *r,
-			  const struct config *cfg, const struct measure_options *o)
+static int measure_window(struct run_state *st, struct llem_result *r, const struct config *cfg,
+			  const struct measure_options *o)
 {
 	size_t n = (size_t)cfg_int(cfg, FIELD_N);
 	struct backend_observer obs = { log_token, &st->log };
@@ -525,8 +537,8 @@ static int measure_window(struct run_state *st, struct llem_result *r,
 	utc_now(&r->start_time);
 	energy_meter_read(st->meter, st->edge0);
 	st->window_t0 = clock_monotonic_ns();
-	rc = st->bi->ops->generate(st->session, (const char *const *)st->ps.prompts,
-				   st->ps.count, &obs, st->stats);
+	rc = st->bi->ops->generate(st->session, (const char *const *)st->ps.prompts, st->ps.count,
+				   &obs, st->stats);
 	st->window_t1 = clock_monotonic_ns();
 	energy_meter_read(st->meter, st->edge1);
 	utc_now(&r->end_time);
@@ -569,15 +581,21 @@ static void fill_metrics(struct run_state *st, struct llem_result *r, const stru
 	fill_energy(r, st, cfg, duration);
 	fill_latency(r, st);
 	if (duration < 10)
-		result_add_warning(r, "short_measurement_duration: the window lasted %.2f s; "
-				   "windows under 10 s carry large relative error", duration);
+		result_add_warning(r,
+				   "short_measurement_duration: the window lasted %.2f s; "
+				   "windows under 10 s carry large relative error",
+				   duration);
 	if (energy_sampler_dropped(st->sampler))
-		result_add_warning(r, "sampler_buffer_full: %zu samples beyond the buffer were "
-				   "not kept", energy_sampler_dropped(st->sampler));
+		result_add_warning(r,
+				   "sampler_buffer_full: %zu samples beyond the buffer were "
+				   "not kept",
+				   energy_sampler_dropped(st->sampler));
 	for (i = 0; i < r->environment.nvml.gpu_count; i++)
 		if (r->environment.nvml.gpus[i].persistence_mode == 0)
-			result_add_warning(r, "gpu_persistence_mode_off: GPU %d has persistence "
-					   "mode off", r->environment.nvml.gpus[i].index);
+			result_add_warning(r,
+					   "gpu_persistence_mode_off: GPU %d has persistence "
+					   "mode off",
+					   r->environment.nvml.gpus[i].index);
 }
 
 /* What was loaded and the memory it took. */
@@ -630,14 +648,13 @@ static void fill_identity(struct run_state *st, struct llem_result *r, const str
 	config_pretty_json(cfg, false, &pretty);
 	r->effective_config = strbuf_detach(&pretty);
 	r->experiment_id = xasprintf("%s_%s_%.8s_%.4s%.2s%.2sT%.2s%.2s%.2sZ", slug, r->backend,
-				     cfg->hash, r->start_time, r->start_time + 5,
-				     r->start_time + 8, r->start_time + 11,
-				     r->start_time + 14, r->start_time + 17);
+				     cfg->hash, r->start_time, r->start_time + 5, r->start_time + 8,
+				     r->start_time + 11, r->start_time + 14, r->start_time + 17);
 	free(slug);
 }
 
-int measure_experiment(struct llem_result *r, char **out_dir,
-		       const struct config *cfg, const struct measure_options *o)
+int measure_experiment(struct llem_result *r, char **out_dir, const struct config *cfg,
+		       const struct measure_options *o)
 {
 	struct run_state st;
 	int rc;

@@ -40,7 +40,7 @@ struct measure_options {
 	/* Write into exactly this directory instead (a study's c<cycle>_...
 	 * directory); created if missing. */
 	const char *experiment_dir;
-	bool write_files;         /* result.json + timeseries files */
+	bool write_files; /* result.json + timeseries files */
 	/* A full validation of the dataset made earlier (a study's runner
 	 * checks each dataset once); NULL: validate the whole file here. */
 	const struct dataset_stamp *dataset_stamp;
@@ -60,9 +60,8 @@ int measure_backend_preflight(const struct config *cfg, struct diag_list *diags)
  * write_files, *out_dir the directory holding result.json (else NULL).
  * Errors: negative LLEM_E* with error_last(); LLEM_EINTR when interrupted.
  */
-int measure_experiment(struct llem_result *out, char **out_dir,
-		       const struct config *cfg, const struct measure_options *o);
-
+int measure_experiment(struct llem_result *out, char **out_dir, const struct config *cfg,
+		       const struct measure_options *o);
 
 /*
  * FLOPs of a workload (metrics.c): 2 x non-embedding parameters per

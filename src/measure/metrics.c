@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FLOPS_METHOD "2*N_non_embedding*tokens + 2*vocab*hidden per sampled token + " \
-		     "4*layers*heads*head_dim*context per token"
+#define FLOPS_METHOD                                                                               \
+	"2*N_non_embedding*tokens + 2*vocab*hidden per sampled token + "                           \
+	"4*layers*heads*head_dim*context per token"
 
 /* Sum of (p + 1) for p in [from, to): keys attended by tokens at p. */
 static double context_sum(int64_t from, int64_t to)

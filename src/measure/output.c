@@ -19,9 +19,8 @@ static const char *phase_of(uint64_t t, uint64_t w0, uint64_t w1)
 }
 
 static int write_timeseries(const char *path, const struct llem_result *res,
-			    const struct energy_sampler *s,
-			    const struct energy_meter *m, uint64_t t0, uint64_t w0,
-			    uint64_t w1)
+			    const struct energy_sampler *s, const struct energy_meter *m,
+			    uint64_t t0, uint64_t w0, uint64_t w1)
 {
 	const struct table_kv meta[] = {
 		{ "llem.experiment_id", res->experiment_id },
@@ -49,7 +48,7 @@ static int write_timeseries(const char *path, const struct llem_result *res,
 
 		for (i = 0; i < ndev; i++, j++) {
 			const struct energy_reading *r = &sample[i];
-			double v[6] = { r->energy_j, r->power_w, r->temperature_c,
+			double v[6] = { r->energy_j,       r->power_w,         r->temperature_c,
 					r->memory_used_mb, r->memory_total_mb, r->utilization_pct };
 
 			t[j] = (double)(r->t_ns - t0) * 1e-9;
@@ -87,10 +86,10 @@ static int write_timeseries(const char *path, const struct llem_result *res,
 	return rc;
 }
 
-int measure_write_outputs(struct llem_result *r, char **out_dir,
-			  const struct config *cfg, const struct measure_options *o,
-			  const struct energy_sampler *s, const struct energy_meter *m,
-			  uint64_t experiment_t0, uint64_t window_t0, uint64_t window_t1)
+int measure_write_outputs(struct llem_result *r, char **out_dir, const struct config *cfg,
+			  const struct measure_options *o, const struct energy_sampler *s,
+			  const struct energy_meter *m, uint64_t experiment_t0, uint64_t window_t0,
+			  uint64_t window_t1)
 {
 	const char *root = o->results_dir ? o->results_dir : cfg_str(cfg, FIELD_OUTPUT_DIR);
 	char *slug = result_model_slug(r->model), *run_dir = NULL, *exp_dir = NULL;

@@ -11,9 +11,9 @@
  * phase) and result.json there, each atomically. *out_dir gets the
  * experiment directory.
  */
-int measure_write_outputs(struct llem_result *r, char **out_dir,
-			  const struct config *cfg, const struct measure_options *o,
-			  const struct energy_sampler *s, const struct energy_meter *m,
-			  uint64_t experiment_t0, uint64_t window_t0, uint64_t window_t1);
+int measure_write_outputs(struct llem_result *r, char **out_dir, const struct config *cfg,
+			  const struct measure_options *o, const struct energy_sampler *s,
+			  const struct energy_meter *m, uint64_t experiment_t0, uint64_t window_t0,
+			  uint64_t window_t1);
 
 #endif

@@ -34,37 +34,24 @@ static void put_text(struct strbuf *out, const char *s)
 	strbuf_addch(out, '"');
 }
 
-static void put_field(struct strbuf *out, const struct table_column *c,
-		      size_t i)
+static void put_field(struct strbuf *out, const struct table_column *c, size_t i)
 {
 	if (!table_present(c, i))
 		return;
 	switch (c->type) {
-	case TABLE_INT32:
-		strbuf_addf(out, "%" PRId32, ((const int32_t *)c->values)[i]);
-		break;
-	case TABLE_INT64:
-		strbuf_addf(out, "%" PRId64, ((const int64_t *)c->values)[i]);
-		break;
-	case TABLE_DOUBLE:
-		numfmt_double(out, ((const double *)c->values)[i]);
-		break;
+	case TABLE_INT32: strbuf_addf(out, "%" PRId32, ((const int32_t *)c->values)[i]); break;
+	case TABLE_INT64: strbuf_addf(out, "%" PRId64, ((const int64_t *)c->values)[i]); break;
+	case TABLE_DOUBLE: numfmt_double(out, ((const double *)c->values)[i]); break;
 	case TABLE_FLOAT:
 		/* widening is exact, so the text reads back to the float */
 		numfmt_double(out, (double)((const float *)c->values)[i]);
 		break;
-	case TABLE_BOOL:
-		strbuf_adds(out, ((const bool *)c->values)[i] ? "true"
-							       : "false");
-		break;
-	case TABLE_STRING:
-		put_text(out, ((const char *const *)c->values)[i]);
-		break;
+	case TABLE_BOOL: strbuf_adds(out, ((const bool *)c->values)[i] ? "true" : "false"); break;
+	case TABLE_STRING: put_text(out, ((const char *const *)c->values)[i]); break;
 	}
 }
 
-int table_write_csv(const char *path, const struct table_column *cols,
-		    size_t ncols, size_t nrows)
+int table_write_csv(const char *path, const struct table_column *cols, size_t ncols, size_t nrows)
 {
 	struct strbuf sb = STRBUF_INIT;
 	struct atomic_file *af = NULL;

@@ -27,8 +27,7 @@
 #define LEVELS_MAX_GROUPS 63
 
 /* parquet.thrift enums */
-enum { PQ_BOOLEAN = 0, PQ_INT32 = 1, PQ_INT64 = 2, PQ_FLOAT = 4, PQ_DOUBLE = 5,
-       PQ_BYTE_ARRAY = 6 };
+enum { PQ_BOOLEAN = 0, PQ_INT32 = 1, PQ_INT64 = 2, PQ_FLOAT = 4, PQ_DOUBLE = 5, PQ_BYTE_ARRAY = 6 };
 enum { PQ_REQUIRED = 0, PQ_OPTIONAL = 1 };
 enum { PQ_PLAIN = 0, PQ_RLE = 3 };
 enum { PQ_UNCOMPRESSED = 0 };
@@ -38,7 +37,7 @@ enum { PQ_CONVERTED_UTF8 = 0 };
 /* What the footer needs to know about one written column chunk. */
 struct chunk {
 	int64_t data_page_offset;
-	int64_t total_size;     /* page headers included, as the spec wants */
+	int64_t total_size; /* page headers included, as the spec wants */
 	int64_t null_count;
 	bool has_minmax;
 	struct strbuf min, max; /* PLAIN-encoded, without a length prefix */
@@ -46,13 +45,12 @@ struct chunk {
 
 struct pq_writer {
 	struct atomic_file *af;
-	int64_t off;            /* bytes written so far */
+	int64_t off; /* bytes written so far */
 };
 
 static void put_le32(struct strbuf *sb, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
-			 (uint8_t)(v >> 24) };
+	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
 
 	strbuf_add(sb, b, sizeof(b));
 }
@@ -91,8 +89,7 @@ static int pq_write(struct pq_writer *pw, const struct strbuf *sb)
 /* ---- definition levels: RLE/bit-packed hybrid, bit width 1 ---- */
 
 /* Length of the run of equal levels at i, counting at most limit. */
-static size_t run_length(const bool *present, size_t i, size_t n,
-			 size_t limit)
+static size_t run_length(const bool *present, size_t i, size_t n, size_t limit)
 {
 	size_t k = i + 1;
 
@@ -126,8 +123,7 @@ void parquet_encode_levels(struct strbuf *out, const bool *present, size_t n)
 		do {
 			groups++;
 			i += 8;
-		} while (i < n && groups < LEVELS_MAX_GROUPS &&
-			 run_length(present, i, n, 8) < 8);
+		} while (i < n && groups < LEVELS_MAX_GROUPS && run_length(present, i, n, 8) < 8);
 		thrift_varint(out, ((uint64_t)groups << 1) | 1);
 		for (g = 0; g < groups; g++) {
 			unsigned byte = 0;
@@ -156,22 +152,17 @@ static size_t value_size(const struct table_column *c, size_t i)
 {
 	switch (c->type) {
 	case TABLE_INT32:
-	case TABLE_FLOAT:
-		return 4;
+	case TABLE_FLOAT: return 4;
 	case TABLE_INT64:
-	case TABLE_DOUBLE:
-		return 8;
-	case TABLE_BOOL:
-		return 1; /* an overestimate of one bit; only sizes pages */
-	case TABLE_STRING:
-		return 4 + strlen(((const char *const *)c->values)[i]);
+	case TABLE_DOUBLE: return 8;
+	case TABLE_BOOL: return 1; /* an overestimate of one bit; only sizes pages */
+	case TABLE_STRING: return 4 + strlen(((const char *const *)c->values)[i]);
 	}
 	return 0;
 }
 
 /* The end of the page that starts at row start. */
-static size_t page_end(const struct table_column *c, size_t start,
-		       size_t nrows)
+static size_t page_end(const struct table_column *c, size_t start, size_t nrows)
 {
 	size_t end = start, bytes = 0;
 
@@ -187,8 +178,8 @@ static size_t page_end(const struct table_column *c, size_t start,
 }
 
 /* PLAIN values of the present rows in [start, end). */
-static void encode_values(struct strbuf *out, const struct table_column *c,
-			  size_t start, size_t end)
+static void encode_values(struct strbuf *out, const struct table_column *c, size_t start,
+			  size_t end)
 {
 	const int32_t *i32 = c->values;
 	const int64_t *i64 = c->values;
@@ -203,18 +194,10 @@ static void encode_values(struct strbuf *out, const struct table_column *c,
 		if (!table_present(c, i))
 			continue;
 		switch (c->type) {
-		case TABLE_INT32:
-			put_le32(out, (uint32_t)i32[i]);
-			break;
-		case TABLE_INT64:
-			put_le64(out, (uint64_t)i64[i]);
-			break;
-		case TABLE_FLOAT:
-			put_le32(out, float_bits(f32[i]));
-			break;
-		case TABLE_DOUBLE:
-			put_le64(out, double_bits(f64[i]));
-			break;
+		case TABLE_INT32: put_le32(out, (uint32_t)i32[i]); break;
+		case TABLE_INT64: put_le64(out, (uint64_t)i64[i]); break;
+		case TABLE_FLOAT: put_le32(out, float_bits(f32[i])); break;
+		case TABLE_DOUBLE: put_le64(out, double_bits(f64[i])); break;
 		case TABLE_BOOL:
 			/* LSB first, no length prefix, padded to a byte */
 			if (b[i])
@@ -239,8 +222,7 @@ static void encode_values(struct strbuf *out, const struct table_column *c,
 
 /* ---- statistics ---- */
 
-static void stats_int(struct chunk *ch, const struct table_column *c,
-		      size_t nrows)
+static void stats_int(struct chunk *ch, const struct table_column *c, size_t nrows)
 {
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
 	size_t i;
@@ -274,8 +256,7 @@ static void stats_int(struct chunk *ch, const struct table_column *c,
  * written -0.0 and a zero maximum +0.0, as parquet.thrift's ColumnOrder
  * asks, since the two zeros compare equal.
  */
-static void stats_real(struct chunk *ch, const struct table_column *c,
-		       size_t nrows)
+static void stats_real(struct chunk *ch, const struct table_column *c, size_t nrows)
 {
 	double lo = INFINITY, hi = -INFINITY;
 	size_t i;
@@ -310,8 +291,7 @@ static void stats_real(struct chunk *ch, const struct table_column *c,
 	}
 }
 
-static void stats_bool(struct chunk *ch, const struct table_column *c,
-		       size_t nrows)
+static void stats_bool(struct chunk *ch, const struct table_column *c, size_t nrows)
 {
 	bool any_false = false, any_true = false;
 	size_t i;
@@ -331,8 +311,7 @@ static void stats_bool(struct chunk *ch, const struct table_column *c,
 	strbuf_addch(&ch->max, any_true ? 1 : 0);
 }
 
-static void stats_string(struct chunk *ch, const struct table_column *c,
-			 size_t nrows)
+static void stats_string(struct chunk *ch, const struct table_column *c, size_t nrows)
 {
 	const char *const *v = c->values;
 	const char *lo = NULL, *hi = NULL;
@@ -350,16 +329,14 @@ static void stats_string(struct chunk *ch, const struct table_column *c,
 		if (!hi || strcmp(v[i], hi) > 0)
 			hi = v[i];
 	}
-	if (!lo || strlen(lo) > STATS_MAX_STRING ||
-	    strlen(hi) > STATS_MAX_STRING)
+	if (!lo || strlen(lo) > STATS_MAX_STRING || strlen(hi) > STATS_MAX_STRING)
 		return;
 	ch->has_minmax = true;
 	strbuf_adds(&ch->min, lo);
 	strbuf_adds(&ch->max, hi);
 }
 
-static void column_stats(struct chunk *ch, const struct table_column *c,
-			 size_t nrows)
+static void column_stats(struct chunk *ch, const struct table_column *c, size_t nrows)
 {
 	size_t i;
 
@@ -368,26 +345,18 @@ static void column_stats(struct chunk *ch, const struct table_column *c,
 			ch->null_count += !c->present[i];
 	switch (c->type) {
 	case TABLE_INT32:
-	case TABLE_INT64:
-		stats_int(ch, c, nrows);
-		break;
+	case TABLE_INT64: stats_int(ch, c, nrows); break;
 	case TABLE_FLOAT:
-	case TABLE_DOUBLE:
-		stats_real(ch, c, nrows);
-		break;
-	case TABLE_BOOL:
-		stats_bool(ch, c, nrows);
-		break;
-	case TABLE_STRING:
-		stats_string(ch, c, nrows);
-		break;
+	case TABLE_DOUBLE: stats_real(ch, c, nrows); break;
+	case TABLE_BOOL: stats_bool(ch, c, nrows); break;
+	case TABLE_STRING: stats_string(ch, c, nrows); break;
 	}
 }
 
 /* ---- pages and footer ---- */
 
-static int write_chunk(struct pq_writer *pw, const struct table_column *c,
-		       size_t nrows, struct chunk *ch)
+static int write_chunk(struct pq_writer *pw, const struct table_column *c, size_t nrows,
+		       struct chunk *ch)
 {
 	struct strbuf body = STRBUF_INIT, hdr = STRBUF_INIT;
 	struct thrift_writer w;
@@ -401,15 +370,14 @@ static int write_chunk(struct pq_writer *pw, const struct table_column *c,
 		strbuf_reset(&body);
 		strbuf_reset(&hdr);
 		if (c->present)
-			parquet_encode_levels(&body, c->present + start,
-					      end - start);
+			parquet_encode_levels(&body, c->present + start, end - start);
 		encode_values(&body, c, start, end);
 
 		thrift_begin(&w, &hdr);
 		thrift_field_i32(&w, 1, PQ_DATA_PAGE);
-		thrift_field_i32(&w, 2, (int32_t)body.len); /* uncompressed */
-		thrift_field_i32(&w, 3, (int32_t)body.len); /* compressed */
-		thrift_field_struct_begin(&w, 5); /* DataPageHeader */
+		thrift_field_i32(&w, 2, (int32_t)body.len);      /* uncompressed */
+		thrift_field_i32(&w, 3, (int32_t)body.len);      /* compressed */
+		thrift_field_struct_begin(&w, 5);                /* DataPageHeader */
 		thrift_field_i32(&w, 1, (int32_t)(end - start)); /* nulls too */
 		thrift_field_i32(&w, 2, PQ_PLAIN);
 		thrift_field_i32(&w, 3, PQ_RLE);
@@ -435,25 +403,18 @@ out:
 static int32_t physical_type(enum table_type t)
 {
 	switch (t) {
-	case TABLE_INT32:
-		return PQ_INT32;
-	case TABLE_INT64:
-		return PQ_INT64;
-	case TABLE_DOUBLE:
-		return PQ_DOUBLE;
-	case TABLE_FLOAT:
-		return PQ_FLOAT;
-	case TABLE_BOOL:
-		return PQ_BOOLEAN;
-	case TABLE_STRING:
-		return PQ_BYTE_ARRAY;
+	case TABLE_INT32: return PQ_INT32;
+	case TABLE_INT64: return PQ_INT64;
+	case TABLE_DOUBLE: return PQ_DOUBLE;
+	case TABLE_FLOAT: return PQ_FLOAT;
+	case TABLE_BOOL: return PQ_BOOLEAN;
+	case TABLE_STRING: return PQ_BYTE_ARRAY;
 	}
 	return PQ_BYTE_ARRAY;
 }
 
 /* A flat schema: a root holding one leaf per column. */
-static void footer_schema(struct thrift_writer *w,
-			  const struct table_column *cols, size_t ncols)
+static void footer_schema(struct thrift_writer *w, const struct table_column *cols, size_t ncols)
 {
 	size_t i;
 
@@ -482,8 +443,7 @@ static void footer_schema(struct thrift_writer *w,
 	}
 }
 
-static void footer_row_group(struct thrift_writer *w,
-			     const struct table_column *cols, size_t ncols,
+static void footer_row_group(struct thrift_writer *w, const struct table_column *cols, size_t ncols,
 			     size_t nrows, const struct chunk *chunks)
 {
 	int64_t total = 0;
@@ -495,8 +455,8 @@ static void footer_row_group(struct thrift_writer *w,
 		const struct chunk *ch = &chunks[i];
 
 		total += ch->total_size;
-		thrift_elem_struct_begin(w);    /* ColumnChunk */
-		thrift_field_i64(w, 2, 0);      /* file_offset: deprecated */
+		thrift_elem_struct_begin(w);     /* ColumnChunk */
+		thrift_field_i64(w, 2, 0);       /* file_offset: deprecated */
 		thrift_field_struct_begin(w, 3); /* ColumnMetaData */
 		thrift_field_i32(w, 1, physical_type(cols[i].type));
 		thrift_field_list(w, 2, THRIFT_I32, cols[i].present ? 2 : 1);
@@ -529,9 +489,9 @@ static void footer_row_group(struct thrift_writer *w,
 	thrift_end(w);
 }
 
-static void build_footer(struct strbuf *out, const struct table_column *cols,
-			 size_t ncols, size_t nrows, const struct chunk *chunks,
-			 const struct table_kv *meta, size_t nmeta)
+static void build_footer(struct strbuf *out, const struct table_column *cols, size_t ncols,
+			 size_t nrows, const struct chunk *chunks, const struct table_kv *meta,
+			 size_t nmeta)
 {
 	struct thrift_writer w;
 	size_t i;
@@ -557,8 +517,7 @@ static void build_footer(struct strbuf *out, const struct table_column *cols,
 	}
 	/* "<app> version <x.y.z> (build <id>)", the form readers parse */
 	thrift_field_string(&w, 6,
-			    "llem version " LLEM_VERSION_STRING
-			    " (build " LLEM_GIT_COMMIT ")");
+			    "llem version " LLEM_VERSION_STRING " (build " LLEM_GIT_COMMIT ")");
 	/* min/max are only defined under a declared column order */
 	thrift_field_list(&w, 7, THRIFT_STRUCT, ncols);
 	for (i = 0; i < ncols; i++) {
@@ -581,19 +540,16 @@ static int check_meta(const struct table_kv *meta, size_t nmeta)
 
 		if (!k || !table_utf8_valid(k, strlen(k)))
 			return error_set(LLEM_EINVAL,
-					 "parquet: metadata key %zu: missing or not UTF-8",
-					 i);
+					 "parquet: metadata key %zu: missing or not UTF-8", i);
 		if (v && !table_utf8_valid(v, strlen(v)))
-			return error_set(LLEM_EINVAL,
-					 "parquet: metadata '%s': value is not UTF-8",
+			return error_set(LLEM_EINVAL, "parquet: metadata '%s': value is not UTF-8",
 					 k);
 	}
 	return 0;
 }
 
-int table_write_parquet(const char *path, const struct table_column *cols,
-			size_t ncols, size_t nrows, const struct table_kv *meta,
-			size_t nmeta)
+int table_write_parquet(const char *path, const struct table_column *cols, size_t ncols,
+			size_t nrows, const struct table_kv *meta, size_t nmeta)
 {
 	struct pq_writer pw = { NULL, 0 };
 	struct strbuf sb = STRBUF_INIT;

@@ -11,19 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const result_methodology_names[3] = {
-	"total", "steady_state", "windowed"
-};
-const char *const result_baseline_method_names[4] = {
-	"fresh", "cached", "disabled", "unavailable"
-};
+const char *const result_methodology_names[3] = { "total", "steady_state", "windowed" };
+const char *const result_baseline_method_names[4] = { "fresh", "cached", "disabled",
+						      "unavailable" };
 const char *const result_energy_source_names[3] = { "nvml", "rapl", "replay" };
 const char *const result_energy_method_names[2] = { "counter", "integral" };
 const char *const result_warmup_mode_names[2] = { "fixed", "cv" };
 
 /* The enums are unsigned-compatible and start at 0: one bounds check. */
-#define ENUM_NAME(table, v) \
-	((unsigned)(v) < ARRAY_SIZE(table) ? (table)[(unsigned)(v)] : NULL)
+#define ENUM_NAME(table, v) ((unsigned)(v) < ARRAY_SIZE(table) ? (table)[(unsigned)(v)] : NULL)
 
 const char *result_methodology_name(enum result_methodology m)
 {
@@ -218,10 +214,9 @@ static bool is_utc_timestamp(const char *s)
 
 	if (n < 20 || s[n - 1] != 'Z')
 		return false;
-	if (!is_digits(s, 4) || s[4] != '-' || !is_digits(s + 5, 2) ||
-	    s[7] != '-' || !is_digits(s + 8, 2) || s[10] != 'T' ||
-	    !is_digits(s + 11, 2) || s[13] != ':' || !is_digits(s + 14, 2) ||
-	    s[16] != ':' || !is_digits(s + 17, 2))
+	if (!is_digits(s, 4) || s[4] != '-' || !is_digits(s + 5, 2) || s[7] != '-' ||
+	    !is_digits(s + 8, 2) || s[10] != 'T' || !is_digits(s + 11, 2) || s[13] != ':' ||
+	    !is_digits(s + 14, 2) || s[16] != ':' || !is_digits(s + 17, 2))
 		return false;
 	if (n == 20)
 		return true;
@@ -244,8 +239,7 @@ static bool is_config_hash(const char *s)
 
 #define UTC_RULE "must be ISO-8601 UTC (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)"
 
-static int bad(const char *source, const char *path, const char *fmt, ...)
-	LLEM_PRINTF(3, 4);
+static int bad(const char *source, const char *path, const char *fmt, ...) LLEM_PRINTF(3, 4);
 
 /* "source: path: why", the layout of every reader error too. */
 static int bad(const char *source, const char *path, const char *fmt, ...)
@@ -264,14 +258,10 @@ static int bad(const char *source, const char *path, const char *fmt, ...)
 
 static int check_identity(const struct llem_result *r, const char *source)
 {
-	const char *const names[] = {
-		"experiment_id", "config_hash", "model", "backend",
-		"start_time", "end_time"
-	};
-	const char *const values[] = {
-		r->experiment_id, r->config_hash, r->model, r->backend,
-		r->start_time, r->end_time
-	};
+	const char *const names[] = { "experiment_id", "config_hash", "model",
+				      "backend",       "start_time",  "end_time" };
+	const char *const values[] = { r->experiment_id, r->config_hash, r->model,
+				       r->backend,       r->start_time,  r->end_time };
 	const struct result_window *w = &r->steady_state_window;
 	size_t i;
 
@@ -279,8 +269,7 @@ static int check_identity(const struct llem_result *r, const char *source)
 		if (!values[i])
 			return bad(source, names[i], "is required (null given)");
 	if (!is_config_hash(r->config_hash))
-		return bad(source, "config_hash",
-			   "must be 16 lowercase hex digits");
+		return bad(source, "config_hash", "must be 16 lowercase hex digits");
 	if (!is_utc_timestamp(r->start_time))
 		return bad(source, "start_time", UTC_RULE);
 	if (!is_utc_timestamp(r->end_time))
@@ -304,23 +293,19 @@ static int check_counts(const struct llem_result *r, const char *source)
 {
 	const struct result_tokens *t = &r->tokens;
 	const char *const names[] = { "ttft_ms", "itl_ms", "tpot_ms", "e2e_ms" };
-	const struct result_stats *stats[] = {
-		&r->latency.ttft_ms, &r->latency.itl_ms, &r->latency.tpot_ms,
-		&r->latency.e2e_ms
-	};
+	const struct result_stats *stats[] = { &r->latency.ttft_ms, &r->latency.itl_ms,
+					       &r->latency.tpot_ms, &r->latency.e2e_ms };
 	const struct env_nvml *nv = &r->environment.nvml;
 	size_t i;
 
-	if (t->requests < 0 || t->input_tokens < 0 || t->output_tokens < 0 ||
-	    t->total_tokens < 0)
+	if (t->requests < 0 || t->input_tokens < 0 || t->output_tokens < 0 || t->total_tokens < 0)
 		return bad(source, "tokens", "every count is required (>= 0)");
 	if (t->total_tokens != t->input_tokens + t->output_tokens)
 		return bad(source, "tokens.total_tokens",
 			   "must equal input_tokens + output_tokens");
 	for (i = 0; i < ARRAY_SIZE(stats); i++)
 		if (stats[i]->present && stats[i]->samples < 0)
-			return bad(source, "latency",
-				   "%s.samples is required (>= 0)", names[i]);
+			return bad(source, "latency", "%s.samples is required (>= 0)", names[i]);
 	for (i = 0; i < nv->gpu_count; i++)
 		if (nv->gpus[i].index < 0)
 			return bad(source, "environment.nvml.gpus",
@@ -335,19 +320,15 @@ static int check_energy(const struct llem_result *r, const char *source)
 
 	/* No sensor, no number: a null needs its reason, a number none. */
 	if (e->present && r->energy_null_reason)
-		return bad(source, "energy_null_reason",
-			   "must be null when energy is measured");
+		return bad(source, "energy_null_reason", "must be null when energy is measured");
 	if (!e->present && (!r->energy_null_reason || !*r->energy_null_reason))
-		return bad(source, "energy_null_reason",
-			   "must say why energy is null");
+		return bad(source, "energy_null_reason", "must say why energy is null");
 	if (!e->present)
 		return 0;
 	if (e->device_count == 0)
-		return bad(source, "energy.devices",
-			   "must list the device(s) measured");
+		return bad(source, "energy.devices", "must list the device(s) measured");
 	if (!isfinite(e->total_energy_j))
-		return bad(source, "energy.total_energy_j",
-			   "is required when energy is measured");
+		return bad(source, "energy.total_energy_j", "is required when energy is measured");
 	if (!result_baseline_method_name(e->baseline.method))
 		return bad(source, "energy.baseline.method", "unknown value");
 	if (e->baseline.measured_at && !is_utc_timestamp(e->baseline.measured_at))
@@ -358,12 +339,10 @@ static int check_energy(const struct llem_result *r, const char *source)
 
 		snprintf(path, sizeof(path), "energy.devices[%zu]", i);
 		if (!d->device || !*d->device)
-			return bad(source, path,
-				   "device is required (non-empty)");
+			return bad(source, path, "device is required (non-empty)");
 		if (!isfinite(d->energy_j))
 			return bad(source, path, "energy_j is required");
-		if (!result_energy_source_name(d->source) ||
-		    !result_energy_method_name(d->method))
+		if (!result_energy_source_name(d->source) || !result_energy_method_name(d->method))
 			return bad(source, path, "unknown source or method");
 	}
 	return 0;
@@ -387,8 +366,7 @@ int result_check(const struct llem_result *r, const char *source)
 		return bad(source, "warmup.mode", "unknown value");
 	for (i = 0; i < r->warning_count; i++)
 		if (!r->warnings[i])
-			return bad(source, "warnings", "[%zu] is a null string",
-				   i);
+			return bad(source, "warnings", "[%zu] is a null string", i);
 	return 0;
 }
 

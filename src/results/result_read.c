@@ -18,22 +18,20 @@
 #define OR_NULL (JSONR_REQUIRED | JSONR_NULLABLE)
 
 /* A count: int64, -1 is null (results.h). */
-static void get_count(struct jsonr_node *n, const char *key, unsigned flags,
-		      int64_t *out)
+static void get_count(struct jsonr_node *n, const char *key, unsigned flags, int64_t *out)
 {
 	jsonr_int64(n, key, flags, 0, INT64_MAX, out);
 }
 
 /* An enum field read by its name table (results.h). */
-#define GET_ENUM(n, key, table, field)                                       \
-	do {                                                                 \
-		unsigned v_;                                                 \
-		if (jsonr_enum(n, key, REQ, table, ARRAY_SIZE(table), &v_))  \
-			(field) = v_;                                        \
+#define GET_ENUM(n, key, table, field)                                                             \
+	do {                                                                                       \
+		unsigned v_;                                                                       \
+		if (jsonr_enum(n, key, REQ, table, ARRAY_SIZE(table), &v_))                        \
+			(field) = v_;                                                              \
 	} while (0)
 
-static void read_stats(struct jsonr_node *f, const char *key,
-		       struct result_stats *s)
+static void read_stats(struct jsonr_node *f, const char *key, struct result_stats *s)
 {
 	struct jsonr_node c;
 
@@ -75,17 +73,14 @@ static void read_energy(struct jsonr_node *f, struct llem_result *r)
 	e->present = true;
 	jsonr_double(&c, "total_energy_j", REQ, &e->total_energy_j);
 	jsonr_double(&c, "energy_adjusted_j", OR_NULL, &e->energy_adjusted_j);
-	jsonr_double(&c, "energy_per_output_token_j", OR_NULL,
-		     &e->energy_per_output_token_j);
+	jsonr_double(&c, "energy_per_output_token_j", OR_NULL, &e->energy_per_output_token_j);
 	jsonr_double(&c, "energy_adjusted_per_output_token_j", OR_NULL,
 		     &e->energy_adjusted_per_output_token_j);
 	jsonr_double(&c, "mean_power_w", OR_NULL, &e->mean_power_w);
 	if (jsonr_enter(&b, &c, "baseline", REQ)) {
-		GET_ENUM(&b, "method", result_baseline_method_names,
-			 e->baseline.method);
+		GET_ENUM(&b, "method", result_baseline_method_names, e->baseline.method);
 		jsonr_double(&b, "power_w", OR_NULL, &e->baseline.power_w);
-		jsonr_strdup(&b, "measured_at", OR_NULL,
-			     &e->baseline.measured_at);
+		jsonr_strdup(&b, "measured_at", OR_NULL, &e->baseline.measured_at);
 		jsonr_double(&b, "age_s", OR_NULL, &e->baseline.age_s);
 		jsonr_double(&b, "duration_s", OR_NULL, &e->baseline.duration_s);
 		get_count(&b, "samples", OR_NULL, &e->baseline.samples);
@@ -143,10 +138,8 @@ static void read_environment(struct jsonr_node *f, struct env_snapshot *env)
 		return;
 	jsonr_strdup(&c, "collected_at", OR_NULL, &env->collected_at);
 	jsonr_strdup(&c, "cpu_model", OR_NULL, &env->cpu_model);
-	jsonr_int(&c, "cpu_logical_cores", OR_NULL, 0, INT_MAX,
-		  &env->cpu_logical_cores);
-	jsonr_int(&c, "cpu_physical_cores", OR_NULL, 0, INT_MAX,
-		  &env->cpu_physical_cores);
+	jsonr_int(&c, "cpu_logical_cores", OR_NULL, 0, INT_MAX, &env->cpu_logical_cores);
+	jsonr_int(&c, "cpu_physical_cores", OR_NULL, 0, INT_MAX, &env->cpu_physical_cores);
 	jsonr_strdup(&c, "cpu_governor", OR_NULL, &env->cpu_governor);
 	get_count(&c, "memory_total_mb", OR_NULL, &env->memory_total_mb);
 	jsonr_strdup(&c, "kernel", OR_NULL, &env->kernel);
@@ -155,13 +148,10 @@ static void read_environment(struct jsonr_node *f, struct env_snapshot *env)
 	jsonr_strdup(&c, "container", OR_NULL, &env->container);
 	if (jsonr_enter(&n, &c, "nvml", REQ)) {
 		jsonr_bool(&n, "loaded", REQ, &env->nvml.loaded);
-		jsonr_strdup(&n, "library_path", OR_NULL,
-			     &env->nvml.library_path);
+		jsonr_strdup(&n, "library_path", OR_NULL, &env->nvml.library_path);
 		jsonr_strdup(&n, "error", OR_NULL, &env->nvml.error);
-		jsonr_strdup(&n, "driver_version", OR_NULL,
-			     &env->nvml.driver_version);
-		jsonr_strdup(&n, "cuda_driver_version", OR_NULL,
-			     &env->nvml.cuda_driver_version);
+		jsonr_strdup(&n, "driver_version", OR_NULL, &env->nvml.driver_version);
+		jsonr_strdup(&n, "cuda_driver_version", OR_NULL, &env->nvml.cuda_driver_version);
 		read_gpus(&n, &env->nvml);
 		jsonr_leave(&n);
 	}
@@ -184,8 +174,7 @@ static void read_warmup(struct jsonr_node *f, struct llem_result *r)
 	jsonr_bool(&c, "converged", REQ, &w->converged);
 	jsonr_double(&c, "final_cv", OR_NULL, &w->final_cv);
 	jsonr_double(&c, "target_cv", OR_NULL, &w->target_cv);
-	jsonr_double(&c, "thermal_floor_wait_s", OR_NULL,
-		     &w->thermal_floor_wait_s);
+	jsonr_double(&c, "thermal_floor_wait_s", OR_NULL, &w->thermal_floor_wait_s);
 	if (jsonr_enter_array(&arr, &c, "latencies_ms", REQ)) {
 		for (i = 0; i < jsonr_size(&arr) && !arr.r->rc; i++) {
 			double ms = NAN;
@@ -207,8 +196,7 @@ static void read_thermal(struct jsonr_node *f, struct result_thermal *t)
 		return;
 	t->present = true;
 	jsonr_double(&c, "max_temperature_c", OR_NULL, &t->max_temperature_c);
-	jsonr_double(&c, "start_temperature_c", OR_NULL,
-		     &t->start_temperature_c);
+	jsonr_double(&c, "start_temperature_c", OR_NULL, &t->start_temperature_c);
 	jsonr_double(&c, "end_temperature_c", OR_NULL, &t->end_temperature_c);
 	jsonr_bool(&c, "throttle_detected", REQ, &t->throttle_detected);
 	jsonr_bool(&c, "thermal", REQ, &t->thermal);
@@ -216,8 +204,7 @@ static void read_thermal(struct jsonr_node *f, struct result_thermal *t)
 	jsonr_bool(&c, "sw_thermal", REQ, &t->sw_thermal);
 	jsonr_bool(&c, "hw_thermal", REQ, &t->hw_thermal);
 	jsonr_bool(&c, "hw_power", REQ, &t->hw_power);
-	jsonr_double(&c, "throttled_duration_s", OR_NULL,
-		     &t->throttled_duration_s);
+	jsonr_double(&c, "throttled_duration_s", OR_NULL, &t->throttled_duration_s);
 	get_count(&c, "samples", OR_NULL, &t->samples);
 	jsonr_leave(&c);
 }
@@ -254,16 +241,14 @@ static void read_config(struct jsonr_node *f, struct llem_result *r)
 		return;
 	text = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	if (!text) {
-		jsonr_fail(f, "effective_config", LLEM_EINVAL,
-			   "cannot re-serialise");
+		jsonr_fail(f, "effective_config", LLEM_EINVAL, "cannot re-serialise");
 		return;
 	}
 	jsonw_init(&w, &sb, JSONW_PYTHON);
 	if (result_emit_json_object(&w, text, "effective_config") == 0)
 		r->effective_config = strbuf_detach(&sb);
 	else
-		jsonr_fail(f, "effective_config", LLEM_EINVAL, "%s",
-			   error_last());
+		jsonr_fail(f, "effective_config", LLEM_EINVAL, "%s", error_last());
 	free(text);
 	strbuf_release(&sb);
 }
@@ -277,15 +262,14 @@ static void read_result(struct jsonr_node *root, struct llem_result *r)
 	if (jsonr_str(root, "schema_version", REQ, &version) &&
 	    strcmp(version, RESULT_SCHEMA_VERSION))
 		jsonr_fail(root, "schema_version", LLEM_EINVAL,
-			   "unsupported version \"%s\" (this llem reads \"%s\")",
-			   version, RESULT_SCHEMA_VERSION);
+			   "unsupported version \"%s\" (this llem reads \"%s\")", version,
+			   RESULT_SCHEMA_VERSION);
 	jsonr_strdup(root, "experiment_id", REQ, &r->experiment_id);
 	jsonr_strdup(root, "config_hash", REQ, &r->config_hash);
 	jsonr_strdup(root, "model", REQ, &r->model);
 	jsonr_strdup(root, "backend", REQ, &r->backend);
 	jsonr_strdup(root, "backend_version", OR_NULL, &r->backend_version);
-	GET_ENUM(root, "measurement_methodology", result_methodology_names,
-		 r->methodology);
+	GET_ENUM(root, "measurement_methodology", result_methodology_names, r->methodology);
 	if (jsonr_enter(&c, root, "steady_state_window", OR_NULL)) {
 		r->steady_state_window.present = true;
 		jsonr_double(&c, "start_s", REQ, &r->steady_state_window.start_s);
@@ -307,19 +291,15 @@ static void read_result(struct jsonr_node *root, struct llem_result *r)
 	if (jsonr_enter(&c, root, "throughput", REQ)) {
 		jsonr_double(&c, "output_tokens_per_s", OR_NULL,
 			     &r->throughput.output_tokens_per_s);
-		jsonr_double(&c, "total_tokens_per_s", OR_NULL,
-			     &r->throughput.total_tokens_per_s);
-		jsonr_double(&c, "requests_per_s", OR_NULL,
-			     &r->throughput.requests_per_s);
+		jsonr_double(&c, "total_tokens_per_s", OR_NULL, &r->throughput.total_tokens_per_s);
+		jsonr_double(&c, "requests_per_s", OR_NULL, &r->throughput.requests_per_s);
 		jsonr_leave(&c);
 	}
 	read_energy(root, r);
-	jsonr_strdup(root, "energy_null_reason", OR_NULL,
-		     &r->energy_null_reason);
+	jsonr_strdup(root, "energy_null_reason", OR_NULL, &r->energy_null_reason);
 	if (jsonr_enter(&c, root, "flops", REQ)) {
 		jsonr_double(&c, "total_flops", OR_NULL, &r->flops.total_flops);
-		jsonr_double(&c, "prefill_flops", OR_NULL,
-			     &r->flops.prefill_flops);
+		jsonr_double(&c, "prefill_flops", OR_NULL, &r->flops.prefill_flops);
 		jsonr_double(&c, "decode_flops", OR_NULL, &r->flops.decode_flops);
 		jsonr_double(&c, "flops_per_output_token", OR_NULL,
 			     &r->flops.flops_per_output_token);
@@ -330,8 +310,7 @@ static void read_result(struct jsonr_node *root, struct llem_result *r)
 		struct result_model_info *mi = &r->model_info;
 
 		get_count(&c, "parameters", OR_NULL, &mi->parameters);
-		get_count(&c, "non_embedding_parameters", OR_NULL,
-			  &mi->non_embedding_parameters);
+		get_count(&c, "non_embedding_parameters", OR_NULL, &mi->non_embedding_parameters);
 		get_count(&c, "layers", OR_NULL, &mi->layers);
 		get_count(&c, "hidden_size", OR_NULL, &mi->hidden_size);
 		get_count(&c, "attention_heads", OR_NULL, &mi->attention_heads);
@@ -349,10 +328,8 @@ static void read_result(struct jsonr_node *root, struct llem_result *r)
 		jsonr_leave(&c);
 	}
 	if (jsonr_enter(&c, root, "memory", REQ)) {
-		jsonr_double(&c, "model_memory_mb", OR_NULL,
-			     &r->memory.model_memory_mb);
-		jsonr_double(&c, "peak_memory_mb", OR_NULL,
-			     &r->memory.peak_memory_mb);
+		jsonr_double(&c, "model_memory_mb", OR_NULL, &r->memory.model_memory_mb);
+		jsonr_double(&c, "peak_memory_mb", OR_NULL, &r->memory.peak_memory_mb);
 		jsonr_strdup(&c, "method", OR_NULL, &r->memory.method);
 		jsonr_leave(&c);
 	}
@@ -364,8 +341,7 @@ static void read_result(struct jsonr_node *root, struct llem_result *r)
 	read_config(root, r);
 }
 
-int result_from_json(struct llem_result *out, const char *json,
-		     const char *source_name)
+int result_from_json(struct llem_result *out, const char *json, const char *source_name)
 {
 	struct jsonr rd;
 	struct jsonr_node root;

@@ -9,8 +9,7 @@
 
 #include <jansson.h>
 
-static void put_stats(struct jsonw *w, const char *key,
-		      const struct result_stats *s)
+static void put_stats(struct jsonw *w, const char *key, const struct result_stats *s)
 {
 	jsonw_key(w, key);
 	if (!s->present) {
@@ -141,7 +140,8 @@ static void emit_value(struct jsonw *w, json_t *v)
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		jsonw_object_begin(w);
-		json_object_foreach(v, key, item) {
+		json_object_foreach(v, key, item)
+		{
 			jsonw_key(w, key);
 			emit_value(w, item);
 		}
@@ -149,28 +149,15 @@ static void emit_value(struct jsonw *w, json_t *v)
 		break;
 	case JSON_ARRAY:
 		jsonw_array_begin(w);
-		json_array_foreach(v, i, item)
-			emit_value(w, item);
+		json_array_foreach(v, i, item) emit_value(w, item);
 		jsonw_array_end(w);
 		break;
-	case JSON_STRING:
-		jsonw_string(w, json_string_value(v));
-		break;
-	case JSON_INTEGER:
-		jsonw_int(w, (int64_t)json_integer_value(v));
-		break;
-	case JSON_REAL:
-		jsonw_double(w, json_real_value(v));
-		break;
-	case JSON_TRUE:
-		jsonw_bool(w, true);
-		break;
-	case JSON_FALSE:
-		jsonw_bool(w, false);
-		break;
-	case JSON_NULL:
-		jsonw_null(w);
-		break;
+	case JSON_STRING: jsonw_string(w, json_string_value(v)); break;
+	case JSON_INTEGER: jsonw_int(w, (int64_t)json_integer_value(v)); break;
+	case JSON_REAL: jsonw_double(w, json_real_value(v)); break;
+	case JSON_TRUE: jsonw_bool(w, true); break;
+	case JSON_FALSE: jsonw_bool(w, false); break;
+	case JSON_NULL: jsonw_null(w); break;
 	}
 }
 
@@ -180,8 +167,8 @@ static json_t *parse_object(const char *text, const char *what)
 	json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 
 	if (!v) {
-		error_set(LLEM_EINVAL, "%s: not valid JSON: %s (column %d)", what,
-			  jerr.text, jerr.column);
+		error_set(LLEM_EINVAL, "%s: not valid JSON: %s (column %d)", what, jerr.text,
+			  jerr.column);
 		return NULL;
 	}
 	if (!json_is_object(v)) {
@@ -203,8 +190,7 @@ int result_emit_json_object(struct jsonw *w, const char *text, const char *what)
 	return 0;
 }
 
-static void write_result(struct jsonw *w, const struct llem_result *r,
-			 json_t *config)
+static void write_result(struct jsonw *w, const struct llem_result *r, json_t *config)
 {
 	const struct result_window *win = &r->steady_state_window;
 	const struct result_flops *f = &r->flops;
@@ -220,8 +206,7 @@ static void write_result(struct jsonw *w, const struct llem_result *r,
 	jsonw_put_string(w, "model", r->model);
 	jsonw_put_string(w, "backend", r->backend);
 	jsonw_put_string(w, "backend_version", r->backend_version);
-	jsonw_put_string(w, "measurement_methodology",
-			 result_methodology_name(r->methodology));
+	jsonw_put_string(w, "measurement_methodology", result_methodology_name(r->methodology));
 	jsonw_key(w, "steady_state_window");
 	if (win->present) {
 		jsonw_object_begin(w);
@@ -354,8 +339,7 @@ int result_to_json(const struct llem_result *r, struct strbuf *out)
 		return rc;
 	/* Parse first, so that a bad config leaves out untouched. */
 	if (r->effective_config) {
-		config = parse_object(r->effective_config,
-				      "result: effective_config");
+		config = parse_object(r->effective_config, "result: effective_config");
 		if (!config)
 			return LLEM_EINVAL;
 	}

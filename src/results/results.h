@@ -37,26 +37,22 @@ enum result_methodology {
 };
 
 enum result_baseline_method {
-	RESULT_BASELINE_FRESH,       /* measured for this experiment */
-	RESULT_BASELINE_CACHED,      /* reused from an earlier experiment */
-	RESULT_BASELINE_DISABLED,    /* switched off in the config */
-	RESULT_BASELINE_UNAVAILABLE  /* wanted, but no power reading */
+	RESULT_BASELINE_FRESH,      /* measured for this experiment */
+	RESULT_BASELINE_CACHED,     /* reused from an earlier experiment */
+	RESULT_BASELINE_DISABLED,   /* switched off in the config */
+	RESULT_BASELINE_UNAVAILABLE /* wanted, but no power reading */
 };
 
-enum result_energy_source {
-	RESULT_SOURCE_NVML,
-	RESULT_SOURCE_RAPL,
-	RESULT_SOURCE_REPLAY
-};
+enum result_energy_source { RESULT_SOURCE_NVML, RESULT_SOURCE_RAPL, RESULT_SOURCE_REPLAY };
 
 enum result_energy_method {
-	RESULT_ENERGY_COUNTER,  /* hardware counter differenced at the edges */
-	RESULT_ENERGY_INTEGRAL  /* trapezoid integral of sampled power */
+	RESULT_ENERGY_COUNTER, /* hardware counter differenced at the edges */
+	RESULT_ENERGY_INTEGRAL /* trapezoid integral of sampled power */
 };
 
 enum result_warmup_mode {
-	RESULT_WARMUP_FIXED,    /* a fixed number of runs */
-	RESULT_WARMUP_CV        /* until the latency CV falls below target */
+	RESULT_WARMUP_FIXED, /* a fixed number of runs */
+	RESULT_WARMUP_CV     /* until the latency CV falls below target */
 };
 
 /* The names used in result.json ("total", "fresh", ...), by enum value. */
@@ -74,21 +70,21 @@ const char *result_warmup_mode_name(enum result_warmup_mode m);
 
 /* Summary of a sample set; the unit is the enclosing key's (ttft_ms: ms). */
 struct result_stats {
-	bool present;           /* false: not measured (null on disk) */
-	int64_t samples;        /* samples summarised (NaN samples left out) */
+	bool present;                            /* false: not measured (null on disk) */
+	int64_t samples;                         /* samples summarised (NaN samples left out) */
 	double mean, median, p95, p99, min, max; /* NAN when samples == 0 */
 };
 
 struct result_window {
-	bool present;           /* false for methodology "total" */
-	double start_s, end_s;  /* from the start of the measurement window */
+	bool present;          /* false for methodology "total" */
+	double start_s, end_s; /* from the start of the measurement window */
 };
 
 struct result_tokens {
-	int64_t requests;       /* requests completed in the window */
-	int64_t input_tokens;   /* prompt tokens, padding never counted */
-	int64_t output_tokens;  /* generated tokens, padding never counted */
-	int64_t total_tokens;   /* input_tokens + output_tokens */
+	int64_t requests;      /* requests completed in the window */
+	int64_t input_tokens;  /* prompt tokens, padding never counted */
+	int64_t output_tokens; /* generated tokens, padding never counted */
+	int64_t total_tokens;  /* input_tokens + output_tokens */
 };
 
 struct result_throughput {
@@ -99,44 +95,44 @@ struct result_throughput {
 
 struct result_baseline {
 	enum result_baseline_method method;
-	double power_w;         /* idle power, summed over devices */
-	char *measured_at;      /* UTC start of the baseline measurement */
-	double age_s;           /* measurement window start - baseline end */
-	double duration_s;      /* how long the baseline was sampled */
-	int64_t samples;        /* power readings averaged */
+	double power_w;    /* idle power, summed over devices */
+	char *measured_at; /* UTC start of the baseline measurement */
+	double age_s;      /* measurement window start - baseline end */
+	double duration_s; /* how long the baseline was sampled */
+	int64_t samples;   /* power readings averaged */
 };
 
 /* One energy domain, never overlapping another (RAPL package vs dram). */
 struct result_energy_device {
 	enum result_energy_source source;
-	char *device;              /* "gpu0", "package-0", "dram-0" */
+	char *device; /* "gpu0", "package-0", "dram-0" */
 	enum result_energy_method method;
-	double energy_j;           /* gross energy over the window */
-	double integral_energy_j;  /* power-integral cross-check; NAN if none */
-	double baseline_power_w;   /* this device's idle power; NAN if none */
-	double energy_adjusted_j;  /* max(0, energy_j - baseline_power_w *
-				    * duration_s); NAN without a baseline */
-	int64_t power_samples;     /* power readings in the window */
+	double energy_j;          /* gross energy over the window */
+	double integral_energy_j; /* power-integral cross-check; NAN if none */
+	double baseline_power_w;  /* this device's idle power; NAN if none */
+	double energy_adjusted_j; /* max(0, energy_j - baseline_power_w *
+				   * duration_s); NAN without a baseline */
+	int64_t power_samples;    /* power readings in the window */
 };
 
 struct result_energy {
-	bool present;           /* false: no sensor; see energy_null_reason */
-	double total_energy_j;  /* sum of devices[].energy_j */
-	double energy_adjusted_j; /* sum of devices[].energy_adjusted_j */
-	double energy_per_output_token_j;  /* total_energy_j / output_tokens */
+	bool present;                     /* false: no sensor; see energy_null_reason */
+	double total_energy_j;            /* sum of devices[].energy_j */
+	double energy_adjusted_j;         /* sum of devices[].energy_adjusted_j */
+	double energy_per_output_token_j; /* total_energy_j / output_tokens */
 	double energy_adjusted_per_output_token_j;
-	double mean_power_w;    /* total_energy_j / duration_s */
+	double mean_power_w; /* total_energy_j / duration_s */
 	struct result_baseline baseline;
 	struct result_energy_device *devices;
 	size_t device_count, device_cap;
 };
 
 struct result_flops {
-	double total_flops;     /* prefill_flops + decode_flops */
+	double total_flops; /* prefill_flops + decode_flops */
 	double prefill_flops;
 	double decode_flops;
 	double flops_per_output_token; /* total_flops / output_tokens */
-	char *method;           /* e.g. "2N+attention"; NULL when unknown */
+	char *method;                  /* e.g. "2N+attention"; NULL when unknown */
 };
 
 /* What the backend reported at load time (FLOPs are derived from it). */
@@ -144,29 +140,29 @@ struct result_model_info {
 	int64_t parameters;
 	int64_t non_embedding_parameters;
 	int64_t layers, hidden_size, attention_heads, kv_heads, vocab_size;
-	char *dtype;            /* "float32", "bfloat16", "q8_0", ... */
+	char *dtype; /* "float32", "bfloat16", "q8_0", ... */
 	int64_t weights_bytes;
 };
 
 struct result_latency {
-	struct result_stats ttft_ms;  /* per request: first token - submit */
-	struct result_stats itl_ms;   /* every gap between consecutive tokens */
-	struct result_stats tpot_ms;  /* per request: (e2e - ttft) / (out - 1) */
-	struct result_stats e2e_ms;   /* per request: last token - submit */
+	struct result_stats ttft_ms; /* per request: first token - submit */
+	struct result_stats itl_ms;  /* every gap between consecutive tokens */
+	struct result_stats tpot_ms; /* per request: (e2e - ttft) / (out - 1) */
+	struct result_stats e2e_ms;  /* per request: last token - submit */
 };
 
 struct result_memory {
-	double model_memory_mb;  /* MiB held after load, before inference */
-	double peak_memory_mb;   /* MiB peak during the window, model included */
-	char *method;            /* how it was read, e.g. "nvml", "rss" */
+	double model_memory_mb; /* MiB held after load, before inference */
+	double peak_memory_mb;  /* MiB peak during the window, model included */
+	char *method;           /* how it was read, e.g. "nvml", "rss" */
 };
 
 struct result_thermal {
-	bool present;            /* false: no temperature/throttle sensor */
+	bool present; /* false: no temperature/throttle sensor */
 	double max_temperature_c;
 	double start_temperature_c, end_temperature_c;
-	bool throttle_detected;  /* any of the five reasons below was seen */
-	bool thermal;            /* sw_thermal || hw_thermal */
+	bool throttle_detected; /* any of the five reasons below was seen */
+	bool thermal;           /* sw_thermal || hw_thermal */
 	bool power, sw_thermal, hw_thermal, hw_power;
 	double throttled_duration_s;
 	int64_t samples;
@@ -177,22 +173,22 @@ struct result_warmup {
 	enum result_warmup_mode mode;
 	int64_t iterations_completed;
 	bool converged;
-	double final_cv;         /* population CV of the last window */
-	double target_cv;        /* NAN in fixed mode */
+	double final_cv;  /* population CV of the last window */
+	double target_cv; /* NAN in fixed mode */
 	double thermal_floor_wait_s;
-	double *latencies_ms;    /* one per warmup run, in order */
+	double *latencies_ms; /* one per warmup run, in order */
 	size_t latency_count, latency_cap;
 };
 
 struct llem_result {
 	char *experiment_id;
-	char *config_hash;       /* 16 lowercase hex digits */
+	char *config_hash; /* 16 lowercase hex digits */
 	char *model;
 	char *backend;
-	char *backend_version;   /* nullable */
+	char *backend_version; /* nullable */
 	enum result_methodology methodology;
 	struct result_window steady_state_window;
-	char *start_time;        /* ISO-8601 UTC ending in 'Z' */
+	char *start_time; /* ISO-8601 UTC ending in 'Z' */
 	char *end_time;
 	double duration_s;       /* measurement window, CLOCK_MONOTONIC */
 	double inference_time_s; /* time inside the backend's generate calls */
@@ -209,8 +205,8 @@ struct llem_result {
 	struct env_snapshot environment;
 	char **warnings;
 	size_t warning_count, warning_cap;
-	char *timeseries;        /* file name next to result.json, or NULL */
-	char *effective_config;  /* JSON object text, or NULL; see below */
+	char *timeseries;       /* file name next to result.json, or NULL */
+	char *effective_config; /* JSON object text, or NULL; see below */
 };
 
 void result_init(struct llem_result *r);
@@ -226,8 +222,7 @@ void result_release(struct llem_result *r);
 int result_check(const struct llem_result *r, const char *source);
 
 /* Appends a warning ("prefix: text", see docs/results.md). */
-void result_add_warning(struct llem_result *r, const char *fmt, ...)
-	LLEM_PRINTF(2, 3);
+void result_add_warning(struct llem_result *r, const char *fmt, ...) LLEM_PRINTF(2, 3);
 /* A new device entry with every value null; owned by r. */
 struct result_energy_device *result_add_energy_device(struct llem_result *r);
 void result_warmup_add_latency(struct llem_result *r, double latency_ms);
@@ -250,8 +245,7 @@ int result_to_json(const struct llem_result *r, struct strbuf *out);
  * effective_config is kept as one-line JSON in Python's json.dumps layout,
  * so writing it again reproduces the file. Errors: LLEM_EINVAL.
  */
-int result_from_json(struct llem_result *out, const char *json,
-		     const char *source_name);
+int result_from_json(struct llem_result *out, const char *json, const char *source_name);
 
 /*
  * Parses text (a JSON object) and writes it through w as one value, in w's
@@ -271,8 +265,7 @@ int result_load(struct llem_result *out, const char *path);
  * "linear" percentile, min, max. present is set; with no samples left the
  * values are NAN and samples is 0.
  */
-void result_stats_compute(struct result_stats *out, const double *samples,
-			  size_t n);
+void result_stats_compute(struct result_stats *out, const double *samples, size_t n);
 /* numpy.percentile(sorted, pct) with method="linear"; NAN when n == 0. */
 double result_percentile_sorted(const double *sorted, size_t n, double pct);
 

@@ -30,8 +30,7 @@ static double pairwise_sum(const double *a, size_t n)
 		for (i = 8; i < n - (n % 8); i += 8)
 			for (j = 0; j < 8; j++)
 				r[j] += a[i + j];
-		res = ((r[0] + r[1]) + (r[2] + r[3])) +
-		      ((r[4] + r[5]) + (r[6] + r[7]));
+		res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
 		for (; i < n; i++)
 			res += a[i];
 		return res;
@@ -73,8 +72,7 @@ double result_percentile_sorted(const double *sorted, size_t n, double pct)
 	return a + diff * gamma;
 }
 
-void result_stats_compute(struct result_stats *out, const double *samples,
-			  size_t n)
+void result_stats_compute(struct result_stats *out, const double *samples, size_t n)
 {
 	double *v = xmalloc((n ? n : 1) * sizeof(*v));
 	size_t i, m = 0;

@@ -45,8 +45,7 @@ bool table_utf8_valid(const char *s, size_t n)
 	return true;
 }
 
-static int check_strings(const char *what, const struct table_column *c,
-			 size_t nrows)
+static int check_strings(const char *what, const struct table_column *c, size_t nrows)
 {
 	const char *const *v = c->values;
 	size_t i;
@@ -62,48 +61,41 @@ static int check_strings(const char *what, const struct table_column *c,
 					 what, c->name, i);
 		n = strlen(v[i]);
 		if (n > TABLE_MAX_STRING)
-			return error_set(LLEM_EINVAL,
-					 "%s: column '%s' row %zu: string of %zu bytes (at most %zu)",
-					 what, c->name, i, n, TABLE_MAX_STRING);
+			return error_set(
+				LLEM_EINVAL,
+				"%s: column '%s' row %zu: string of %zu bytes (at most %zu)", what,
+				c->name, i, n, TABLE_MAX_STRING);
 		if (!table_utf8_valid(v[i], n))
-			return error_set(LLEM_EINVAL,
-					 "%s: column '%s' row %zu: not valid UTF-8",
+			return error_set(LLEM_EINVAL, "%s: column '%s' row %zu: not valid UTF-8",
 					 what, c->name, i);
 	}
 	return 0;
 }
 
-int table_check(const char *what, const struct table_column *cols,
-		size_t ncols, size_t nrows)
+int table_check(const char *what, const struct table_column *cols, size_t ncols, size_t nrows)
 {
 	size_t i, j;
 
 	if (ncols == 0 || !cols)
-		return error_set(LLEM_EINVAL,
-				 "%s: a table needs at least one column", what);
+		return error_set(LLEM_EINVAL, "%s: a table needs at least one column", what);
 	for (i = 0; i < ncols; i++) {
 		const struct table_column *c = &cols[i];
 		int rc;
 
 		if (!c->name || !*c->name)
-			return error_set(LLEM_EINVAL,
-					 "%s: column %zu has no name", what, i);
+			return error_set(LLEM_EINVAL, "%s: column %zu has no name", what, i);
 		if (!table_utf8_valid(c->name, strlen(c->name)))
-			return error_set(LLEM_EINVAL,
-					 "%s: column %zu: name is not valid UTF-8",
+			return error_set(LLEM_EINVAL, "%s: column %zu: name is not valid UTF-8",
 					 what, i);
 		for (j = 0; j < i; j++)
 			if (!strcmp(cols[j].name, c->name))
-				return error_set(LLEM_EINVAL,
-						 "%s: column '%s' appears twice",
-						 what, c->name);
+				return error_set(LLEM_EINVAL, "%s: column '%s' appears twice", what,
+						 c->name);
 		if ((unsigned)c->type > TABLE_STRING)
-			return error_set(LLEM_EINVAL,
-					 "%s: column '%s': unknown type %d", what,
+			return error_set(LLEM_EINVAL, "%s: column '%s': unknown type %d", what,
 					 c->name, (int)c->type);
 		if (nrows > 0 && !c->values)
-			return error_set(LLEM_EINVAL,
-					 "%s: column '%s' has no values", what,
+			return error_set(LLEM_EINVAL, "%s: column '%s' has no values", what,
 					 c->name);
 		if (c->type == TABLE_STRING) {
 			rc = check_strings(what, c, nrows);

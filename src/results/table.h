@@ -18,12 +18,12 @@
 #include "util/util.h"
 
 enum table_type {
-	TABLE_INT32,    /* int32_t */
-	TABLE_INT64,    /* int64_t */
-	TABLE_DOUBLE,   /* double, any bit pattern (NaN and infinities kept) */
-	TABLE_FLOAT,    /* float */
-	TABLE_BOOL,     /* bool */
-	TABLE_STRING    /* const char *, NUL-terminated valid UTF-8 */
+	TABLE_INT32,  /* int32_t */
+	TABLE_INT64,  /* int64_t */
+	TABLE_DOUBLE, /* double, any bit pattern (NaN and infinities kept) */
+	TABLE_FLOAT,  /* float */
+	TABLE_BOOL,   /* bool */
+	TABLE_STRING  /* const char *, NUL-terminated valid UTF-8 */
 };
 
 /*
@@ -33,16 +33,16 @@ enum table_type {
  * null (values[i] is then not read, and may be NULL for strings).
  */
 struct table_column {
-	const char *name;       /* non-empty UTF-8, unique within the table */
+	const char *name; /* non-empty UTF-8, unique within the table */
 	enum table_type type;
-	const void *values;     /* may be NULL only when nrows == 0 */
+	const void *values; /* may be NULL only when nrows == 0 */
 	const bool *present;
 };
 
 /* A key-value pair for the Parquet footer (llem version, config hash). */
 struct table_kv {
-	const char *key;        /* UTF-8, not NULL */
-	const char *value;      /* UTF-8; NULL writes a key without a value */
+	const char *key;   /* UTF-8, not NULL */
+	const char *value; /* UTF-8; NULL writes a key without a value */
 };
 
 /* Strings longer than this are refused: Parquet page sizes are int32. */
@@ -57,9 +57,8 @@ struct table_kv {
  * NULL string in a present row, invalid UTF-8, a string over
  * TABLE_MAX_STRING), LLEM_EIO (the file cannot be written).
  */
-int table_write_parquet(const char *path, const struct table_column *cols,
-			size_t ncols, size_t nrows, const struct table_kv *meta,
-			size_t nmeta);
+int table_write_parquet(const char *path, const struct table_column *cols, size_t ncols,
+			size_t nrows, const struct table_kv *meta, size_t nmeta);
 
 /*
  * Writes path as RFC 4180 CSV: a header row of the column names, one line
@@ -70,14 +69,12 @@ int table_write_parquet(const char *path, const struct table_column *cols,
  * first (exact, not shortest for float), bools are true/false. Errors as
  * table_write_parquet.
  */
-int table_write_csv(const char *path, const struct table_column *cols,
-		    size_t ncols, size_t nrows);
+int table_write_csv(const char *path, const struct table_column *cols, size_t ncols, size_t nrows);
 
 /* ---- shared by the writers (table.c) ---- */
 
 /* Checks the rules above; 0 or LLEM_EINVAL with "what: why" as the message. */
-int table_check(const char *what, const struct table_column *cols,
-		size_t ncols, size_t nrows);
+int table_check(const char *what, const struct table_column *cols, size_t ncols, size_t nrows);
 bool table_utf8_valid(const char *s, size_t n);
 /* True when row i of col has a value. */
 static inline bool table_present(const struct table_column *col, size_t i)
@@ -88,7 +85,7 @@ static inline bool table_present(const struct table_column *col, size_t i)
 /* ---- Thrift compact protocol (thrift_compact.c), exposed for tests ---- */
 
 enum thrift_type {
-	THRIFT_TRUE = 1,        /* a bool field: the value is the type */
+	THRIFT_TRUE = 1, /* a bool field: the value is the type */
 	THRIFT_FALSE = 2,
 	THRIFT_BYTE = 3,
 	THRIFT_I16 = 4,
@@ -123,17 +120,14 @@ uint64_t thrift_zigzag(int64_t v);
 
 void thrift_begin(struct thrift_writer *w, struct strbuf *out);
 void thrift_end(struct thrift_writer *w);
-void thrift_field_header(struct thrift_writer *w, int16_t id,
-			 enum thrift_type type);
+void thrift_field_header(struct thrift_writer *w, int16_t id, enum thrift_type type);
 void thrift_field_bool(struct thrift_writer *w, int16_t id, bool v);
 void thrift_field_i32(struct thrift_writer *w, int16_t id, int32_t v);
 void thrift_field_i64(struct thrift_writer *w, int16_t id, int64_t v);
-void thrift_field_binary(struct thrift_writer *w, int16_t id, const void *p,
-			 size_t n);
+void thrift_field_binary(struct thrift_writer *w, int16_t id, const void *p, size_t n);
 void thrift_field_string(struct thrift_writer *w, int16_t id, const char *s);
 void thrift_field_struct_begin(struct thrift_writer *w, int16_t id);
-void thrift_field_list(struct thrift_writer *w, int16_t id,
-		       enum thrift_type elem, size_t n);
+void thrift_field_list(struct thrift_writer *w, int16_t id, enum thrift_type elem, size_t n);
 /* List elements: no field headers; a struct element ends with thrift_end. */
 void thrift_elem_struct_begin(struct thrift_writer *w);
 void thrift_elem_i32(struct thrift_writer *w, int32_t v);

@@ -65,8 +65,7 @@ void thrift_end(struct thrift_writer *w)
 	w->depth--;
 }
 
-void thrift_field_header(struct thrift_writer *w, int16_t id,
-			 enum thrift_type type)
+void thrift_field_header(struct thrift_writer *w, int16_t id, enum thrift_type type)
 {
 	int delta;
 
@@ -99,8 +98,7 @@ void thrift_field_i64(struct thrift_writer *w, int16_t id, int64_t v)
 	thrift_varint(w->out, thrift_zigzag(v));
 }
 
-void thrift_field_binary(struct thrift_writer *w, int16_t id, const void *p,
-			 size_t n)
+void thrift_field_binary(struct thrift_writer *w, int16_t id, const void *p, size_t n)
 {
 	thrift_field_header(w, id, THRIFT_BINARY);
 	thrift_varint(w->out, n);
@@ -118,8 +116,7 @@ void thrift_field_struct_begin(struct thrift_writer *w, int16_t id)
 	push(w);
 }
 
-void thrift_field_list(struct thrift_writer *w, int16_t id,
-		       enum thrift_type elem, size_t n)
+void thrift_field_list(struct thrift_writer *w, int16_t id, enum thrift_type elem, size_t n)
 {
 	thrift_field_header(w, id, THRIFT_LIST);
 	if (n < 15) {

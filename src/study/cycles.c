@@ -42,8 +42,8 @@ static void mt_init_by_array(struct mt19937 *mt, const uint32_t *key, int len)
 	for (int k = MT_N > len ? MT_N : len; k > 0; k--) {
 		uint32_t prev = mt->state[i - 1];
 
-		mt->state[i] = (mt->state[i] ^ ((prev ^ (prev >> 30)) * 1664525u)) +
-			       key[j] + (uint32_t)j;
+		mt->state[i] =
+			(mt->state[i] ^ ((prev ^ (prev >> 30)) * 1664525u)) + key[j] + (uint32_t)j;
 		if (++i >= MT_N) {
 			mt->state[0] = mt->state[MT_N - 1];
 			i = 1;
@@ -54,8 +54,7 @@ static void mt_init_by_array(struct mt19937 *mt, const uint32_t *key, int len)
 	for (int k = MT_N - 1; k > 0; k--) {
 		uint32_t prev = mt->state[i - 1];
 
-		mt->state[i] = (mt->state[i] ^ ((prev ^ (prev >> 30)) * 1566083941u)) -
-			       (uint32_t)i;
+		mt->state[i] = (mt->state[i] ^ ((prev ^ (prev >> 30)) * 1566083941u)) - (uint32_t)i;
 		if (++i >= MT_N) {
 			mt->state[0] = mt->state[MT_N - 1];
 			i = 1;
@@ -148,8 +147,7 @@ size_t study_order_runs(struct study_run_entry **out, size_t npoints, int ncycle
 
 	*out = NULL;
 	/* Also refuses counts whose product overflows (never a real study). */
-	if (npoints == 0 || ncycles <= 0 ||
-	    npoints > (size_t)UINT32_MAX / (size_t)ncycles)
+	if (npoints == 0 || ncycles <= 0 || npoints > (size_t)UINT32_MAX / (size_t)ncycles)
 		return 0;
 	runs = xcalloc(npoints * (size_t)ncycles, sizeof(*runs));
 	perm = xcalloc(npoints, sizeof(*perm));

@@ -43,8 +43,7 @@ static char *own_object_dir(void)
 {
 	Dl_info info;
 
-	if (!dladdr(&anchor, &info) || !info.dli_fname ||
-	    !strchr(info.dli_fname, '/'))
+	if (!dladdr(&anchor, &info) || !info.dli_fname || !strchr(info.dli_fname, '/'))
 		return NULL;
 	return fs_dirname(info.dli_fname);
 }
@@ -104,7 +103,8 @@ int study_find_llem_exe(char **out, const char *explicit_path)
 		}
 		return error_set(LLEM_ENOTFOUND,
 				 "the llem executable for study workers, '%s' (from %s), is not an "
-				 "executable file", p, explicit_path ? "llem_exe" : "LLEM_EXE");
+				 "executable file",
+				 p, explicit_path ? "llem_exe" : "LLEM_EXE");
 	}
 	dir = own_object_dir();
 	if (dir) {
@@ -120,10 +120,12 @@ int study_find_llem_exe(char **out, const char *explicit_path)
 	if (!found)
 		found = search_path(out, &tried);
 	if (!found)
-		rc = error_set(LLEM_ENOTFOUND,
-			       "cannot find the llem executable to run study workers; looked for:%s\n"
-			       "hint: set llem_study_options.llem_exe or the LLEM_EXE environment "
-			       "variable to the llem binary", strbuf_str(&tried));
+		rc = error_set(
+			LLEM_ENOTFOUND,
+			"cannot find the llem executable to run study workers; looked for:%s\n"
+			"hint: set llem_study_options.llem_exe or the LLEM_EXE environment "
+			"variable to the llem binary",
+			strbuf_str(&tried));
 	strbuf_release(&tried);
 	return rc;
 }

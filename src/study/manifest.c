@@ -17,10 +17,8 @@
 #define MANIFEST_SCHEMA_VERSION "1.0"
 
 static const char *const state_names[] = {
-	[MANIFEST_PENDING] = "pending",
-	[MANIFEST_RUNNING] = "running",
-	[MANIFEST_COMPLETED] = "completed",
-	[MANIFEST_FAILED] = "failed",
+	[MANIFEST_PENDING] = "pending",         [MANIFEST_RUNNING] = "running",
+	[MANIFEST_COMPLETED] = "completed",     [MANIFEST_FAILED] = "failed",
 	[MANIFEST_INTERRUPTED] = "interrupted",
 };
 
@@ -82,12 +80,8 @@ void manifest_serialize(const struct manifest *m, struct strbuf *out)
 
 	for (size_t i = 0; i < m->count; i++) {
 		switch (m->entries[i].status) {
-		case MANIFEST_COMPLETED:
-			completed++;
-			break;
-		case MANIFEST_FAILED:
-			failed++;
-			break;
+		case MANIFEST_COMPLETED: completed++; break;
+		case MANIFEST_FAILED: failed++; break;
 		default:
 			/* As the seed counts: pending includes running (and
 			 * interrupted: both still have to run). */
@@ -166,8 +160,8 @@ int manifest_write(const struct manifest *m)
 
 int manifest_create(struct manifest **out, const char *path, const char *study_name,
 		    const char *study_design_hash, const char *const *point_hashes,
-		    const char *const *point_summaries,
-		    const struct study_run_entry *runs, size_t nruns)
+		    const char *const *point_summaries, const struct study_run_entry *runs,
+		    size_t nruns)
 {
 	struct manifest *m;
 
@@ -177,8 +171,7 @@ int manifest_create(struct manifest **out, const char *path, const char *study_n
 		return error_set(LLEM_EINVAL, "manifest: missing study name or hash");
 	for (size_t i = 0; i < nruns; i++)
 		if (!point_hashes[runs[i].point] || !point_summaries[runs[i].point])
-			return error_set(LLEM_EINVAL,
-					 "manifest: point %zu has no hash or summary",
+			return error_set(LLEM_EINVAL, "manifest: point %zu has no hash or summary",
 					 runs[i].point);
 
 	m = xcalloc(1, sizeof(*m));
@@ -297,8 +290,8 @@ int manifest_mark_interrupted(struct manifest *m, const char *message)
 		e->status = MANIFEST_INTERRUPTED;
 		set_str(&e->result_file, NULL);
 		set_str(&e->error_type, "Interrupted");
-		set_str(&e->error_message, message ? message
-				: "the study was interrupted while this experiment ran");
+		set_str(&e->error_message,
+			message ? message : "the study was interrupted while this experiment ran");
 		free(e->completed_at);
 		e->completed_at = now_utc();
 	}
@@ -326,8 +319,7 @@ static void load_entry(struct jsonr_node *c, struct manifest_entry *e)
 	jsonr_strdup(c, "config_hash", REQ, &e->config_hash);
 	jsonr_strdup(c, "config_summary", REQ, &e->config_summary);
 	jsonr_int(c, "cycle", REQ, 1, INT32_MAX, &e->cycle);
-	if (jsonr_enum(c, "status", REQ, state_names, ARRAY_SIZE(state_names),
-		       &status))
+	if (jsonr_enum(c, "status", REQ, state_names, ARRAY_SIZE(state_names), &status))
 		e->status = (enum manifest_state)status;
 	jsonr_strdup(c, "result_file", OR_NULL, &e->result_file);
 	jsonr_strdup(c, "error_type", OR_NULL, &e->error_type);
@@ -348,8 +340,7 @@ static void load_root(struct jsonr_node *root, struct manifest *m)
 	if (jsonr_str(root, "schema_version", REQ, &schema) &&
 	    strcmp(schema, MANIFEST_SCHEMA_VERSION))
 		jsonr_fail(root, "schema_version", LLEM_EINVAL,
-			   "unsupported (this llem reads \"" MANIFEST_SCHEMA_VERSION
-			   "\")");
+			   "unsupported (this llem reads \"" MANIFEST_SCHEMA_VERSION "\")");
 	jsonr_strdup(root, "study_name", REQ, &m->study_name);
 	jsonr_strdup(root, "study_design_hash", REQ, &m->study_design_hash);
 	jsonr_strdup(root, "llem_version", REQ, &m->llem_version);
@@ -358,8 +349,7 @@ static void load_root(struct jsonr_node *root, struct manifest *m)
 	/* A study as a whole is never pending. */
 	memcpy(study_states, state_names, sizeof(state_names));
 	study_states[MANIFEST_PENDING] = NULL;
-	if (jsonr_enum(root, "status", REQ, study_states,
-		       ARRAY_SIZE(study_states), &status))
+	if (jsonr_enum(root, "status", REQ, study_states, ARRAY_SIZE(study_states), &status))
 		m->status = (enum manifest_state)status;
 	jsonr_int64(root, "total_experiments", REQ, 0, INT32_MAX, &total);
 	jsonr_int64(root, "completed", REQ, 0, INT32_MAX, &completed);
@@ -391,14 +381,11 @@ static void load_root(struct jsonr_node *root, struct manifest *m)
 		jsonr_fail(root, "total_experiments", LLEM_EINVAL,
 			   "does not match the experiments");
 	if (completed != n_completed)
-		jsonr_fail(root, "completed", LLEM_EINVAL,
-			   "does not match the experiments");
+		jsonr_fail(root, "completed", LLEM_EINVAL, "does not match the experiments");
 	if (failed != n_failed)
-		jsonr_fail(root, "failed", LLEM_EINVAL,
-			   "does not match the experiments");
+		jsonr_fail(root, "failed", LLEM_EINVAL, "does not match the experiments");
 	if (pending != n_pending)
-		jsonr_fail(root, "pending", LLEM_EINVAL,
-			   "does not match the experiments");
+		jsonr_fail(root, "pending", LLEM_EINVAL, "does not match the experiments");
 }
 
 int manifest_load(struct manifest **out, const char *path)

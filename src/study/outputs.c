@@ -28,16 +28,24 @@ static int write_tables(const char *dir, const struct study *s, const struct run
 			size_t n)
 {
 	enum { NMETRIC = 12 };
-	static const char *const metric_names[NMETRIC] = {
-		"duration_s", "input_tokens", "output_tokens", "output_tokens_per_s",
-		"total_tokens_per_s", "total_energy_j", "energy_per_output_token_j",
-		"energy_adjusted_j", "ttft_ms_mean", "itl_ms_mean", "error_type", "result_file"
-	};
+	static const char *const metric_names[NMETRIC] = { "duration_s",
+							   "input_tokens",
+							   "output_tokens",
+							   "output_tokens_per_s",
+							   "total_tokens_per_s",
+							   "total_energy_j",
+							   "energy_per_output_token_j",
+							   "energy_adjusted_j",
+							   "ttft_ms_mean",
+							   "itl_ms_mean",
+							   "error_type",
+							   "result_file" };
 	size_t ncfg = 0, f, r, c, ncols;
 	struct table_column *cols;
 	struct col_buf *bufs;
 	int64_t *cycle = xcalloc(n + 1, sizeof(int64_t));
-	const char **hash = xcalloc(n + 1, sizeof(char *)), **status = xcalloc(n + 1, sizeof(char *));
+	const char **hash = xcalloc(n + 1, sizeof(char *)),
+		   **status = xcalloc(n + 1, sizeof(char *));
 	char *path;
 	int rc;
 
@@ -63,8 +71,10 @@ static int write_tables(const char *dir, const struct study *s, const struct run
 		if (!table_field(fd))
 			continue;
 		b->present = xcalloc(n + 1, sizeof(bool));
-		t = fd->type == FT_INT ? TABLE_INT64 : fd->type == FT_FLOAT ? TABLE_DOUBLE
-			: fd->type == FT_BOOL ? TABLE_BOOL : TABLE_STRING;
+		t = fd->type == FT_INT     ? TABLE_INT64
+		    : fd->type == FT_FLOAT ? TABLE_DOUBLE
+		    : fd->type == FT_BOOL  ? TABLE_BOOL
+					   : TABLE_STRING;
 		if (t == TABLE_INT64)
 			b->i = xcalloc(n + 1, sizeof(int64_t));
 		else if (t == TABLE_DOUBLE)
@@ -87,9 +97,10 @@ static int write_tables(const char *dir, const struct study *s, const struct run
 				b->s[r] = v->s;
 		}
 		cols[c] = (struct table_column){ fd->path, t,
-						 t == TABLE_INT64 ? (const void *)b->i
+						 t == TABLE_INT64    ? (const void *)b->i
 						 : t == TABLE_DOUBLE ? (const void *)b->d
-						 : t == TABLE_BOOL ? (const void *)b->b : (const void *)b->s,
+						 : t == TABLE_BOOL   ? (const void *)b->b
+								     : (const void *)b->s,
 						 b->present };
 		c++;
 	}
@@ -106,9 +117,18 @@ static int write_tables(const char *dir, const struct study *s, const struct run
 			b->d = xcalloc(n + 1, sizeof(double));
 		for (r = 0; r < n; r++) {
 			const struct run_row *w = &rows[r];
-			double d[NMETRIC] = { w->duration_s, 0, 0, w->out_tok_s, w->total_tok_s,
-					      w->energy_j, w->energy_per_token_j, w->adjusted_j,
-					      w->ttft_ms, w->itl_ms, 0, 0 };
+			double d[NMETRIC] = { w->duration_s,
+					      0,
+					      0,
+					      w->out_tok_s,
+					      w->total_tok_s,
+					      w->energy_j,
+					      w->energy_per_token_j,
+					      w->adjusted_j,
+					      w->ttft_ms,
+					      w->itl_ms,
+					      0,
+					      0 };
 
 			if (is_int) {
 				b->i[r] = f == 1 ? w->input_tokens : w->output_tokens;
@@ -122,9 +142,12 @@ static int write_tables(const char *dir, const struct study *s, const struct run
 			}
 		}
 		cols[c] = (struct table_column){ metric_names[f],
-						 is_int ? TABLE_INT64 : is_str ? TABLE_STRING : TABLE_DOUBLE,
-						 is_int ? (const void *)b->i : is_str ? (const void *)b->s
-										       : (const void *)b->d,
+						 is_int   ? TABLE_INT64
+						 : is_str ? TABLE_STRING
+							  : TABLE_DOUBLE,
+						 is_int   ? (const void *)b->i
+						 : is_str ? (const void *)b->s
+							  : (const void *)b->d,
 						 b->present };
 	}
 	path = xasprintf("%s/results.csv", dir);
@@ -238,9 +261,9 @@ static int write_study_json(const char *dir, const struct study *s,
 	return rc;
 }
 
-int study_write_outputs(const char *dir, const struct study *s,
-			const struct study_execution *ex, const struct manifest *m,
-			const struct run_row *rows, size_t nrows, double wall_s)
+int study_write_outputs(const char *dir, const struct study *s, const struct study_execution *ex,
+			const struct manifest *m, const struct run_row *rows, size_t nrows,
+			double wall_s)
 {
 	int rc = write_tables(dir, s, rows, nrows);
 

@@ -8,7 +8,7 @@
 struct run_row {
 	size_t point;
 	int cycle;
-	const char *status;  /* "completed", "failed", "interrupted" */
+	const char *status; /* "completed", "failed", "interrupted" */
 	char *result_file, *error_type, *error_message;
 	double duration_s, energy_j, energy_per_token_j, adjusted_j;
 	double out_tok_s, total_tok_s, ttft_ms, itl_ms;
@@ -22,8 +22,8 @@ struct run_row {
  * metrics) and study.json (counts, wall time, energy, failures, the
  * measurement protocol as run: ex) into dir, each atomically.
  */
-int study_write_outputs(const char *dir, const struct study *s,
-			const struct study_execution *ex, const struct manifest *m,
-			const struct run_row *rows, size_t nrows, double wall_s);
+int study_write_outputs(const char *dir, const struct study *s, const struct study_execution *ex,
+			const struct manifest *m, const struct run_row *rows, size_t nrows,
+			double wall_s);
 
 #endif

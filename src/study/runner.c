@@ -27,10 +27,10 @@
 
 /* A dataset the runner validated once for all its workers. */
 struct checked_dataset {
-	const char *name;            /* borrowed from the study */
-	bool ok;                     /* validated; else each worker reports why not */
+	const char *name; /* borrowed from the study */
+	bool ok;          /* validated; else each worker reports why not */
 	struct dataset_stamp stamp;
-	char *text;                  /* dataset_stamp_format() */
+	char *text; /* dataset_stamp_format() */
 };
 
 /* One study_run() call. */
@@ -38,8 +38,8 @@ struct runner {
 	const struct study *s;
 	const struct study_run_options *o;
 	struct study_execution ex;
-	bool stop;                   /* a callback asked to stop */
-	bool openblas_defaulted;     /* workers get openblas_default */
+	bool stop;               /* a callback asked to stop */
+	bool openblas_defaulted; /* workers get openblas_default */
 	struct checked_dataset *datasets;
 	size_t ndatasets;
 };
@@ -162,8 +162,8 @@ static int make_study_dir(char **out, const char *root, const char *name)
 
 	time_format_utc(&ts, clock_realtime_ns());
 	/* 2026-11-27T20:15:00.123456Z -> 2026-11-27T20-15-00 */
-	base = xasprintf("%s/%s_%.10sT%.2s-%.2s-%.2s", root, name, ts.buf, ts.buf + 11,
-			 ts.buf + 14, ts.buf + 17);
+	base = xasprintf("%s/%s_%.10sT%.2s-%.2s-%.2s", root, name, ts.buf, ts.buf + 11, ts.buf + 14,
+			 ts.buf + 17);
 	strbuf_release(&ts);
 	rc = fs_mkdirs(root, 0755);
 	if (!rc)
@@ -314,20 +314,24 @@ static bool run_one(struct run_row *row, struct runner *rn, size_t point, int cy
 			char *preview = output_preview(wr.output, wr.output_len);
 
 			row->error_type = xstrdup("ProcessCrash");
-			row->error_message = wr.output_len
-				? xasprintf("worker exited 0 without a valid result (its output began "
-					    "\"%s\"): %s", preview, error_last())
-				: xstrdup("worker exited 0 without a result (no output)");
+			row->error_message =
+				wr.output_len
+					? xasprintf(
+						  "worker exited 0 without a valid result (its output began "
+						  "\"%s\"): %s",
+						  preview, error_last())
+					: xstrdup("worker exited 0 without a result (no output)");
 			free(preview);
 		}
 		result_release(&r);
 		free(src);
 	} else {
 		row->error_type = xstrdup(wr.error_type ? wr.error_type : "WorkerError");
-		row->error_message = wr.log_tail && *wr.log_tail
-					     ? xasprintf("%s; last log lines:\n%s", wr.error_message,
-							 wr.log_tail)
-					     : xstrdup(wr.error_message ? wr.error_message : "failed");
+		row->error_message =
+			wr.log_tail && *wr.log_tail
+				? xasprintf("%s; last log lines:\n%s", wr.error_message,
+					    wr.log_tail)
+				: xstrdup(wr.error_message ? wr.error_message : "failed");
 	}
 out:
 	worker_result_release(&wr);
@@ -356,19 +360,23 @@ static int resume_manifest(struct manifest **out, const char *dir, const struct 
 	if (strcmp(m->study_design_hash, s->design_hash) != 0) {
 		rc = error_set(LLEM_EINVAL,
 			       "cannot resume '%s': the study definition changed (design hash %s, "
-			       "the manifest has %s); resume with the same study file", dir,
-			       s->design_hash, m->study_design_hash);
+			       "the manifest has %s); resume with the same study file",
+			       dir, s->design_hash, m->study_design_hash);
 		manifest_free(m);
 		return rc;
 	}
 	if (m->count != nruns)
-		rc = error_set(LLEM_EINVAL, "cannot resume '%s': %zu runs in the manifest, %zu in "
-			       "the study", dir, m->count, nruns);
+		rc = error_set(LLEM_EINVAL,
+			       "cannot resume '%s': %zu runs in the manifest, %zu in "
+			       "the study",
+			       dir, m->count, nruns);
 	for (k = 0; !rc && k < nruns; k++)
 		if (strcmp(m->entries[k].config_hash, s->points[runs[k].point].hash) ||
 		    m->entries[k].cycle != runs[k].cycle)
-			rc = error_set(LLEM_EINVAL, "cannot resume '%s': run %zu of the manifest is "
-				       "not run %zu of the study", dir, k + 1, k + 1);
+			rc = error_set(LLEM_EINVAL,
+				       "cannot resume '%s': run %zu of the manifest is "
+				       "not run %zu of the study",
+				       dir, k + 1, k + 1);
 	if (rc) {
 		manifest_free(m);
 		return rc;
@@ -381,9 +389,8 @@ static int resume_manifest(struct manifest **out, const char *dir, const struct 
 }
 
 /* A run the manifest records as completed: its numbers from result.json. */
-static void keep_completed(struct run_row *row, struct study_outcome *out, size_t k,
-			   size_t point, int cycle, const char *dir, const char *result_file,
-			   const char *summary)
+static void keep_completed(struct run_row *row, struct study_outcome *out, size_t k, size_t point,
+			   int cycle, const char *dir, const char *result_file, const char *summary)
 {
 	struct llem_result r;
 	char *path = xasprintf("%s/%s", dir, result_file ? result_file : "");
@@ -404,8 +411,8 @@ static void keep_completed(struct run_row *row, struct study_outcome *out, size_
 	out->nruns = k + 1;
 	out->completed++;
 	if (row->has_result && !isnan(row->energy_j))
-		out->total_energy_j = (isnan(out->total_energy_j) ? 0 : out->total_energy_j) +
-				      row->energy_j;
+		out->total_energy_j =
+			(isnan(out->total_energy_j) ? 0 : out->total_energy_j) + row->energy_j;
 }
 
 static uint32_t shuffle_seed(const struct study *s)
@@ -438,13 +445,11 @@ void study_execution_of(struct study_execution *out, const struct study *s,
 		out->experiment_gap_s = out->cycle_gap_s = 0;
 }
 
-static int event_run_start(struct runner *rn, size_t k, size_t total, const char *label,
-			   int cycle)
+static int event_run_start(struct runner *rn, size_t k, size_t total, const char *label, int cycle)
 {
 	const struct study_events *ev = rn->o->events;
 
-	if (ev && ev->run_start &&
-	    ev->run_start(ev->ctx, k, total, label, cycle) < 0)
+	if (ev && ev->run_start && ev->run_start(ev->ctx, k, total, label, cycle) < 0)
 		rn->stop = true;
 	return rn->stop ? STUDY_STOP : STUDY_GO_ON;
 }
@@ -455,22 +460,27 @@ static void event_run_end(struct runner *rn, const struct study_outcome *out, si
 {
 	const struct study_events *ev = rn->o->events;
 	struct study_run_report rep = {
-		.k = k, .total = out->total, .label = label, .status = status,
+		.k = k,
+		.total = out->total,
+		.label = label,
+		.status = status,
 		.error = status == MANIFEST_COMPLETED ? NULL : error,
-		.wall_s = out->wall_s_each[k], .energy_j = out->energy_j[k],
-		.tokens_per_s = out->tokens_per_s[k], .kept = kept,
+		.wall_s = out->wall_s_each[k],
+		.energy_j = out->energy_j[k],
+		.tokens_per_s = out->tokens_per_s[k],
+		.kept = kept,
 	};
 
 	if (ev && ev->run_end && ev->run_end(ev->ctx, &rep) < 0)
 		rn->stop = true;
 }
 
-int study_run(struct study_outcome *out, const struct study *s,
-	      const struct study_run_options *o)
+int study_run(struct study_outcome *out, const struct study *s, const struct study_run_options *o)
 {
 	struct runner rn = { .s = s, .o = o };
 	const char *root = o->results_root ? o->results_root
-					   : s->count ? cfg_str(&s->points[0], FIELD_OUTPUT_DIR) : ".";
+			   : s->count      ? cfg_str(&s->points[0], FIELD_OUTPUT_DIR)
+					   : ".";
 	struct study_run_entry *runs = NULL;
 	struct manifest *m = NULL;
 	struct run_row *rows = NULL;
@@ -508,8 +518,8 @@ int study_run(struct study_outcome *out, const struct study *s,
 		if (rc)
 			goto done;
 		mpath = xasprintf("%s/manifest.json", out->dir);
-		rc = manifest_create(&m, mpath, s->name ? s->name : "unnamed-study",
-				     s->design_hash, hashes, summaries, runs, nruns);
+		rc = manifest_create(&m, mpath, s->name ? s->name : "unnamed-study", s->design_hash,
+				     hashes, summaries, runs, nruns);
 		free(mpath);
 		if (!m)
 			goto done;
@@ -572,8 +582,9 @@ int study_run(struct study_outcome *out, const struct study *s,
 			manifest_mark_completed(m, k, rows[k].result_file);
 			out->completed++;
 			if (!isnan(rows[k].energy_j))
-				out->total_energy_j = (isnan(out->total_energy_j) ? 0 : out->total_energy_j) +
-						      rows[k].energy_j;
+				out->total_energy_j =
+					(isnan(out->total_energy_j) ? 0 : out->total_energy_j) +
+					rows[k].energy_j;
 		} else if (stopping(&rn)) {
 			/* Left running in the manifest: manifest_mark_interrupted
 			 * below records it, in the same write as the study. */
@@ -587,8 +598,8 @@ int study_run(struct study_outcome *out, const struct study *s,
 			manifest_mark_failed(m, k, rows[k].error_type, rows[k].error_message);
 			out->failed++;
 		}
-		event_run_end(&rn, out, k, summaries[p],
-			      ok ? MANIFEST_COMPLETED : MANIFEST_FAILED, rows[k].error_message, false);
+		event_run_end(&rn, out, k, summaries[p], ok ? MANIFEST_COMPLETED : MANIFEST_FAILED,
+			      rows[k].error_message, false);
 	}
 	/* Marked running with the last run's end, but never started. */
 	if (premarked != SIZE_MAX)

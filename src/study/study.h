@@ -22,8 +22,8 @@
 enum study_order { STUDY_SEQUENTIAL, STUDY_INTERLEAVED, STUDY_SHUFFLED };
 
 struct study_run_entry {
-	size_t point;   /* index into struct study.points */
-	int cycle;      /* 1-based: the n-th run of that point */
+	size_t point; /* index into struct study.points */
+	int cycle;    /* 1-based: the n-th run of that point */
 };
 
 /*
@@ -38,22 +38,27 @@ size_t study_order_runs(struct study_run_entry **out, size_t npoints, int ncycle
 
 /* ---- manifest (manifest.c) -------------------------------------------- */
 
-enum manifest_state { MANIFEST_PENDING, MANIFEST_RUNNING, MANIFEST_COMPLETED,
-		      MANIFEST_FAILED, MANIFEST_INTERRUPTED };
+enum manifest_state {
+	MANIFEST_PENDING,
+	MANIFEST_RUNNING,
+	MANIFEST_COMPLETED,
+	MANIFEST_FAILED,
+	MANIFEST_INTERRUPTED
+};
 
 struct manifest_entry {
-	char *config_hash;       /* 16 hex */
-	char *config_summary;    /* "native / synthetic-smollm-135m / bf16 / batch 8" */
+	char *config_hash;    /* 16 hex */
+	char *config_summary; /* "native / synthetic-smollm-135m / bf16 / batch 8" */
 	int cycle;
 	enum manifest_state status;
-	char *result_file;       /* relative to the study dir, or NULL */
-	char *error_type;        /* "TimeoutError", "ProcessCrash", ... or NULL */
+	char *result_file; /* relative to the study dir, or NULL */
+	char *error_type;  /* "TimeoutError", "ProcessCrash", ... or NULL */
 	char *error_message;
 	char *started_at, *completed_at; /* UTC ISO-8601 'Z' or NULL */
 };
 
 struct manifest {
-	char *path;              /* <study dir>/manifest.json */
+	char *path; /* <study dir>/manifest.json */
 	char *study_name;
 	char *study_design_hash;
 	char *llem_version;
@@ -83,8 +88,8 @@ struct manifest {
  */
 int manifest_create(struct manifest **out, const char *path, const char *study_name,
 		    const char *study_design_hash, const char *const *point_hashes,
-		    const char *const *point_summaries,
-		    const struct study_run_entry *runs, size_t nruns);
+		    const char *const *point_summaries, const struct study_run_entry *runs,
+		    size_t nruns);
 /* Entry index: running, started_at now; result and error cleared. */
 int manifest_mark_running(struct manifest *m, size_t index);
 /*
@@ -131,22 +136,22 @@ const char *manifest_state_name(enum manifest_state s);
 /* What an event callback returns. */
 enum {
 	STUDY_GO_ON = 0,
-	STUDY_STOP = -1,     /* stop the study between runs, as an interrupt does */
-	STUDY_END_GAP = 1    /* from gap(): end this gap now (Enter on a terminal) */
+	STUDY_STOP = -1,  /* stop the study between runs, as an interrupt does */
+	STUDY_END_GAP = 1 /* from gap(): end this gap now (Enter on a terminal) */
 };
 
 /* One run's end, as the runner reports it. */
 struct study_run_report {
-	size_t k, total;             /* 0-based position in the run order, runs in all */
+	size_t k, total; /* 0-based position in the run order, runs in all */
 	const char *label;
 	/* MANIFEST_COMPLETED, _FAILED or _INTERRUPTED (the study stopped
 	 * during this run). */
 	enum manifest_state status;
-	const char *error;           /* NULL when completed */
-	double wall_s;               /* NAN for a kept run */
-	double energy_j;             /* total energy; NAN if not measured */
-	double tokens_per_s;         /* output tokens/s; NAN if unknown */
-	bool kept;                   /* completed before, kept by --resume */
+	const char *error;   /* NULL when completed */
+	double wall_s;       /* NAN for a kept run */
+	double energy_j;     /* total energy; NAN if not measured */
+	double tokens_per_s; /* output tokens/s; NAN if unknown */
+	bool kept;           /* completed before, kept by --resume */
 };
 
 /* What the runner reports as it goes; the CLI prints, the runner never.
@@ -166,15 +171,16 @@ struct study_events {
 struct study_execution {
 	int n_cycles;
 	enum study_order order;
-	uint32_t seed;               /* for STUDY_SHUFFLED */
-	bool seed_given;             /* execution.shuffle_seed was set */
+	uint32_t seed;   /* for STUDY_SHUFFLED */
+	bool seed_given; /* execution.shuffle_seed was set */
 	double experiment_gap_s, cycle_gap_s;
 };
 
 struct study_run_options {
-	const char *llem_exe;        /* the llem binary for workers (see study_find_llem_exe) */
-	const char *results_root;    /* NULL: the first experiment's output_dir */
-	volatile sig_atomic_t *interrupt; /* 1: stop after ending the current run cleanly, 2: kill it */
+	const char *llem_exe;     /* the llem binary for workers (see study_find_llem_exe) */
+	const char *results_root; /* NULL: the first experiment's output_dir */
+	volatile sig_atomic_t
+		*interrupt; /* 1: stop after ending the current run cleanly, 2: kill it */
 	const struct study_events *events;
 	/* Continue the study in this directory: runs its manifest records as
 	 * completed are kept, every other run runs. The study's design hash
@@ -183,7 +189,7 @@ struct study_run_options {
 	/* Overrides of the study's execution settings: n_cycles > 0,
 	 * order >= 0 (an enum study_order), no_gaps. */
 	int n_cycles;
-	int order;                   /* -1: the study's */
+	int order; /* -1: the study's */
 	bool no_gaps;
 };
 #define STUDY_RUN_OPTIONS_INIT { .order = -1 }
@@ -209,15 +215,15 @@ int study_order_parse(const char *name);
 int study_find_llem_exe(char **out, const char *explicit_path);
 
 struct study_outcome {
-	char *dir;                   /* the study directory */
+	char *dir; /* the study directory */
 	size_t total, completed, failed;
 	bool interrupted;
 	double wall_s;
-	double total_energy_j;       /* over completed runs with energy; NAN if none */
-	char **labels;               /* per run, in run order */
-	bool *ok;                    /* per run */
+	double total_energy_j; /* over completed runs with energy; NAN if none */
+	char **labels;         /* per run, in run order */
+	bool *ok;              /* per run */
 	double *energy_j, *tokens_per_s, *wall_s_each; /* per run, NAN if unknown */
-	size_t nruns;                /* runs attempted */
+	size_t nruns;                                  /* runs attempted */
 };
 
 /*
@@ -232,8 +238,7 @@ struct study_outcome {
  * Returns 0 when the study ran (some runs may have failed; see out), or a
  * negative LLEM_E* when it could not start.
  */
-int study_run(struct study_outcome *out, const struct study *s,
-	      const struct study_run_options *o);
+int study_run(struct study_outcome *out, const struct study *s, const struct study_run_options *o);
 void study_outcome_release(struct study_outcome *out);
 
 #endif

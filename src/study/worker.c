@@ -25,9 +25,9 @@ static void classify(struct worker_result *out, const struct proc *p, const stru
 	case PROC_REASON_INTERRUPT:
 		out->outcome = WORKER_INTERRUPTED;
 		out->error_type = xstrdup("Interrupted");
-		out->error_message = xstrdup(p->interrupt_level >= 2
-			? "stopped by an interrupt (SIGKILL)"
-			: "stopped by an interrupt (SIGTERM)");
+		out->error_message =
+			xstrdup(p->interrupt_level >= 2 ? "stopped by an interrupt (SIGKILL)"
+							: "stopped by an interrupt (SIGTERM)");
 		return;
 	case PROC_REASON_TIMEOUT:
 		out->outcome = WORKER_TIMEOUT;
@@ -37,19 +37,18 @@ static void classify(struct worker_result *out, const struct proc *p, const stru
 	case PROC_REASON_TOO_LARGE:
 		out->outcome = WORKER_OUTPUT_TOO_LARGE;
 		out->error_type = xstrdup("WorkerError");
-		out->error_message = xasprintf("killed: its output exceeded the %zu-byte limit",
-					       max_output);
+		out->error_message =
+			xasprintf("killed: its output exceeded the %zu-byte limit", max_output);
 		return;
-	case PROC_REASON_NONE:
-		break;
+	case PROC_REASON_NONE: break;
 	}
 	if (out->signal) {
 		const char *name = strsignal(out->signal);
 
 		out->outcome = WORKER_SIGNALED;
 		out->error_type = xstrdup("ProcessCrash");
-		out->error_message = xasprintf("killed by signal %d (%s)", out->signal,
-					       name ? name : "unknown");
+		out->error_message =
+			xasprintf("killed by signal %d (%s)", out->signal, name ? name : "unknown");
 	} else if (out->exit_code == 0) {
 		out->outcome = WORKER_OK;
 	} else {
@@ -128,20 +127,13 @@ int worker_become_subreaper(void)
 const char *worker_outcome_name(enum worker_outcome outcome)
 {
 	switch (outcome) {
-	case WORKER_OK:
-		return "ok";
-	case WORKER_EXIT_NONZERO:
-		return "exited non-zero";
-	case WORKER_SIGNALED:
-		return "killed by a signal";
-	case WORKER_TIMEOUT:
-		return "timed out";
-	case WORKER_INTERRUPTED:
-		return "interrupted";
-	case WORKER_SPAWN_FAILED:
-		return "could not start";
-	case WORKER_OUTPUT_TOO_LARGE:
-		return "output too large";
+	case WORKER_OK: return "ok";
+	case WORKER_EXIT_NONZERO: return "exited non-zero";
+	case WORKER_SIGNALED: return "killed by a signal";
+	case WORKER_TIMEOUT: return "timed out";
+	case WORKER_INTERRUPTED: return "interrupted";
+	case WORKER_SPAWN_FAILED: return "could not start";
+	case WORKER_OUTPUT_TOO_LARGE: return "output too large";
 	}
 	return "unknown";
 }

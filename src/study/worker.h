@@ -18,23 +18,24 @@
 #define WORKER_LOG_TAIL_LINES 20
 
 struct worker_opts {
-	const char *const *argv;   /* program and arguments; argv[0] is a path (no PATH search) */
+	const char *const *argv; /* program and arguments; argv[0] is a path (no PATH search) */
 	/* The environment policy (util/proc.h): names removed from this
 	 * process's environment, then "NAME=value" added or replaced. */
 	const char *const *env_set;
 	const char *const *env_unset;
-	const char *stdin_text;    /* written to the child's stdin, then closed; NULL: /dev/null */
-	const char *log_path;      /* the child's stderr is appended here; NULL: kept in memory for log_tail only */
-	double timeout_s;          /* 0: none */
-	double grace_s;            /* SIGTERM -> SIGKILL grace; 0: WORKER_DEFAULT_GRACE_S */
+	const char *stdin_text; /* written to the child's stdin, then closed; NULL: /dev/null */
+	const char *log_path;   /* the child's stderr is appended here; NULL: kept in memory for
+				   log_tail only */
+	double timeout_s;       /* 0: none */
+	double grace_s;         /* SIGTERM -> SIGKILL grace; 0: WORKER_DEFAULT_GRACE_S */
 	volatile sig_atomic_t *interrupt; /* may be NULL; 1: SIGTERM the group, 2: SIGKILL it */
-	size_t max_output;         /* cap on captured stdout; 0: WORKER_DEFAULT_MAX_OUTPUT */
+	size_t max_output;                /* cap on captured stdout; 0: WORKER_DEFAULT_MAX_OUTPUT */
 };
 
 enum worker_outcome {
-	WORKER_OK,                /* exited 0 */
+	WORKER_OK, /* exited 0 */
 	WORKER_EXIT_NONZERO,
-	WORKER_SIGNALED,          /* died of a signal llem did not send */
+	WORKER_SIGNALED, /* died of a signal llem did not send */
 	WORKER_TIMEOUT,
 	WORKER_INTERRUPTED,
 	WORKER_SPAWN_FAILED,
@@ -43,12 +44,12 @@ enum worker_outcome {
 
 struct worker_result {
 	enum worker_outcome outcome;
-	int exit_code;       /* when it exited; -1 otherwise */
-	int signal;          /* the signal it died of; 0 otherwise */
-	char *output;        /* captured stdout, NUL-terminated, never NULL after a run */
+	int exit_code; /* when it exited; -1 otherwise */
+	int signal;    /* the signal it died of; 0 otherwise */
+	char *output;  /* captured stdout, NUL-terminated, never NULL after a run */
 	size_t output_len;
-	char *log_tail;      /* last WORKER_LOG_TAIL_LINES lines of this run's stderr; never NULL */
-	double wall_s;       /* spawn to exit */
+	char *log_tail; /* last WORKER_LOG_TAIL_LINES lines of this run's stderr; never NULL */
+	double wall_s;  /* spawn to exit */
 	/* NULL for WORKER_OK; otherwise "TimeoutError", "ProcessCrash",
 	 * "WorkerError", "Interrupted" or "SpawnError" and a sentence such as
 	 * "killed after the 600 s timeout". */

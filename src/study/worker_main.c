@@ -149,8 +149,10 @@ out:
 	dataset_stamp_release(&stamp);
 	return rc;
 usage:
-	fprintf(stderr, "usage: llem %s [--drop-env NAME]... [--dataset-stamp STAMP] CONFIG "
-		"EXPERIMENT_DIR\n", STUDY_WORKER_COMMAND);
+	fprintf(stderr,
+		"usage: llem %s [--drop-env NAME]... [--dataset-stamp STAMP] CONFIG "
+		"EXPERIMENT_DIR\n",
+		STUDY_WORKER_COMMAND);
 	dataset_stamp_release(&stamp);
 	return STUDY_WORKER_EXIT_USAGE;
 }

@@ -32,8 +32,8 @@
 
 enum study_worker_exit {
 	STUDY_WORKER_EXIT_OK = 0,
-	STUDY_WORKER_EXIT_FAILED = 1,      /* the experiment failed; stderr says why */
-	STUDY_WORKER_EXIT_USAGE = 2,       /* bad arguments */
+	STUDY_WORKER_EXIT_FAILED = 1,       /* the experiment failed; stderr says why */
+	STUDY_WORKER_EXIT_USAGE = 2,        /* bad arguments */
 	STUDY_WORKER_EXIT_INTERRUPTED = 130 /* SIGINT/SIGTERM */
 };
 

@@ -9,8 +9,7 @@
 
 static void oom(size_t size)
 {
-	fprintf(stderr, "llem: fatal: out of memory allocating %zu bytes\n",
-		size);
+	fprintf(stderr, "llem: fatal: out of memory allocating %zu bytes\n", size);
 	abort();
 }
 

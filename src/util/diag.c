@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void diag_add(struct diag_list *dl, enum diag_severity sev, const char *file,
-	      int line, int col, const char *path, const char *hint,
-	      const char *fmt, ...)
+void diag_add(struct diag_list *dl, enum diag_severity sev, const char *file, int line, int col,
+	      const char *path, const char *hint, const char *fmt, ...)
 {
 	struct strbuf msg = STRBUF_INIT;
 	struct diag *d;

@@ -94,17 +94,16 @@ int fs_mkdirs(const char *path, unsigned mode)
 
 	/* The scan below starts at copy + 1, past the end of "". */
 	if (!*path)
-		return error_set(LLEM_EINVAL,
-				 "cannot create a directory with an empty name");
+		return error_set(LLEM_EINVAL, "cannot create a directory with an empty name");
 	copy = xstrdup(path);
-	for (p = copy + 1; ; p++) {
+	for (p = copy + 1;; p++) {
 		if (*p == '/' || *p == '\0') {
 			char saved = *p;
 
 			*p = '\0';
 			if (mkdir(copy, (mode_t)mode) != 0 && errno != EEXIST) {
-				rc = error_set_errno(LLEM_EIO,
-						     "cannot create directory '%s'", copy);
+				rc = error_set_errno(LLEM_EIO, "cannot create directory '%s'",
+						     copy);
 				break;
 			}
 			*p = saved;

@@ -45,8 +45,7 @@ static void record(struct jsonr *r, int code, const struct strbuf *line)
 }
 
 /* base + ".key" or "[index]"; base NULL is the root. */
-static void add_path(struct strbuf *sb, const char *base, const char *key,
-		     size_t index)
+static void add_path(struct strbuf *sb, const char *base, const char *key, size_t index)
 {
 	if (base)
 		strbuf_adds(sb, base);
@@ -56,8 +55,8 @@ static void add_path(struct strbuf *sb, const char *base, const char *key,
 		strbuf_addf(sb, "[%zu]", index);
 }
 
-static void vfail(struct jsonr_node *n, const char *key, size_t index, int code,
-		  const char *fmt, va_list ap)
+static void vfail(struct jsonr_node *n, const char *key, size_t index, int code, const char *fmt,
+		  va_list ap)
 {
 	struct strbuf line = STRBUF_INIT, path = STRBUF_INIT;
 
@@ -73,11 +72,10 @@ static void vfail(struct jsonr_node *n, const char *key, size_t index, int code,
 	strbuf_release(&path);
 }
 
-static void fail_at(struct jsonr_node *n, const char *key, size_t index,
-		    const char *fmt, ...) LLEM_PRINTF(4, 5);
+static void fail_at(struct jsonr_node *n, const char *key, size_t index, const char *fmt, ...)
+	LLEM_PRINTF(4, 5);
 
-static void fail_at(struct jsonr_node *n, const char *key, size_t index,
-		    const char *fmt, ...)
+static void fail_at(struct jsonr_node *n, const char *key, size_t index, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -86,8 +84,7 @@ static void fail_at(struct jsonr_node *n, const char *key, size_t index,
 	va_end(ap);
 }
 
-void jsonr_fail(struct jsonr_node *n, const char *key, int code,
-		const char *fmt, ...)
+void jsonr_fail(struct jsonr_node *n, const char *key, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -99,27 +96,20 @@ void jsonr_fail(struct jsonr_node *n, const char *key, int code,
 const char *jsonr_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number";
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number";
 	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		return "null";
+	case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
 	}
 	return "?";
 }
 
-static void fail_type(struct jsonr_node *n, const char *key, size_t index,
-		      const char *want, unsigned flags, const json_t *v)
+static void fail_type(struct jsonr_node *n, const char *key, size_t index, const char *want,
+		      unsigned flags, const json_t *v)
 {
 	fail_at(n, key, index, "expected %s%s, got %s", want,
 		flags & JSONR_NULLABLE ? " or null" : "", jsonr_type_name(v));
@@ -130,11 +120,10 @@ static void missing(struct jsonr_node *n, const char *key, size_t index)
 	const char *note = n->r->missing_note;
 
 	if (!key)
-		fail_at(n, NULL, index, "missing element (the array has %zu)",
-			jsonr_size(n));
+		fail_at(n, NULL, index, "missing element (the array has %zu)", jsonr_size(n));
 	else
-		fail_at(n, key, index, "missing key%s%s%s", note ? " (" : "",
-			note ? note : "", note ? ")" : "");
+		fail_at(n, key, index, "missing key%s%s%s", note ? " (" : "", note ? note : "",
+			note ? ")" : "");
 }
 
 /* Strict mode's record of the keys asked for. */
@@ -159,8 +148,7 @@ static bool readable(const struct jsonr_node *n)
  * stopped reader), with the error set when absence is one. In strict mode
  * a missing key waits for jsonr_leave, after the unknown keys.
  */
-static json_t *take(struct jsonr_node *n, const char *key, size_t index,
-		    unsigned flags)
+static json_t *take(struct jsonr_node *n, const char *key, size_t index, unsigned flags)
 {
 	json_t *v;
 
@@ -173,8 +161,7 @@ static json_t *take(struct jsonr_node *n, const char *key, size_t index,
 		v = json_is_array(n->v) ? json_array_get(n->v, index) : NULL;
 	}
 	if (!v) {
-		if ((flags & JSONR_REQUIRED) &&
-		    (!key || !(n->r->mode & JSONR_STRICT)))
+		if ((flags & JSONR_REQUIRED) && (!key || !(n->r->mode & JSONR_STRICT)))
 			missing(n, key, index);
 		return NULL;
 	}
@@ -193,8 +180,8 @@ static json_t *take(struct jsonr_node *n, const char *key, size_t index,
 #define K_ARRAY KIND(JSON_ARRAY)
 
 /* take(), and an error unless the value is of the kinds wanted ("want"). */
-static json_t *take_kind(struct jsonr_node *n, const char *key, size_t index,
-			 unsigned flags, unsigned kinds, const char *want)
+static json_t *take_kind(struct jsonr_node *n, const char *key, size_t index, unsigned flags,
+			 unsigned kinds, const char *want)
 {
 	json_t *v = take(n, key, index, flags);
 
@@ -213,8 +200,8 @@ json_t *jsonr_parse(struct jsonr *r, const char *text, size_t len)
 
 	if (doc)
 		return doc;
-	strbuf_addf(&line, "%s:%d:%d: not valid JSON: %s", r->source, jerr.line,
-		    jerr.column, jerr.text);
+	strbuf_addf(&line, "%s:%d:%d: not valid JSON: %s", r->source, jerr.line, jerr.column,
+		    jerr.text);
 	record(r, LLEM_EINVAL, &line);
 	strbuf_release(&line);
 	return NULL;
@@ -232,20 +219,18 @@ bool jsonr_root(struct jsonr_node *root, struct jsonr *r, json_t *doc)
 		root->v = doc;
 		return true;
 	}
-	strbuf_addf(&line, "%s: expected a JSON object, got %s", r->source,
-		    jsonr_type_name(doc));
+	strbuf_addf(&line, "%s: expected a JSON object, got %s", r->source, jsonr_type_name(doc));
 	record(r, LLEM_EINVAL, &line);
 	strbuf_release(&line);
 	return false;
 }
 
-static bool open_node(struct jsonr_node *child, struct jsonr_node *parent,
-		      const char *key, size_t index, unsigned flags, bool array)
+static bool open_node(struct jsonr_node *child, struct jsonr_node *parent, const char *key,
+		      size_t index, unsigned flags, bool array)
 {
 	struct strbuf path = STRBUF_INIT;
-	json_t *v =
-		take_kind(parent, key, index, flags, array ? K_ARRAY : K_OBJECT,
-			  array ? "an array" : "an object");
+	json_t *v = take_kind(parent, key, index, flags, array ? K_ARRAY : K_OBJECT,
+			      array ? "an array" : "an object");
 
 	memset(child, 0, sizeof(*child));
 	child->r = parent->r;
@@ -257,20 +242,19 @@ static bool open_node(struct jsonr_node *child, struct jsonr_node *parent,
 	return true;
 }
 
-bool jsonr_enter(struct jsonr_node *child, struct jsonr_node *parent,
-		 const char *key, unsigned flags)
+bool jsonr_enter(struct jsonr_node *child, struct jsonr_node *parent, const char *key,
+		 unsigned flags)
 {
 	return open_node(child, parent, key, NO_INDEX, flags, false);
 }
 
-bool jsonr_enter_array(struct jsonr_node *child, struct jsonr_node *parent,
-		       const char *key, unsigned flags)
+bool jsonr_enter_array(struct jsonr_node *child, struct jsonr_node *parent, const char *key,
+		       unsigned flags)
 {
 	return open_node(child, parent, key, NO_INDEX, flags, true);
 }
 
-bool jsonr_enter_at(struct jsonr_node *child, struct jsonr_node *array,
-		    size_t i)
+bool jsonr_enter_at(struct jsonr_node *child, struct jsonr_node *array, size_t i)
 {
 	return open_node(child, array, NULL, i, JSONR_REQUIRED, false);
 }
@@ -297,15 +281,15 @@ static void check_keys(struct jsonr_node *n)
 
 	for (i = 0; i < n->nseen; i++)
 		names[i] = n->seen[i].key;
-	json_object_foreach(n->v, key, v) {
+	json_object_foreach(n->v, key, v)
+	{
 		if (stopped(n->r))
 			break;
 		if (was_seen(n, key))
 			continue;
 		near = did_you_mean(key, names, n->nseen, 2);
 		if (near)
-			fail_at(n, key, NO_INDEX,
-				"unknown key (did you mean '%s'?)", near);
+			fail_at(n, key, NO_INDEX, "unknown key (did you mean '%s'?)", near);
 		else
 			fail_at(n, key, NO_INDEX, "unknown key");
 	}
@@ -327,16 +311,14 @@ void jsonr_leave(struct jsonr_node *n)
 	n->v = NULL;
 }
 
-static const char *read_str(struct jsonr_node *n, const char *key, size_t index,
-			    unsigned flags)
+static const char *read_str(struct jsonr_node *n, const char *key, size_t index, unsigned flags)
 {
 	json_t *v = take_kind(n, key, index, flags, K_STRING, "a string");
 
 	return v ? json_string_value(v) : NULL;
 }
 
-bool jsonr_str(struct jsonr_node *n, const char *key, unsigned flags,
-	       const char **out)
+bool jsonr_str(struct jsonr_node *n, const char *key, unsigned flags, const char **out)
 {
 	const char *s = read_str(n, key, NO_INDEX, flags);
 
@@ -345,8 +327,7 @@ bool jsonr_str(struct jsonr_node *n, const char *key, unsigned flags,
 	return s != NULL;
 }
 
-bool jsonr_at_str(struct jsonr_node *array, size_t i, unsigned flags,
-		  const char **out)
+bool jsonr_at_str(struct jsonr_node *array, size_t i, unsigned flags, const char **out)
 {
 	const char *s = read_str(array, NULL, i, flags);
 
@@ -355,8 +336,7 @@ bool jsonr_at_str(struct jsonr_node *array, size_t i, unsigned flags,
 	return s != NULL;
 }
 
-bool jsonr_strdup(struct jsonr_node *n, const char *key, unsigned flags,
-		  char **out)
+bool jsonr_strdup(struct jsonr_node *n, const char *key, unsigned flags, char **out)
 {
 	const char *s = read_str(n, key, NO_INDEX, flags);
 
@@ -377,8 +357,8 @@ static const char *int_kind(int64_t lo)
 	return "an integer";
 }
 
-static bool read_int(struct jsonr_node *n, const char *key, size_t index,
-		     unsigned flags, int64_t lo, int64_t hi, int64_t *out)
+static bool read_int(struct jsonr_node *n, const char *key, size_t index, unsigned flags,
+		     int64_t lo, int64_t hi, int64_t *out)
 {
 	/* Reals and booleans are refused, as wanted: 1.0 is not a count. */
 	json_t *v = take_kind(n, key, index, flags, K_INTEGER, int_kind(lo));
@@ -392,32 +372,28 @@ static bool read_int(struct jsonr_node *n, const char *key, size_t index,
 		return true;
 	}
 	if (hi == INT64_MAX)
-		fail_at(n, key, index, "must be >= %lld, got %lld",
-			(long long)lo, x);
+		fail_at(n, key, index, "must be >= %lld, got %lld", (long long)lo, x);
 	else if (lo == INT64_MIN)
-		fail_at(n, key, index, "must be <= %lld, got %lld",
-			(long long)hi, x);
+		fail_at(n, key, index, "must be <= %lld, got %lld", (long long)hi, x);
 	else
-		fail_at(n, key, index,
-			"must be between %lld and %lld, got %lld",
-			(long long)lo, (long long)hi, x);
+		fail_at(n, key, index, "must be between %lld and %lld, got %lld", (long long)lo,
+			(long long)hi, x);
 	return false;
 }
 
-bool jsonr_int64(struct jsonr_node *n, const char *key, unsigned flags,
-		 int64_t lo, int64_t hi, int64_t *out)
+bool jsonr_int64(struct jsonr_node *n, const char *key, unsigned flags, int64_t lo, int64_t hi,
+		 int64_t *out)
 {
 	return read_int(n, key, NO_INDEX, flags, lo, hi, out);
 }
 
-bool jsonr_at_int64(struct jsonr_node *array, size_t i, unsigned flags,
-		    int64_t lo, int64_t hi, int64_t *out)
+bool jsonr_at_int64(struct jsonr_node *array, size_t i, unsigned flags, int64_t lo, int64_t hi,
+		    int64_t *out)
 {
 	return read_int(array, NULL, i, flags, lo, hi, out);
 }
 
-bool jsonr_int(struct jsonr_node *n, const char *key, unsigned flags, int lo,
-	       int hi, int *out)
+bool jsonr_int(struct jsonr_node *n, const char *key, unsigned flags, int lo, int hi, int *out)
 {
 	int64_t x;
 
@@ -427,8 +403,8 @@ bool jsonr_int(struct jsonr_node *n, const char *key, unsigned flags, int lo,
 	return true;
 }
 
-static bool read_double(struct jsonr_node *n, const char *key, size_t index,
-			unsigned flags, double *out)
+static bool read_double(struct jsonr_node *n, const char *key, size_t index, unsigned flags,
+			double *out)
 {
 	json_t *v = take_kind(n, key, index, flags, K_NUMBER, "a number");
 	double x;
@@ -444,20 +420,17 @@ static bool read_double(struct jsonr_node *n, const char *key, size_t index,
 	return true;
 }
 
-bool jsonr_double(struct jsonr_node *n, const char *key, unsigned flags,
-		  double *out)
+bool jsonr_double(struct jsonr_node *n, const char *key, unsigned flags, double *out)
 {
 	return read_double(n, key, NO_INDEX, flags, out);
 }
 
-bool jsonr_at_double(struct jsonr_node *array, size_t i, unsigned flags,
-		     double *out)
+bool jsonr_at_double(struct jsonr_node *array, size_t i, unsigned flags, double *out)
 {
 	return read_double(array, NULL, i, flags, out);
 }
 
-bool jsonr_bool(struct jsonr_node *n, const char *key, unsigned flags,
-		bool *out)
+bool jsonr_bool(struct jsonr_node *n, const char *key, unsigned flags, bool *out)
 {
 	json_t *v = take_kind(n, key, NO_INDEX, flags, K_BOOL, "a boolean");
 
@@ -467,8 +440,8 @@ bool jsonr_bool(struct jsonr_node *n, const char *key, unsigned flags,
 	return true;
 }
 
-bool jsonr_enum(struct jsonr_node *n, const char *key, unsigned flags,
-		const char *const *names, size_t count, unsigned *out)
+bool jsonr_enum(struct jsonr_node *n, const char *key, unsigned flags, const char *const *names,
+		size_t count, unsigned *out)
 {
 	const char *s = read_str(n, key, NO_INDEX, flags);
 	struct strbuf allowed = STRBUF_INIT;
@@ -484,10 +457,8 @@ bool jsonr_enum(struct jsonr_node *n, const char *key, unsigned flags,
 	}
 	for (i = 0; i < count; i++)
 		if (names[i])
-			strbuf_addf(&allowed, "%s\"%s\"",
-				    allowed.len ? ", " : "", names[i]);
-	fail_at(n, key, NO_INDEX, "must be one of %s, got \"%s\"",
-		strbuf_str(&allowed), s);
+			strbuf_addf(&allowed, "%s\"%s\"", allowed.len ? ", " : "", names[i]);
+	fail_at(n, key, NO_INDEX, "must be one of %s, got \"%s\"", strbuf_str(&allowed), s);
 	strbuf_release(&allowed);
 	return false;
 }
@@ -522,8 +493,7 @@ int64_t jsonr_lax_int64(const json_t *obj, const char *key, int64_t fallback)
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : fallback;
 }
 
-const char *jsonr_lax_str(const json_t *obj, const char *key,
-			  const char *fallback)
+const char *jsonr_lax_str(const json_t *obj, const char *key, const char *fallback)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
 

@@ -95,12 +95,11 @@ bool jsonr_root(struct jsonr_node *root, struct jsonr *r, json_t *doc);
  * wrong type, failed reader) there is nothing to leave and getters on it
  * do nothing.
  */
-bool jsonr_enter(struct jsonr_node *child, struct jsonr_node *parent,
-		 const char *key, unsigned flags);
-bool jsonr_enter_array(struct jsonr_node *child, struct jsonr_node *parent,
-		       const char *key, unsigned flags);
-bool jsonr_enter_at(struct jsonr_node *child, struct jsonr_node *array,
-		    size_t i);
+bool jsonr_enter(struct jsonr_node *child, struct jsonr_node *parent, const char *key,
+		 unsigned flags);
+bool jsonr_enter_array(struct jsonr_node *child, struct jsonr_node *parent, const char *key,
+		       unsigned flags);
+bool jsonr_enter_at(struct jsonr_node *child, struct jsonr_node *array, size_t i);
 /* Closes n: in strict mode checks its unknown and missing keys. Safe on a
  * node that did not open and on one already left. */
 void jsonr_leave(struct jsonr_node *n);
@@ -108,24 +107,19 @@ void jsonr_leave(struct jsonr_node *n);
 size_t jsonr_size(const struct jsonr_node *array);
 
 /* Getters of an object's key. */
-bool jsonr_str(struct jsonr_node *n, const char *key, unsigned flags,
-	       const char **out);
+bool jsonr_str(struct jsonr_node *n, const char *key, unsigned flags, const char **out);
 /* Like jsonr_str with a copy: frees the old *out when it stores. */
-bool jsonr_strdup(struct jsonr_node *n, const char *key, unsigned flags,
-		  char **out);
-bool jsonr_int64(struct jsonr_node *n, const char *key, unsigned flags,
-		 int64_t lo, int64_t hi, int64_t *out);
-bool jsonr_int(struct jsonr_node *n, const char *key, unsigned flags, int lo,
-	       int hi, int *out);
+bool jsonr_strdup(struct jsonr_node *n, const char *key, unsigned flags, char **out);
+bool jsonr_int64(struct jsonr_node *n, const char *key, unsigned flags, int64_t lo, int64_t hi,
+		 int64_t *out);
+bool jsonr_int(struct jsonr_node *n, const char *key, unsigned flags, int lo, int hi, int *out);
 /* An integer or a real; JSONR_POSITIVE asks for > 0. */
-bool jsonr_double(struct jsonr_node *n, const char *key, unsigned flags,
-		  double *out);
-bool jsonr_bool(struct jsonr_node *n, const char *key, unsigned flags,
-		bool *out);
+bool jsonr_double(struct jsonr_node *n, const char *key, unsigned flags, double *out);
+bool jsonr_bool(struct jsonr_node *n, const char *key, unsigned flags, bool *out);
 /* A string among names[0..count): *out is its index. NULL names are
  * skipped (a subset of an enum's names). */
-bool jsonr_enum(struct jsonr_node *n, const char *key, unsigned flags,
-		const char *const *names, size_t count, unsigned *out);
+bool jsonr_enum(struct jsonr_node *n, const char *key, unsigned flags, const char *const *names,
+		size_t count, unsigned *out);
 /* An object taken whole (borrowed), not read key by key; NULL when absent,
  * null or in error. */
 json_t *jsonr_object(struct jsonr_node *n, const char *key, unsigned flags);
@@ -136,12 +130,10 @@ json_t *jsonr_get(struct jsonr_node *n, const char *key);
 bool jsonr_has(struct jsonr_node *n, const char *key);
 
 /* Getters of an array's element i (flags as above). */
-bool jsonr_at_str(struct jsonr_node *array, size_t i, unsigned flags,
-		  const char **out);
-bool jsonr_at_int64(struct jsonr_node *array, size_t i, unsigned flags,
-		    int64_t lo, int64_t hi, int64_t *out);
-bool jsonr_at_double(struct jsonr_node *array, size_t i, unsigned flags,
-		     double *out);
+bool jsonr_at_str(struct jsonr_node *array, size_t i, unsigned flags, const char **out);
+bool jsonr_at_int64(struct jsonr_node *array, size_t i, unsigned flags, int64_t lo, int64_t hi,
+		    int64_t *out);
+bool jsonr_at_double(struct jsonr_node *array, size_t i, unsigned flags, double *out);
 
 /*
  * An error of the caller's own rules, at n's key (NULL: n itself; at the
@@ -149,8 +141,8 @@ bool jsonr_at_double(struct jsonr_node *array, size_t i, unsigned flags,
  * LLEM_ENOTSUP, ...). Ignored on a node that did not open, and after the
  * first error without JSONR_ALL_ERRORS.
  */
-void jsonr_fail(struct jsonr_node *n, const char *key, int code,
-		const char *fmt, ...) LLEM_PRINTF(4, 5);
+void jsonr_fail(struct jsonr_node *n, const char *key, int code, const char *fmt, ...)
+	LLEM_PRINTF(4, 5);
 
 /* "an object", "an array", "a string", "an integer", "a number" (a real),
  * "a boolean", "null": for messages. */
@@ -161,7 +153,6 @@ const char *jsonr_type_name(const json_t *v);
  * missing or mistyped value means the fallback, not an error.
  */
 int64_t jsonr_lax_int64(const json_t *obj, const char *key, int64_t fallback);
-const char *jsonr_lax_str(const json_t *obj, const char *key,
-			  const char *fallback);
+const char *jsonr_lax_str(const json_t *obj, const char *key, const char *fallback);
 
 #endif

@@ -78,10 +78,22 @@ static void close_container(struct jsonw *w, char c)
 	after_value(w);
 }
 
-void jsonw_object_begin(struct jsonw *w) { open_container(w, '{'); }
-void jsonw_object_end(struct jsonw *w) { close_container(w, '}'); }
-void jsonw_array_begin(struct jsonw *w) { open_container(w, '['); }
-void jsonw_array_end(struct jsonw *w) { close_container(w, ']'); }
+void jsonw_object_begin(struct jsonw *w)
+{
+	open_container(w, '{');
+}
+void jsonw_object_end(struct jsonw *w)
+{
+	close_container(w, '}');
+}
+void jsonw_array_begin(struct jsonw *w)
+{
+	open_container(w, '[');
+}
+void jsonw_array_end(struct jsonw *w)
+{
+	close_container(w, ']');
+}
 
 void jsonw_string(struct jsonw *w, const char *s)
 {
@@ -207,13 +219,34 @@ void json_quote(struct strbuf *out, const char *s, bool ascii_only)
 		size_t n;
 
 		switch (c) {
-		case '"': strbuf_adds(out, "\\\""); p++; continue;
-		case '\\': strbuf_adds(out, "\\\\"); p++; continue;
-		case '\n': strbuf_adds(out, "\\n"); p++; continue;
-		case '\r': strbuf_adds(out, "\\r"); p++; continue;
-		case '\t': strbuf_adds(out, "\\t"); p++; continue;
-		case '\b': strbuf_adds(out, "\\b"); p++; continue;
-		case '\f': strbuf_adds(out, "\\f"); p++; continue;
+		case '"':
+			strbuf_adds(out, "\\\"");
+			p++;
+			continue;
+		case '\\':
+			strbuf_adds(out, "\\\\");
+			p++;
+			continue;
+		case '\n':
+			strbuf_adds(out, "\\n");
+			p++;
+			continue;
+		case '\r':
+			strbuf_adds(out, "\\r");
+			p++;
+			continue;
+		case '\t':
+			strbuf_adds(out, "\\t");
+			p++;
+			continue;
+		case '\b':
+			strbuf_adds(out, "\\b");
+			p++;
+			continue;
+		case '\f':
+			strbuf_adds(out, "\\f");
+			p++;
+			continue;
 		default: break;
 		}
 		if (c < 0x20 || (c == 0x7F && ascii_only)) {

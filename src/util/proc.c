@@ -161,7 +161,8 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
 static void feed_text(struct proc *p)
 {
 	while (p->in_off < p->in_len) {
-		ssize_t w = write_nosigpipe(p->in_fd, p->in_text + p->in_off, p->in_len - p->in_off);
+		ssize_t w =
+			write_nosigpipe(p->in_fd, p->in_text + p->in_off, p->in_len - p->in_off);
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -447,7 +448,7 @@ int proc_start(struct proc *p, const struct proc_opts *o)
 	if ((o->in == PROC_STDIN_TEXT) != (o->stdin_text != NULL) ||
 	    (o->err == PROC_STDERR_LOG) != (o->log_path != NULL))
 		return error_set(LLEM_EINVAL, "proc_start: stdin_text/log_path do not match "
-				 "the stdin/stderr modes");
+					      "the stdin/stderr modes");
 	p->interrupt = o->interrupt;
 	p->grace_ns = s_to_ns(o->grace_s > 0 ? o->grace_s : PROC_DEFAULT_GRACE_S);
 	p->max_output = o->max_output ? o->max_output : PROC_DEFAULT_MAX_OUTPUT;
@@ -484,7 +485,8 @@ int proc_start(struct proc *p, const struct proc_opts *o)
 	if (!err)
 		err = posix_spawn_file_actions_adddup2(&fa, out_p[1], 1);
 	if (!err && o->err != PROC_STDERR_INHERIT)
-		err = posix_spawn_file_actions_adddup2(&fa, p->log_fd >= 0 ? p->log_fd : err_p[1], 2);
+		err = posix_spawn_file_actions_adddup2(&fa, p->log_fd >= 0 ? p->log_fd : err_p[1],
+						       2);
 	/* Descriptors someone forgot to mark close-on-exec stay here. */
 	if (!err)
 		err = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
@@ -503,7 +505,7 @@ int proc_start(struct proc *p, const struct proc_opts *o)
 	 * blocked or ignored SIGTERM would survive exec. */
 	sigemptyset(&mask);
 	err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-					      POSIX_SPAWN_SETSIGDEF);
+						      POSIX_SPAWN_SETSIGDEF);
 	if (!err)
 		err = posix_spawnattr_setpgroup(&attr, 0);
 	if (!err)
@@ -591,7 +593,8 @@ int proc_wait(struct proc *p, double timeout_s)
 
 int proc_write(struct proc *p, const void *buf, size_t len, int timeout_ms)
 {
-	uint64_t until = timeout_ms >= 0 ? clock_monotonic_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+	uint64_t until =
+		timeout_ms >= 0 ? clock_monotonic_ns() + (uint64_t)timeout_ms * 1000000u : 0;
 	const char *b = buf;
 	size_t off = 0;
 
@@ -629,7 +632,8 @@ int proc_write(struct proc *p, const void *buf, size_t len, int timeout_ms)
 
 int proc_read_line(struct proc *p, struct strbuf *line, int timeout_ms, size_t max_len)
 {
-	uint64_t until = timeout_ms >= 0 ? clock_monotonic_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+	uint64_t until =
+		timeout_ms >= 0 ? clock_monotonic_ns() + (uint64_t)timeout_ms * 1000000u : 0;
 
 	strbuf_reset(line);
 	if (!p->started)
@@ -677,12 +681,8 @@ void proc_stop(struct proc *p, enum proc_stop_how how, double grace_s)
 		if (!p->kill_at_ns || p->kill_at_ns > now + p->grace_ns)
 			p->kill_at_ns = now + p->grace_ns;
 		break;
-	case PROC_STOP_SIGTERM:
-		group_term(p, now);
-		break;
-	case PROC_STOP_SIGKILL:
-		group_kill(p);
-		break;
+	case PROC_STOP_SIGTERM: group_term(p, now); break;
+	case PROC_STOP_SIGKILL: group_kill(p); break;
 	}
 	(void)wait_leader(p); /* a failing wait still ends in finish's SIGKILL */
 	(void)finish(p);

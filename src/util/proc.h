@@ -42,9 +42,9 @@
 #define PROC_TICK_MS 50
 
 enum proc_stdin {
-	PROC_STDIN_NULL,  /* /dev/null */
-	PROC_STDIN_TEXT,  /* stdin_text is written by proc_wait(), then EOF */
-	PROC_STDIN_PIPE,  /* a pipe the caller writes to with proc_write() */
+	PROC_STDIN_NULL, /* /dev/null */
+	PROC_STDIN_TEXT, /* stdin_text is written by proc_wait(), then EOF */
+	PROC_STDIN_PIPE, /* a pipe the caller writes to with proc_write() */
 };
 
 enum proc_stderr {
@@ -54,7 +54,7 @@ enum proc_stderr {
 };
 
 struct proc_opts {
-	const char *const *argv;      /* argv[0] is the path run */
+	const char *const *argv; /* argv[0] is the path run */
 	/*
 	 * The environment policy, applied to this process's environment:
 	 * every name in env_unset is removed, then every "NAME=value" of
@@ -64,15 +64,15 @@ struct proc_opts {
 	const char *const *env_set;
 	const char *const *env_unset;
 	enum proc_stdin in;
-	const char *stdin_text;       /* for PROC_STDIN_TEXT */
+	const char *stdin_text; /* for PROC_STDIN_TEXT */
 	enum proc_stderr err;
-	const char *log_path;         /* for PROC_STDERR_LOG */
+	const char *log_path; /* for PROC_STDERR_LOG */
 	/* Watched while waiting (may be NULL; may also be set later in
 	 * struct proc): 1 = SIGTERM the group (SIGKILL after the grace),
 	 * 2 = SIGKILL it now. */
 	volatile sig_atomic_t *interrupt;
-	double grace_s;               /* SIGTERM -> SIGKILL; 0: PROC_DEFAULT_GRACE_S */
-	size_t max_output;            /* stdout kept in memory; 0: PROC_DEFAULT_MAX_OUTPUT */
+	double grace_s;    /* SIGTERM -> SIGKILL; 0: PROC_DEFAULT_GRACE_S */
+	size_t max_output; /* stdout kept in memory; 0: PROC_DEFAULT_MAX_OUTPUT */
 };
 
 /* Why llem ended the child (the first reason wins). */
@@ -85,8 +85,8 @@ enum proc_reason {
 
 /* What a read or write on the pipes came to (>= 0; errors are < 0). */
 enum proc_io {
-	PROC_IO_OK,          /* a line was read / everything was written */
-	PROC_IO_EOF,         /* the child closed its stdout / stopped reading stdin */
+	PROC_IO_OK,  /* a line was read / everything was written */
+	PROC_IO_EOF, /* the child closed its stdout / stopped reading stdin */
 	PROC_IO_TIMEOUT,
 	PROC_IO_INTERRUPTED, /* *interrupt was set; the group has been signalled */
 	PROC_IO_TOO_LONG,    /* no newline within max_len (or max_output) bytes */
@@ -94,20 +94,20 @@ enum proc_io {
 
 struct proc {
 	/* Public, read-only unless said otherwise. */
-	pid_t pid;              /* the child and its process group; <= 0 when none */
-	int spawn_errno;        /* posix_spawn's error when proc_start failed there */
-	bool reaped;            /* the child has been waited for: status is valid */
-	int status;             /* wait status */
-	double wall_s;          /* spawn to exit */
+	pid_t pid;       /* the child and its process group; <= 0 when none */
+	int spawn_errno; /* posix_spawn's error when proc_start failed there */
+	bool reaped;     /* the child has been waited for: status is valid */
+	int status;      /* wait status */
+	double wall_s;   /* spawn to exit */
 	enum proc_reason reason;
-	int interrupt_level;    /* the highest *interrupt acted on */
-	bool killed;            /* llem sent SIGKILL to the group while the child lived */
-	struct strbuf out;      /* stdout: all of it after proc_wait(); the bytes
-				 * after the last line for proc_read_line() */
+	int interrupt_level;              /* the highest *interrupt acted on */
+	bool killed;                      /* llem sent SIGKILL to the group while the child lived */
+	struct strbuf out;                /* stdout: all of it after proc_wait(); the bytes
+					   * after the last line for proc_read_line() */
 	volatile sig_atomic_t *interrupt; /* the caller may change it between calls */
 
 	/* Private to proc.c. */
-	bool started;           /* the fields below are valid */
+	bool started; /* the fields below are valid */
 	bool capturing, out_over, discard, leader_gone, in_pipe, term_sent;
 	int pidfd, in_fd, out_fd, err_fd, log_fd;
 	off_t log_start;

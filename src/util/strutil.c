@@ -21,8 +21,7 @@ size_t edit_distance(const char *a, const char *b)
 			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
 			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
 
-			cur[j] = sub < del ? (sub < ins ? sub : ins)
-					   : (del < ins ? del : ins);
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
 		}
 		tmp = prev;
 		prev = cur;
@@ -34,8 +33,8 @@ size_t edit_distance(const char *a, const char *b)
 	return result;
 }
 
-const char *did_you_mean(const char *word, const char *const *candidates,
-			 size_t n, size_t max_distance)
+const char *did_you_mean(const char *word, const char *const *candidates, size_t n,
+			 size_t max_distance)
 {
 	const char *best = NULL;
 	size_t best_d = max_distance + 1, i;

@@ -34,8 +34,7 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) LLEM_PRINTF(1, 2);
 /* Grows *items (of *cap elements of elem_size bytes) to hold at least need. */
 void grow_array(void **items, size_t *cap, size_t need, size_t elem_size);
-#define GROW(items, cap, need) \
-	grow_array((void **)&(items), &(cap), (need), sizeof(*(items)))
+#define GROW(items, cap, need) grow_array((void **)&(items), &(cap), (need), sizeof(*(items)))
 
 /* ---- growable string (strbuf.c), always NUL-terminated ---- */
 struct strbuf {
@@ -72,16 +71,15 @@ struct diag {
 	int line, col; /* 1-based; 0 when unknown */
 	char *path;    /* dotted key path, e.g. "decoder.top_p"; may be NULL */
 	char *message;
-	char *hint;    /* may be NULL */
+	char *hint; /* may be NULL */
 };
 struct diag_list {
 	struct diag *items;
 	size_t count, cap;
 };
 #define DIAG_LIST_INIT { NULL, 0, 0 }
-void diag_add(struct diag_list *dl, enum diag_severity sev, const char *file,
-	      int line, int col, const char *path, const char *hint,
-	      const char *fmt, ...) LLEM_PRINTF(8, 9);
+void diag_add(struct diag_list *dl, enum diag_severity sev, const char *file, int line, int col,
+	      const char *path, const char *hint, const char *fmt, ...) LLEM_PRINTF(8, 9);
 size_t diag_error_count(const struct diag_list *dl);
 /* Stable sort by file, line, column (insertion order breaks ties). */
 void diag_sort(struct diag_list *dl);
@@ -110,8 +108,8 @@ int parse_double(const char *s, double *out);
 
 /* ---- JSON writer (jsonw.c) ---- */
 enum jsonw_style {
-	JSONW_PRETTY,   /* 2-space indent, one member per line */
-	JSONW_PYTHON    /* one line, ", " and ": " separators (json.dumps) */
+	JSONW_PRETTY, /* 2-space indent, one member per line */
+	JSONW_PYTHON  /* one line, ", " and ": " separators (json.dumps) */
 };
 struct jsonw {
 	struct strbuf *out;
@@ -119,7 +117,7 @@ struct jsonw {
 	int depth;
 	bool need_comma;
 	bool after_key;
-	bool ascii_only;      /* escape non-ASCII as \uXXXX (Python ensure_ascii) */
+	bool ascii_only; /* escape non-ASCII as \uXXXX (Python ensure_ascii) */
 };
 void jsonw_init(struct jsonw *w, struct strbuf *out, enum jsonw_style style);
 void jsonw_object_begin(struct jsonw *w);
@@ -127,9 +125,9 @@ void jsonw_object_end(struct jsonw *w);
 void jsonw_array_begin(struct jsonw *w);
 void jsonw_array_end(struct jsonw *w);
 void jsonw_key(struct jsonw *w, const char *key);
-void jsonw_string(struct jsonw *w, const char *s);   /* NULL writes null */
+void jsonw_string(struct jsonw *w, const char *s); /* NULL writes null */
 void jsonw_int(struct jsonw *w, int64_t v);
-void jsonw_double(struct jsonw *w, double v);        /* non-finite -> null */
+void jsonw_double(struct jsonw *w, double v); /* non-finite -> null */
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
 /* A key and its value in one call. Unknown stays null, never 0: a NULL
@@ -152,7 +150,7 @@ struct sha256_ctx {
 	uint32_t h[8];
 	uint64_t total; /* bytes hashed so far */
 	uint8_t buf[64];
-	size_t fill;    /* bytes waiting in buf */
+	size_t fill; /* bytes waiting in buf */
 	void (*blocks)(uint32_t *h, const uint8_t *p, size_t nblocks);
 };
 void sha256_init(struct sha256_ctx *c);
@@ -168,8 +166,8 @@ void sha256_force_portable(bool on);
 /* ---- strings (strutil.c) ---- */
 size_t edit_distance(const char *a, const char *b);
 /* The candidate nearest to word within max_distance, or NULL (borrowed). */
-const char *did_you_mean(const char *word, const char *const *candidates,
-			 size_t n, size_t max_distance);
+const char *did_you_mean(const char *word, const char *const *candidates, size_t n,
+			 size_t max_distance);
 /* did_you_mean with a distance limit scaled to the word: at most 3 and at
  * most half its length, so "foo" is not "corrected" to "n". */
 const char *did_you_mean_near(const char *word, const char *const *candidates, size_t n);

@@ -134,37 +134,28 @@ FAKE_EXPORT nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *version);
 FAKE_EXPORT nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *version);
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *count);
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetCount(unsigned int *count);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index,
-						       nvmlDevice_t *device);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index,
-						    nvmlDevice_t *device);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name,
-					   unsigned int length);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid,
-					   unsigned int length);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device,
-						 nvmlMemory_t *memory);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t *device);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int length);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory);
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device,
 							   unsigned int *limit);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device,
-							 unsigned int *limit);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device,
-						      int *mode);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, unsigned int *limit);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, int *mode);
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
 							     unsigned long long *energy);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device,
-						 unsigned int *power);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device,
-						  int sensor, unsigned int *temp);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device,
-						  int valuesCount,
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device, int sensor,
+						  unsigned int *temp);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCount,
 						  nvmlFieldValue_t *values);
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device,
 						       nvmlUtilization_t *utilization);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(
-	nvmlDevice_t device, unsigned long long *reasons);
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(
-	nvmlDevice_t device, unsigned long long *reasons);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t device,
+								unsigned long long *reasons);
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t device,
+								   unsigned long long *reasons);
 
 /* A device handle points at one of these; NVML handles are opaque. */
 struct nvmlDevice_st {
@@ -188,11 +179,11 @@ static struct {
 	unsigned long long throttle;
 	char uuids[FAKE_MAX_GPUS][96]; /* "" = the generated one */
 	int no_energy;
-	int no_fields;       /* 1: whole call NOT_SUPPORTED, 2: per field */
-	uint64_t reset_ns;   /* after init; UINT64_MAX = never */
-	uint64_t lost_ns;    /* after init; UINT64_MAX = never */
-	int lost_gpu;        /* FAKE_MAX_GPUS = all */
-	uint64_t init_ns; /* CLOCK_MONOTONIC at the first nvmlInit */
+	int no_fields;     /* 1: whole call NOT_SUPPORTED, 2: per field */
+	uint64_t reset_ns; /* after init; UINT64_MAX = never */
+	uint64_t lost_ns;  /* after init; UINT64_MAX = never */
+	int lost_gpu;      /* FAKE_MAX_GPUS = all */
+	uint64_t init_ns;  /* CLOCK_MONOTONIC at the first nvmlInit */
 	struct nvmlDevice_st devices[FAKE_MAX_GPUS];
 } fake;
 
@@ -237,8 +228,7 @@ static int env_flag(const char *var)
 
 /* A power variable: one value, or one per GPU with the last repeating.
  * Unset or malformed: def[] (with a note on stderr when malformed). */
-static void load_power(const char *var, const unsigned int *def,
-		       unsigned int *power_mw)
+static void load_power(const char *var, const unsigned int *def, unsigned int *power_mw)
 {
 	const char *s = getenv(var);
 	unsigned long long v = 0;
@@ -248,10 +238,8 @@ static void load_power(const char *var, const unsigned int *def,
 		char *end;
 
 		v = strtoull(s, &end, 10);
-		if (end == s || (*end && *end != ',') || s[0] == '-' ||
-		    v > 100000000) {
-			fprintf(stderr, "fake_nvml: ignoring %s=%s\n", var,
-				getenv(var));
+		if (end == s || (*end && *end != ',') || s[0] == '-' || v > 100000000) {
+			fprintf(stderr, "fake_nvml: ignoring %s=%s\n", var, getenv(var));
 			i = 0;
 			break;
 		}
@@ -286,8 +274,7 @@ static void load_uuids(void)
 /* A delay after init in ms, as ns; unset (or malformed) means never. */
 static uint64_t env_after_ns(const char *var)
 {
-	unsigned long long ms = env_number(var, UINT64_MAX / 1000000u,
-					   UINT64_MAX / 1000000u - 1);
+	unsigned long long ms = env_number(var, UINT64_MAX / 1000000u, UINT64_MAX / 1000000u - 1);
 
 	return ms == UINT64_MAX / 1000000u ? UINT64_MAX : ms * 1000000u;
 }
@@ -330,13 +317,13 @@ static void load_script(void)
 	fake.throttle = env_bits("FAKE_NVML_THROTTLE");
 	load_uuids();
 	fake.no_energy = env_flag("FAKE_NVML_NO_ENERGY");
-	fake.no_fields = !env_flag("FAKE_NVML_NO_FIELDS") ? 0
-			 : strcmp(getenv("FAKE_NVML_NO_FIELDS"), "field") == 0 ? 2 : 1;
+	fake.no_fields = !env_flag("FAKE_NVML_NO_FIELDS")                      ? 0
+			 : strcmp(getenv("FAKE_NVML_NO_FIELDS"), "field") == 0 ? 2
+									       : 1;
 	fake.reset_ns = env_after_ns("FAKE_NVML_RESET_AFTER_MS");
 	fake.lost_ns = env_after_ns("FAKE_NVML_LOST_AFTER_MS");
 	/* unset or malformed: FAKE_MAX_GPUS, which means every GPU */
-	fake.lost_gpu = (int)env_number("FAKE_NVML_LOST_GPU", FAKE_MAX_GPUS,
-					FAKE_MAX_GPUS - 1);
+	fake.lost_gpu = (int)env_number("FAKE_NVML_LOST_GPU", FAKE_MAX_GPUS, FAKE_MAX_GPUS - 1);
 	for (unsigned int i = 0; i < FAKE_MAX_GPUS; i++)
 		fake.devices[i].index = i;
 }
@@ -527,8 +514,7 @@ nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int len
 	if (fake.uuids[device->index][0])
 		snprintf(buf, sizeof(buf), "%s", fake.uuids[device->index]);
 	else
-		snprintf(buf, sizeof(buf), "GPU-fa4e0000-0000-4000-8000-%012x",
-			 device->index);
+		snprintf(buf, sizeof(buf), "GPU-fa4e0000-0000-4000-8000-%012x", device->index);
 	return copy_string(buf, uuid, length);
 }
 
@@ -575,8 +561,7 @@ nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, int *mode)
 	return NVML_SUCCESS;
 }
 
-nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
-						 unsigned long long *energy)
+nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, unsigned long long *energy)
 {
 	nvmlReturn_t rc = check_device(device);
 
@@ -641,8 +626,7 @@ static void field_value(nvmlDevice_t device, nvmlFieldValue_t *v)
 		v->valueType = NVML_VALUE_TYPE_UNSIGNED_LONG_LONG;
 		v->value.ullVal = counter_mj(device);
 		return;
-	default:
-		break;
+	default: break;
 	}
 	v->nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
 }
@@ -663,8 +647,7 @@ nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCount,
 	return NVML_SUCCESS;
 }
 
-nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device,
-					   nvmlUtilization_t *utilization)
+nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtilization_t *utilization)
 {
 	nvmlReturn_t rc = check_device(device);
 

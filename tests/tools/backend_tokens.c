@@ -101,19 +101,17 @@ int main(int argc, char **argv)
 	       "\"params_non_embedding\": %lld, \"layers\": %d, \"hidden_size\": %d, "
 	       "\"heads\": %d, \"kv_heads\": %d, \"vocab_size\": %d, \"weight_dtype\": \"%s\", "
 	       "\"weight_bytes\": %lld, \"batch_size\": %d}, \"requests\": [",
-	       bi->name, (long long)mi.params_total, (long long)mi.params_non_embedding,
-	       mi.layers, mi.hidden_size, mi.heads, mi.kv_heads, mi.vocab_size,
-	       mi.weight_dtype, (long long)mi.weight_bytes, mi.batch_size);
+	       bi->name, (long long)mi.params_total, (long long)mi.params_non_embedding, mi.layers,
+	       mi.hidden_size, mi.heads, mi.kv_heads, mi.vocab_size, mi.weight_dtype,
+	       (long long)mi.weight_bytes, mi.batch_size);
 	for (i = 0; i < n; i++)
 		printf("%s{\"tokens\": [%s], \"times_ns\": [%s], \"input_tokens\": %lld, "
 		       "\"output_tokens\": %lld, \"stopped_at_eos\": %s, \"start_ns\": %llu, "
 		       "\"first_token_ns\": %llu, \"end_ns\": %llu}",
 		       i ? ", " : "", strbuf_str(&cap.tokens[i]), strbuf_str(&cap.times[i]),
 		       (long long)st[i].input_tokens, (long long)st[i].output_tokens,
-		       st[i].stopped_at_eos ? "true" : "false",
-		       (unsigned long long)st[i].start_ns,
-		       (unsigned long long)st[i].first_token_ns,
-		       (unsigned long long)st[i].end_ns);
+		       st[i].stopped_at_eos ? "true" : "false", (unsigned long long)st[i].start_ns,
+		       (unsigned long long)st[i].first_token_ns, (unsigned long long)st[i].end_ns);
 	printf("]}\n");
 	bi->ops->unload(session);
 	backend_model_info_release(&mi);

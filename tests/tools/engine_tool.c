@@ -32,10 +32,14 @@ static int die(const char *msg)
 
 static enum engine_dtype parse_dtype(const char *s)
 {
-	if (!strcmp(s, "fp32")) return ENGINE_F32;
-	if (!strcmp(s, "fp16")) return ENGINE_F16;
-	if (!strcmp(s, "bf16")) return ENGINE_BF16;
-	if (!strcmp(s, "int8")) return ENGINE_Q8_0;
+	if (!strcmp(s, "fp32"))
+		return ENGINE_F32;
+	if (!strcmp(s, "fp16"))
+		return ENGINE_F16;
+	if (!strcmp(s, "bf16"))
+		return ENGINE_BF16;
+	if (!strcmp(s, "int8"))
+		return ENGINE_Q8_0;
 	return ENGINE_DTYPE_NONE;
 }
 
@@ -236,22 +240,39 @@ int main(int argc, char **argv)
 	for (i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(a, "--greedy")) { o.greedy = true; continue; }
-		if (!strcmp(a, "--ignore-eos")) { o.ignore_eos = true; continue; }
+		if (!strcmp(a, "--greedy")) {
+			o.greedy = true;
+			continue;
+		}
+		if (!strcmp(a, "--ignore-eos")) {
+			o.ignore_eos = true;
+			continue;
+		}
 		if (!v)
 			return die("option needs a value");
 		i++;
-		if (!strcmp(a, "--model")) o.model = v;
-		else if (!strcmp(a, "--tokens")) o.tokens = v;
-		else if (!strcmp(a, "--prompts")) o.prompts = v;
-		else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
-		else if (!strcmp(a, "--precision")) o.weights = parse_dtype(v);
-		else if (!strcmp(a, "--quant")) quant = v;
-		else if (!strcmp(a, "--kv")) o.kv = parse_dtype(v);
-		else if (!strcmp(a, "--threads")) o.threads = (int)strtol(v, NULL, 10);
-		else if (!strcmp(a, "--batch-size")) o.batch = (int)strtol(v, NULL, 10);
-		else if (!strcmp(a, "--max-new")) o.max_new = (int)strtol(v, NULL, 10);
-		else return die("unknown option");
+		if (!strcmp(a, "--model"))
+			o.model = v;
+		else if (!strcmp(a, "--tokens"))
+			o.tokens = v;
+		else if (!strcmp(a, "--prompts"))
+			o.prompts = v;
+		else if (!strcmp(a, "--seed"))
+			o.seed = strtoull(v, NULL, 10);
+		else if (!strcmp(a, "--precision"))
+			o.weights = parse_dtype(v);
+		else if (!strcmp(a, "--quant"))
+			quant = v;
+		else if (!strcmp(a, "--kv"))
+			o.kv = parse_dtype(v);
+		else if (!strcmp(a, "--threads"))
+			o.threads = (int)strtol(v, NULL, 10);
+		else if (!strcmp(a, "--batch-size"))
+			o.batch = (int)strtol(v, NULL, 10);
+		else if (!strcmp(a, "--max-new"))
+			o.max_new = (int)strtol(v, NULL, 10);
+		else
+			return die("unknown option");
 	}
 	if (!strcmp(quant, "int8"))
 		o.weights = ENGINE_Q8_0;

@@ -79,8 +79,7 @@ static void write_pid_file(const char *path, pid_t pid)
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		exit(97);
 	f = fopen(tmp, "w");
-	if (!f || fprintf(f, "%ld\n", (long)pid) < 0 || fclose(f) != 0 ||
-	    rename(tmp, path) != 0)
+	if (!f || fprintf(f, "%ld\n", (long)pid) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
 		exit(97);
 }
 

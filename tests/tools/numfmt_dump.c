@@ -45,8 +45,7 @@ static int unhex(struct strbuf *sb, const char *s, size_t len)
 	return 0;
 }
 
-static int handle(enum mode mode, const char *line, size_t len,
-		  struct strbuf *out)
+static int handle(enum mode mode, const char *line, size_t len, struct strbuf *out)
 {
 	struct strbuf bytes = STRBUF_INIT;
 	char hex[65], *end;
@@ -118,8 +117,7 @@ int main(int argc, char **argv)
 			line[--len] = '\0';
 		strbuf_reset(&out);
 		if (handle(mode, line, len, &out)) {
-			fprintf(stderr, "numfmt_dump: line %zu: cannot read '%s'\n",
-				lineno, line);
+			fprintf(stderr, "numfmt_dump: line %zu: cannot read '%s'\n", lineno, line);
 			rc = 1;
 			break;
 		}

@@ -49,12 +49,9 @@ static void set_i(int64_t *field, const char *ptr, int64_t v)
 	record(&ints, ptr, dec);
 }
 
-static void set_stats(struct result_stats *s, const char *ptr,
-		      const double *v, size_t n)
+static void set_stats(struct result_stats *s, const char *ptr, const double *v, size_t n)
 {
-	static const char *const names[] = {
-		"mean", "median", "p95", "p99", "min", "max"
-	};
+	static const char *const names[] = { "mean", "median", "p95", "p99", "min", "max" };
 	double *fields[6];
 	char p[96];
 	size_t i;
@@ -100,10 +97,9 @@ static void fill_environment(struct env_snapshot *env)
 	env->nvml.gpus[0].index = (int)v;
 	env->nvml.gpus[0].name = xstrdup("NVIDIA H100 80GB HBM3");
 	env->nvml.gpus[0].uuid = xstrdup("GPU-5c1b4e4a-0000-1111-2222-333344445555");
-	set_i(&env->nvml.gpus[0].memory_total_mb,
-	      "/environment/nvml/gpus/0/memory_total_mb", 81559);
-	set_d(&env->nvml.gpus[0].power_limit_w,
-	      "/environment/nvml/gpus/0/power_limit_w", 700.0);
+	set_i(&env->nvml.gpus[0].memory_total_mb, "/environment/nvml/gpus/0/memory_total_mb",
+	      81559);
+	set_d(&env->nvml.gpus[0].power_limit_w, "/environment/nvml/gpus/0/power_limit_w", 700.0);
 	env->nvml.gpus[0].persistence_mode = 1;
 	set_i(&v, "/environment/nvml/gpus/1/index", 1);
 	env->nvml.gpus[1].index = (int)v;
@@ -122,8 +118,7 @@ static void fill_environment(struct env_snapshot *env)
 static void fill_full(struct llem_result *r)
 {
 	static const double ttft[] = { 21.5, 19.25, 23.0, 0.1, 1e-7 };
-	static const double itl[] = { 12.5, 11.0, 13.25, 12.0, 1.0 / 3.0,
-				      12.75, 11.5 };
+	static const double itl[] = { 12.5, 11.0, 13.25, 12.0, 1.0 / 3.0, 12.75, 11.5 };
 	static const double e2e[] = { 812.0, 799.5, 845.125 };
 	struct result_energy_device *d;
 	int64_t in = 9007199254740993LL, out = 640; /* in: 2^53 + 1 */
@@ -137,8 +132,7 @@ static void fill_full(struct llem_result *r)
 	r->methodology = RESULT_METHODOLOGY_STEADY_STATE;
 	r->steady_state_window.present = true;
 	set_d(&r->steady_state_window.start_s, "/steady_state_window/start_s", 0.1);
-	set_d(&r->steady_state_window.end_s, "/steady_state_window/end_s",
-	      123456789.123456789);
+	set_d(&r->steady_state_window.end_s, "/steady_state_window/end_s", 123456789.123456789);
 	r->start_time = xstrdup("2026-03-13T14:21:11.145237Z");
 	r->end_time = xstrdup("2026-03-13T14:22:11.000001Z");
 	set_d(&r->duration_s, "/duration_s", 59.854764);
@@ -147,18 +141,16 @@ static void fill_full(struct llem_result *r)
 	set_i(&r->tokens.input_tokens, "/tokens/input_tokens", in);
 	set_i(&r->tokens.output_tokens, "/tokens/output_tokens", out);
 	set_i(&r->tokens.total_tokens, "/tokens/total_tokens", in + out);
-	set_d(&r->throughput.output_tokens_per_s, "/throughput/output_tokens_per_s",
-	      5e-324);
+	set_d(&r->throughput.output_tokens_per_s, "/throughput/output_tokens_per_s", 5e-324);
 	set_d(&r->throughput.total_tokens_per_s, "/throughput/total_tokens_per_s",
 	      1.7976931348623157e308);
-	set_d(&r->throughput.requests_per_s, "/throughput/requests_per_s",
-	      0.1 + 0.2);
+	set_d(&r->throughput.requests_per_s, "/throughput/requests_per_s", 0.1 + 0.2);
 
 	r->energy.present = true;
 	set_d(&r->energy.total_energy_j, "/energy/total_energy_j", 228.04);
 	set_d(&r->energy.energy_adjusted_j, "/energy/energy_adjusted_j", 68.96);
-	set_d(&r->energy.energy_per_output_token_j,
-	      "/energy/energy_per_output_token_j", 228.04 / 640);
+	set_d(&r->energy.energy_per_output_token_j, "/energy/energy_per_output_token_j",
+	      228.04 / 640);
 	set_d(&r->energy.energy_adjusted_per_output_token_j,
 	      "/energy/energy_adjusted_per_output_token_j", 68.96 / 640);
 	set_d(&r->energy.mean_power_w, "/energy/mean_power_w", 228.04 / 59.854764);
@@ -173,8 +165,7 @@ static void fill_full(struct llem_result *r)
 	d->device = xstrdup("gpu0");
 	d->method = RESULT_ENERGY_COUNTER;
 	set_d(&d->energy_j, "/energy/devices/0/energy_j", 200.0);
-	set_d(&d->integral_energy_j, "/energy/devices/0/integral_energy_j",
-	      199.87654321);
+	set_d(&d->integral_energy_j, "/energy/devices/0/integral_energy_j", 199.87654321);
 	set_d(&d->baseline_power_w, "/energy/devices/0/baseline_power_w", 30.0);
 	set_d(&d->energy_adjusted_j, "/energy/devices/0/energy_adjusted_j", -0.0);
 	set_i(&d->power_samples, "/energy/devices/0/power_samples", 598);
@@ -192,12 +183,11 @@ static void fill_full(struct llem_result *r)
 	set_d(&r->flops.total_flops, "/flops/total_flops", 4.778e11);
 	set_d(&r->flops.prefill_flops, "/flops/prefill_flops", 3.185e11);
 	set_d(&r->flops.decode_flops, "/flops/decode_flops", 1.593e11);
-	set_d(&r->flops.flops_per_output_token, "/flops/flops_per_output_token",
-	      4.778e11 / 640);
+	set_d(&r->flops.flops_per_output_token, "/flops/flops_per_output_token", 4.778e11 / 640);
 	r->flops.method = xstrdup("2N+attention");
 	set_i(&r->model_info.parameters, "/model_info/parameters", 134515008);
-	set_i(&r->model_info.non_embedding_parameters,
-	      "/model_info/non_embedding_parameters", 106205184);
+	set_i(&r->model_info.non_embedding_parameters, "/model_info/non_embedding_parameters",
+	      106205184);
 	set_i(&r->model_info.layers, "/model_info/layers", 30);
 	set_i(&r->model_info.hidden_size, "/model_info/hidden_size", 576);
 	set_i(&r->model_info.attention_heads, "/model_info/attention_heads", 9);
@@ -240,17 +230,17 @@ static void fill_full(struct llem_result *r)
 
 	fill_environment(&r->environment);
 	result_add_warning(r, "short_measurement_duration: measurement < 10s; "
-			   "energy values may be unreliable.");
+			      "energy values may be unreliable.");
 	result_add_warning(r, "unicode \xc3\xa9\xe6\x97\xa5\xf0\x9f\x9a\x80 and "
-			   "control \x01\x1f\t\n\"\\ characters");
+			      "control \x01\x1f\t\n\"\\ characters");
 	r->timeseries = xstrdup("timeseries.parquet");
 	/* The config layer's canonical form: sorted keys, json.dumps layout. */
-	r->effective_config = xstrdup(
-		"{\"backend\": \"native\", \"decoder\": {\"temperature\": 0.1, "
-		"\"top_p\": 0.9}, \"energy\": {\"sources\": [\"nvml\", \"rapl\"]}, "
-		"\"model\": \"synthetic/smollm-135m\", \"n\": 100, "
-		"\"note\": \"caf\\u00e9\", \"warmup\": {\"cv_threshold\": 1e-07, "
-		"\"enabled\": true, \"n_warmup\": 5}}");
+	r->effective_config =
+		xstrdup("{\"backend\": \"native\", \"decoder\": {\"temperature\": 0.1, "
+			"\"top_p\": 0.9}, \"energy\": {\"sources\": [\"nvml\", \"rapl\"]}, "
+			"\"model\": \"synthetic/smollm-135m\", \"n\": 100, "
+			"\"note\": \"caf\\u00e9\", \"warmup\": {\"cv_threshold\": 1e-07, "
+			"\"enabled\": true, \"n_warmup\": 5}}");
 	record(&doubles, "/effective_config/decoder/temperature", "0x1.999999999999ap-4");
 	record(&doubles, "/effective_config/decoder/top_p", "0x1.ccccccccccccdp-1");
 	record(&doubles, "/effective_config/warmup/cv_threshold", "0x1.ad7f29abcaf48p-24");

@@ -36,11 +36,11 @@ static int query(const char *order_s, const char *n_s, const char *c_s, const ch
 	int64_t n, c, seed;
 	size_t count;
 
-	if (parse_order(order_s, &order) || parse_int64(n_s, &n) || n < 0 ||
-	    parse_int64(c_s, &c) || c < 0 || c > 100000 ||
-	    parse_int64(seed_s, &seed) || seed < 0 || seed > (int64_t)UINT32_MAX) {
-		fprintf(stderr, "study_order_dump: bad query '%s %s %s %s'\n", order_s,
-			n_s, c_s, seed_s);
+	if (parse_order(order_s, &order) || parse_int64(n_s, &n) || n < 0 || parse_int64(c_s, &c) ||
+	    c < 0 || c > 100000 || parse_int64(seed_s, &seed) || seed < 0 ||
+	    seed > (int64_t)UINT32_MAX) {
+		fprintf(stderr, "study_order_dump: bad query '%s %s %s %s'\n", order_s, n_s, c_s,
+			seed_s);
 		return -1;
 	}
 	count = study_order_runs(&runs, (size_t)n, (int)c, order, (uint32_t)seed);

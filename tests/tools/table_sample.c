@@ -52,8 +52,7 @@ static float from_bits32(uint32_t u)
 }
 
 static const int32_t special_i32[] = { 0, -1, 1, INT32_MIN, INT32_MAX, 42 };
-static const int64_t special_i64[] = { 0, -1, 1, INT64_MIN, INT64_MAX,
-				       (int64_t)1 << 53 };
+static const int64_t special_i64[] = { 0, -1, 1, INT64_MIN, INT64_MAX, (int64_t)1 << 53 };
 static const uint64_t special_f64[] = {
 	0x0000000000000000u, /* +0 */
 	0x8000000000000000u, /* -0 */
@@ -67,13 +66,13 @@ static const uint64_t special_f64[] = {
 	0x3fb999999999999au, /* 0.1 */
 };
 static const uint32_t special_f32[] = {
-	0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u,
-	0x00000001u, 0x7f7fffffu, 0x3dcccccdu,
+	0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u,
+	0x7fc00000u, 0x00000001u, 0x7f7fffffu, 0x3dcccccdu,
 };
 static const char *const special_str[] = {
-	"", "plain", "température °C", "日本語", "😀 emoji", "a,b",
-	"say \"hi\"", "line\nbreak", "cr\rreturn", "\r\n", " lead space",
-	"trail space ", ",", "\"", "null", "NaN",
+	"",           "plain",       "température °C", "日本語", "😀 emoji",    "a,b",
+	"say \"hi\"", "line\nbreak", "cr\rreturn",     "\r\n",   " lead space", "trail space ",
+	",",          "\"",          "null",           "NaN",
 };
 
 static bool chance(unsigned pct)
@@ -98,20 +97,15 @@ static void fill(struct table_column *cols, size_t n, char **owned)
 	for (i = 0; i < n; i++) {
 		uint64_t r = rng();
 
-		i32[i] = i < ARRAY_SIZE(special_i32) ? special_i32[i]
-						     : (int32_t)(uint32_t)r;
+		i32[i] = i < ARRAY_SIZE(special_i32) ? special_i32[i] : (int32_t)(uint32_t)r;
 		i32o[i] = (int32_t)(i * 7) - 1000;
-		i64[i] = i < ARRAY_SIZE(special_i64) ? special_i64[i]
-						     : (int64_t)rng();
+		i64[i] = i < ARRAY_SIZE(special_i64) ? special_i64[i] : (int64_t)rng();
 		i64o[i] = (int64_t)rng() >> (r % 64);
 		nn[i] = (int64_t)i;
-		f64[i] = from_bits(i < ARRAY_SIZE(special_f64) ? special_f64[i]
-							       : rng());
+		f64[i] = from_bits(i < ARRAY_SIZE(special_f64) ? special_f64[i] : rng());
 		f64o[i] = (double)(r % 1000000) / 1000.0 - 500.0;
 		an[i] = 1.0;
-		f32[i] = from_bits32(i < ARRAY_SIZE(special_f32)
-					     ? special_f32[i]
-					     : (uint32_t)r);
+		f32[i] = from_bits32(i < ARRAY_SIZE(special_f32) ? special_f32[i] : (uint32_t)r);
 		f32o[i] = (float)i * 0.25f;
 		b[i] = r & 1;
 		bo[i] = (r >> 1) & 1;
@@ -130,14 +124,14 @@ static void fill(struct table_column *cols, size_t n, char **owned)
 		}
 		so[i] = special_str[(r >> 8) % ARRAY_SIZE(special_str)];
 
-		p[1][i] = i % 3 != 0;            /* short mixed runs */
-		p[3][i] = (i / 50) % 2 == 0;     /* long runs of each */
-		p[5][i] = !chance(30);           /* random */
+		p[1][i] = i % 3 != 0;        /* short mixed runs */
+		p[3][i] = (i / 50) % 2 == 0; /* long runs of each */
+		p[5][i] = !chance(30);       /* random */
 		p[7][i] = i % 7 != 1 && i % 7 != 2;
 		p[9][i] = chance(50);
 		p[11][i] = i % 2 == 1;
-		p[12][i] = false;                /* every row null */
-		p[13][i] = true;                 /* optional, none null */
+		p[12][i] = false; /* every row null */
+		p[13][i] = true;  /* optional, none null */
 	}
 
 	cols[0] = (struct table_column){ "i32", TABLE_INT32, i32, NULL };
@@ -145,15 +139,13 @@ static void fill(struct table_column *cols, size_t n, char **owned)
 	cols[2] = (struct table_column){ "i64", TABLE_INT64, i64, NULL };
 	cols[3] = (struct table_column){ "i64_opt", TABLE_INT64, i64o, p[3] };
 	cols[4] = (struct table_column){ "f64", TABLE_DOUBLE, f64, NULL };
-	cols[5] = (struct table_column){ "température_°C", TABLE_DOUBLE, f64o,
-					 p[5] };
+	cols[5] = (struct table_column){ "température_°C", TABLE_DOUBLE, f64o, p[5] };
 	cols[6] = (struct table_column){ "f32", TABLE_FLOAT, f32, NULL };
 	cols[7] = (struct table_column){ "f32_opt", TABLE_FLOAT, f32o, p[7] };
 	cols[8] = (struct table_column){ "bool", TABLE_BOOL, b, NULL };
 	cols[9] = (struct table_column){ "bool_opt", TABLE_BOOL, bo, p[9] };
 	cols[10] = (struct table_column){ "str", TABLE_STRING, s, NULL };
-	cols[11] = (struct table_column){ "str \"opt\", quoted", TABLE_STRING,
-					  so, p[11] };
+	cols[11] = (struct table_column){ "str \"opt\", quoted", TABLE_STRING, so, p[11] };
 	cols[12] = (struct table_column){ "all_null", TABLE_DOUBLE, an, p[12] };
 	cols[13] = (struct table_column){ "none_null", TABLE_INT64, nn, p[13] };
 	for (k = 0; k < NCOLS; k++)
@@ -165,8 +157,9 @@ static void fill(struct table_column *cols, size_t n, char **owned)
 
 static const char *type_name(enum table_type t)
 {
-	static const char *const names[] = { "int32", "int64", "double",
-					     "float", "bool",  "string" };
+	static const char *const names[] = {
+		"int32", "int64", "double", "float", "bool", "string"
+	};
 
 	return names[t];
 }
@@ -180,12 +173,8 @@ static void put_value(struct jsonw *w, const struct table_column *c, size_t i)
 		return;
 	}
 	switch (c->type) {
-	case TABLE_INT32:
-		jsonw_int(w, ((const int32_t *)c->values)[i]);
-		break;
-	case TABLE_INT64:
-		jsonw_int(w, ((const int64_t *)c->values)[i]);
-		break;
+	case TABLE_INT32: jsonw_int(w, ((const int32_t *)c->values)[i]); break;
+	case TABLE_INT64: jsonw_int(w, ((const int64_t *)c->values)[i]); break;
 	case TABLE_DOUBLE: {
 		uint64_t u;
 
@@ -202,17 +191,13 @@ static void put_value(struct jsonw *w, const struct table_column *c, size_t i)
 		jsonw_string(w, hex);
 		break;
 	}
-	case TABLE_BOOL:
-		jsonw_bool(w, ((const bool *)c->values)[i]);
-		break;
-	case TABLE_STRING:
-		jsonw_string(w, ((const char *const *)c->values)[i]);
-		break;
+	case TABLE_BOOL: jsonw_bool(w, ((const bool *)c->values)[i]); break;
+	case TABLE_STRING: jsonw_string(w, ((const char *const *)c->values)[i]); break;
 	}
 }
 
-static void sidecar(struct strbuf *out, const struct table_column *cols,
-		    size_t nrows, const struct table_kv *meta, size_t nmeta)
+static void sidecar(struct strbuf *out, const struct table_column *cols, size_t nrows,
+		    const struct table_kv *meta, size_t nmeta)
 {
 	struct jsonw w;
 	size_t i, k;

@@ -42,8 +42,7 @@ static int load(struct loaded_config *lc, struct diag_list *dl, const char *path
 	return config_load(lc, &req, dl);
 }
 
-static bool has_error(const struct diag_list *dl, const char *path,
-		      const char *needle)
+static bool has_error(const struct diag_list *dl, const char *path, const char *needle)
 {
 	size_t i;
 
@@ -110,7 +109,7 @@ static size_t try_value(const struct field *f, const char *value, struct diag_li
 	if ((!strcmp(f->path, "energy.replay_file") && strcmp(value, "null")) ||
 	    (!strcmp(f->path, "energy.backend") && !strcmp(value, "replay")))
 		ov[n++] = !strcmp(f->path, "energy.backend") ? "energy.replay_file=t.csv"
-							      : "energy.backend=replay";
+							     : "energy.backend=replay";
 	if (!strcmp(f->path, "pytorch.torch_compile_mode") ||
 	    !strcmp(f->path, "pytorch.torch_compile_backend"))
 		ov[n++] = "pytorch.torch_compile=true";
@@ -274,8 +273,8 @@ static void test_every_bound_is_enforced(void **state)
 			expect_error(f, buf, "must be at most");
 			checked++;
 		}
-		expect_error(f, "abc", f->type == FT_INT ? "expected an integer"
-							  : "expected a number");
+		expect_error(f, "abc",
+			     f->type == FT_INT ? "expected an integer" : "expected a number");
 		if (f->type == FT_INT)
 			expect_error(f, "2.5", "expected an integer, got 2.5");
 	}
@@ -351,14 +350,13 @@ static void test_thermal_floor_is_zero_or_at_least_30(void **state)
 
 static void test_unknown_keys_at_every_depth(void **state)
 {
-	char *path = write_file("unknown.yaml",
-				"model: m\n"
-				"backend: pytorch\n"
-				"modle: x\n"
-				"decoder:\n  top_kk: 1\n"
-				"pytorch:\n  batchsize: 2\n"
-				"energy:\n  backnd: nvml\n"
-				"zzzzzz: 1\n");
+	char *path = write_file("unknown.yaml", "model: m\n"
+						"backend: pytorch\n"
+						"modle: x\n"
+						"decoder:\n  top_kk: 1\n"
+						"pytorch:\n  batchsize: 2\n"
+						"energy:\n  backnd: nvml\n"
+						"zzzzzz: 1\n");
 	struct loaded_config lc;
 	struct diag_list dl = DIAG_LIST_INIT;
 
@@ -384,10 +382,9 @@ static void test_unknown_keys_at_every_depth(void **state)
 
 static void test_positions_of_values_in_block_and_flow(void **state)
 {
-	char *path = write_file("pos.yaml",
-				"model: m\n"
-				"n: -5\n"
-				"decoder: {top_p: 7, temperature: 'x'}\n");
+	char *path = write_file("pos.yaml", "model: m\n"
+					    "n: -5\n"
+					    "decoder: {top_p: 7, temperature: 'x'}\n");
 	struct loaded_config lc;
 	struct diag_list dl = DIAG_LIST_INIT;
 
@@ -407,8 +404,8 @@ static void test_positions_of_values_in_block_and_flow(void **state)
 	free(path);
 }
 
-static void resolve_decoder(const char *const *ov, size_t n, double *temp,
-			    bool *sample, double *top_p, double *rep)
+static void resolve_decoder(const char *const *ov, size_t n, double *temp, bool *sample,
+			    double *top_p, double *rep)
 {
 	struct loaded_config lc;
 	struct diag_list dl = DIAG_LIST_INIT;
@@ -544,8 +541,7 @@ static void test_scoped_key_for_a_backend_not_run_is_an_error(void **state)
 	(void)state;
 	/* The original silently switched the study to vllm. */
 	assert_int_equal(load(&lc, &dl, path, NULL, 0), -1);
-	assert_true(has_error(&dl, "vllm.max_num_seqs",
-			      "the study does not run backend 'vllm'"));
+	assert_true(has_error(&dl, "vllm.max_num_seqs", "the study does not run backend 'vllm'"));
 	assert_int_equal(dl.items[0].line, 4);
 	loaded_config_release(&lc);
 	diag_list_release(&dl);
@@ -577,11 +573,16 @@ static void test_per_backend_grids_last_key_fastest(void **state)
 	}
 	assert_int_equal(nat, 4);
 	assert_int_equal(pt, 6);
-	assert_string_equal(lc.study.labels[0], "backend=native, precision=fp16, native.batch_size=1");
-	assert_string_equal(lc.study.labels[1], "backend=native, precision=fp16, native.batch_size=8");
-	assert_string_equal(lc.study.labels[2], "backend=native, precision=bf16, native.batch_size=1");
-	assert_string_equal(lc.study.labels[4], "backend=pytorch, precision=fp16, pytorch.batch_size=2");
-	assert_string_equal(lc.study.labels[9], "backend=pytorch, precision=bf16, pytorch.batch_size=16");
+	assert_string_equal(lc.study.labels[0],
+			    "backend=native, precision=fp16, native.batch_size=1");
+	assert_string_equal(lc.study.labels[1],
+			    "backend=native, precision=fp16, native.batch_size=8");
+	assert_string_equal(lc.study.labels[2],
+			    "backend=native, precision=bf16, native.batch_size=1");
+	assert_string_equal(lc.study.labels[4],
+			    "backend=pytorch, precision=fp16, pytorch.batch_size=2");
+	assert_string_equal(lc.study.labels[9],
+			    "backend=pytorch, precision=bf16, pytorch.batch_size=16");
 	loaded_config_release(&lc);
 }
 

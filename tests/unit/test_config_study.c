@@ -67,8 +67,7 @@ static void load_ok(struct loaded_config *lc, const char *text)
 }
 
 /* The values of field id over the valid points, in order. */
-static void assert_ints(const struct study *s, enum field_id id, const int64_t *want,
-			size_t n)
+static void assert_ints(const struct study *s, enum field_id id, const int64_t *want, size_t n)
 {
 	size_t i;
 
@@ -180,7 +179,8 @@ static void test_range_float_steps_are_exact_decimals(void **state)
 	loaded_config_release(&lc);
 
 	/* Mixed scales: 0.05 steps from 1 to 1.2. */
-	load_ok(&lc, "model: m\nsweep:\n  decoder.repetition_penalty: {range: [1, 1.2], step: 0.05}\n");
+	load_ok(&lc,
+		"model: m\nsweep:\n  decoder.repetition_penalty: {range: [1, 1.2], step: 0.05}\n");
 	assert_int_equal(lc.study.count, 5);
 	assert_true(cfg_float(&lc.study.points[3], FIELD_DECODER_REPETITION_PENALTY) == 1.15);
 	assert_true(cfg_float(&lc.study.points[4], FIELD_DECODER_REPETITION_PENALTY) == 1.2);
@@ -195,8 +195,9 @@ static void test_range_and_its_list_give_the_same_hashes(void **state)
 	(void)state;
 	load_ok(&a, "model: m\nsweep:\n  decoder.top_p: {range: [0.1, 0.9], step: 0.1}\n"
 		    "  native.batch_size: {range: [1, 16], mul: 4}\n");
-	load_ok(&b, "model: m\nsweep:\n  decoder.top_p: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]\n"
-		    "  native.batch_size: [1, 4, 16]\n");
+	load_ok(&b,
+		"model: m\nsweep:\n  decoder.top_p: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]\n"
+		"  native.batch_size: [1, 4, 16]\n");
 	assert_int_equal(a.study.count, 27);
 	assert_int_equal(b.study.count, 27);
 	for (i = 0; i < a.study.count; i++) {
@@ -280,8 +281,10 @@ static void test_range_on_universal_and_scoped_keys(void **state)
 	}
 	assert_int_equal(native, 6);
 	assert_int_equal(pytorch, 9);
-	assert_string_equal(lc.study.labels[0], "backend=native, decoder.top_k=10, native.threads=1");
-	assert_string_equal(lc.study.labels[14], "backend=pytorch, decoder.top_k=30, pytorch.num_beams=4");
+	assert_string_equal(lc.study.labels[0],
+			    "backend=native, decoder.top_k=10, native.threads=1");
+	assert_string_equal(lc.study.labels[14],
+			    "backend=pytorch, decoder.top_k=30, pytorch.num_beams=4");
 	loaded_config_release(&lc);
 }
 
@@ -340,8 +343,8 @@ static void test_large_grid_keeps_grid_order_with_skipped_points(void **state)
 static void test_range_error_unknown_key(void **state)
 {
 	(void)state;
-	expect_error("  n: {range: [1, 5], stp: 1}", "stp", "n",
-		     "unknown key 'stp' in a range", "did you mean 'step'?");
+	expect_error("  n: {range: [1, 5], stp: 1}", "stp", "n", "unknown key 'stp' in a range",
+		     "did you mean 'step'?");
 	expect_error("  n: {range: [1, 5], step: 1, by: 2}", "by", "n",
 		     "unknown key 'by' in a range",
 		     "write {range: [start, end], step: N} or {range: [start, end], mul: N}");
@@ -365,9 +368,10 @@ static void test_range_error_range_missing_or_malformed(void **state)
 	expect_error("  n: {range: 5, step: 1}", "5", "n",
 		     "range must be a list of two numbers [start, end], got an integer",
 		     "write range: [start, end], both ends included");
-	expect_error("  n: {range: [1, 5, 9], step: 1}", "1,", "n",
-		     "range must be a list of two numbers [start, end], got a list of another length",
-		     "write range: [start, end], both ends included");
+	expect_error(
+		"  n: {range: [1, 5, 9], step: 1}", "1,", "n",
+		"range must be a list of two numbers [start, end], got a list of another length",
+		"write range: [start, end], both ends included");
 }
 
 static void test_range_error_start_after_end(void **state)
@@ -397,11 +401,12 @@ static void test_range_error_step_and_mul_bounds(void **state)
 {
 	(void)state;
 	expect_error("  n: {range: [1, 5], step: 0}", "0}", "n",
-		     "step must be greater than 0, got 0", "ranges count upwards from start to end");
+		     "step must be greater than 0, got 0",
+		     "ranges count upwards from start to end");
 	expect_error("  decoder.top_p: {range: [0.1, 0.5], step: -0.1}", "-0.1", "decoder.top_p",
-		     "step must be greater than 0, got -0.1", "ranges count upwards from start to end");
-	expect_error("  n: {range: [1, 5], mul: 1}", "1}", "n",
-		     "mul must be greater than 1, got 1",
+		     "step must be greater than 0, got -0.1",
+		     "ranges count upwards from start to end");
+	expect_error("  n: {range: [1, 5], mul: 1}", "1}", "n", "mul must be greater than 1, got 1",
 		     "use step for ranges that add instead of multiply");
 	expect_error("  decoder.top_p: {range: [0, 0.5], mul: 2}", "0,", "decoder.top_p",
 		     "a mul range needs a start greater than 0, got 0",
@@ -435,14 +440,14 @@ static void test_range_error_too_many_values(void **state)
 		     "range gives 10000001 values; at most 100000 are allowed",
 		     "use a larger step, or split the range");
 	expect_error("  decoder.temperature: {range: [0.001, 2], mul: 1.00001}", "range",
-		     "decoder.temperature",
-		     "range gives 760095 values; at most 100000 are allowed",
+		     "decoder.temperature", "range gives 760095 values; at most 100000 are allowed",
 		     "use a larger mul, or split the range");
 	/* The whole int64 span: counted without overflow. */
-	expect_error("  decoder.top_k: {range: [-9223372036854775808, 9223372036854775807], step: 1}",
-		     "range", "decoder.top_k",
-		     "range gives more than 100000 values; at most 100000 are allowed",
-		     "use a larger step, or split the range");
+	expect_error(
+		"  decoder.top_k: {range: [-9223372036854775808, 9223372036854775807], step: 1}",
+		"range", "decoder.top_k",
+		"range gives more than 100000 values; at most 100000 are allowed",
+		"use a larger step, or split the range");
 }
 
 static void test_range_values_out_of_bounds_are_errors_like_list_items(void **state)
@@ -468,9 +473,11 @@ static void test_a_grid_too_large_to_hold_is_an_error(void **state)
 
 	(void)state;
 	/* 1000 x 1001 points: refused before anything is resolved. */
-	assert_int_equal(load_text(&lc, &dl, "model: m\nsweep:\n"
-					     "  n: {range: [1, 1000], step: 1}\n"
-					     "  random_seed: {range: [0, 1000], step: 1}\n"), -1);
+	assert_int_equal(load_text(&lc, &dl,
+				   "model: m\nsweep:\n"
+				   "  n: {range: [1, 1000], step: 1}\n"
+				   "  random_seed: {range: [0, 1000], step: 1}\n"),
+			 -1);
 	assert_int_equal(diag_error_count(&dl), 1);
 	assert_int_equal(dl.items[0].line, 3);
 	assert_int_equal(dl.items[0].col, 3);
@@ -488,10 +495,12 @@ static void test_range_errors_are_all_reported_at_once(void **state)
 	struct diag_list dl = DIAG_LIST_INIT;
 
 	(void)state;
-	assert_int_equal(load_text(&lc, &dl, "model: m\nsweep:\n"
-					     "  n: {range: [x, 5], step: 0}\n"
-					     "  max_output_tokens: {range: [9, 1], step: -1}\n"
-					     "  precision: {range: [1, 2], step: 1}\n"), -1);
+	assert_int_equal(load_text(&lc, &dl,
+				   "model: m\nsweep:\n"
+				   "  n: {range: [x, 5], step: 0}\n"
+				   "  max_output_tokens: {range: [9, 1], step: -1}\n"
+				   "  precision: {range: [1, 2], step: 1}\n"),
+			 -1);
 	/* start not a number and step 0; start > end and step < 0; enum. */
 	assert_int_equal(diag_error_count(&dl), 5);
 	loaded_config_release(&lc);

@@ -75,10 +75,10 @@ static void test_builtin_loads_all_prompts(void **state)
 	/* 85,690 characters, 85,708 bytes of UTF-8 (the original tool's dataset file). */
 	assert_int_equal(longest_bytes(&ps), 85708);
 	assert_string_equal(ps.provenance,
-		"{\"_provenance\":\"AIEnergyScore/text_generation\","
-		"\"_commit\":\"2dc92b2ee2cd9776a51ccf08c6c2ab04138370c3\","
-		"\"_license\":\"apache-2.0\","
-		"\"_description\":\"1000 prompts from WikiText, OSCAR, UltraChat\"}");
+			    "{\"_provenance\":\"AIEnergyScore/text_generation\","
+			    "\"_commit\":\"2dc92b2ee2cd9776a51ccf08c6c2ab04138370c3\","
+			    "\"_license\":\"apache-2.0\","
+			    "\"_description\":\"1000 prompts from WikiText, OSCAR, UltraChat\"}");
 	prompt_set_release(&ps);
 	assert_null(ps.prompts);
 	assert_int_equal(ps.count, 0);
@@ -106,11 +106,11 @@ static void test_builtin_first_prompt_is_second_line(void **state)
 	assert_int_equal(dataset_load(&ps, "aienergyscore", 1), 0);
 	assert_int_equal(ps.count, 1);
 	assert_int_equal(ps.available, 1000);
-	assert_string_equal(ps.prompts[0],
-			    json_string_value(json_object_get(rec, "prompt")));
+	assert_string_equal(ps.prompts[0], json_string_value(json_object_get(rec, "prompt")));
 	/* And UTF-8 is kept byte for byte: 1276 bytes by Python's count. */
 	assert_int_equal(strlen(ps.prompts[0]), 1276);
-	assert_true(str_starts_with(ps.prompts[0],
+	assert_true(str_starts_with(
+		ps.prompts[0],
 		"Du Fu 's work is notable above all for its range . Chinese "
 		"critics traditionally used the term \xe9\x9b\x86\xe5\xa4\xa7\xe6\x88\x90 ( "));
 	json_decref(rec);
@@ -144,7 +144,8 @@ static void test_builtin_too_many_requested(void **state)
 	(void)state;
 	unsetenv("LLEM_DATA_DIR");
 	assert_int_equal(dataset_load(&ps, "aienergyscore", 1001), LLEM_EINVAL);
-	assert_string_equal(error_last(),
+	assert_string_equal(
+		error_last(),
 		"dataset 'aienergyscore' has only 1000 prompts but 1001 were requested\n"
 		"hint: lower n to 1000 or fewer, or use another dataset");
 	assert_null(ps.prompts);
@@ -152,7 +153,8 @@ static void test_builtin_too_many_requested(void **state)
 	assert_int_equal(ps.count, 0);
 
 	assert_int_equal(dataset_load(&ps, "aienergyscore", 2000), LLEM_EINVAL);
-	assert_true(str_starts_with(error_last(),
+	assert_true(str_starts_with(
+		error_last(),
 		"dataset 'aienergyscore' has only 1000 prompts but 2000 were requested\n"
 		"hint: "));
 	prompt_set_release(&ps);
@@ -161,7 +163,11 @@ static void test_builtin_too_many_requested(void **state)
 static void test_field_precedence_and_skips(void **state)
 {
 	static const char *const want[] = {
-		"Q1", "I2", "N3", "T4", "P5",
+		"Q1",
+		"I2",
+		"N3",
+		"T4",
+		"P5",
 		"caf\xc3\xa9 \xf0\x9f\x98\x80",
 		"caf\xc3\xa9 \xf0\x9f\x98\x80 line\nbreak",
 	};
@@ -177,8 +183,8 @@ static void test_field_precedence_and_skips(void **state)
 	for (i = 0; i < ARRAY_SIZE(want); i++)
 		assert_string_equal(ps.prompts[i], want[i]);
 	assert_string_equal(ps.provenance,
-		"{\"_source\":\"llem test fixture\",\"_note\":\"field precedence: "
-		"prompt, text, instruction, input, question\"}");
+			    "{\"_source\":\"llem test fixture\",\"_note\":\"field precedence: "
+			    "prompt, text, instruction, input, question\"}");
 	prompt_set_release(&ps);
 
 	assert_int_equal(dataset_load(&ps, FIXTURES "/fields.jsonl", 3), 0);
@@ -188,8 +194,9 @@ static void test_field_precedence_and_skips(void **state)
 	prompt_set_release(&ps);
 
 	assert_int_equal(dataset_load(&ps, FIXTURES "/fields.jsonl", 8), LLEM_EINVAL);
-	assert_true(str_starts_with(error_last(), "dataset '" FIXTURES
-		"/fields.jsonl' has only 7 prompts but 8 were requested\n"));
+	assert_true(str_starts_with(error_last(),
+				    "dataset '" FIXTURES
+				    "/fields.jsonl' has only 7 prompts but 8 were requested\n"));
 }
 
 static void test_malformed_line_names_line(void **state)
@@ -199,10 +206,8 @@ static void test_malformed_line_names_line(void **state)
 	(void)state;
 	/* Line 3 is blank, line 4 has a trailing comma; n=1 still checks it. */
 	assert_int_equal(dataset_load(&ps, FIXTURES "/malformed.jsonl", 1), LLEM_EINVAL);
-	assert_true(str_starts_with(error_last(),
-				    FIXTURES "/malformed.jsonl:4: invalid JSON: "));
-	assert_true(strlen(error_last()) >
-		    strlen(FIXTURES "/malformed.jsonl:4: invalid JSON: "));
+	assert_true(str_starts_with(error_last(), FIXTURES "/malformed.jsonl:4: invalid JSON: "));
+	assert_true(strlen(error_last()) > strlen(FIXTURES "/malformed.jsonl:4: invalid JSON: "));
 	assert_null(ps.prompts);
 	assert_int_equal(ps.count, 0);
 }
@@ -212,11 +217,11 @@ static void test_missing_field_names_line(void **state)
 	struct prompt_set ps = PROMPT_SET_INIT;
 
 	(void)state;
-	assert_int_equal(dataset_load(&ps, FIXTURES "/missing_field.jsonl", 0),
-			 LLEM_EINVAL);
-	assert_string_equal(error_last(), FIXTURES "/missing_field.jsonl:3: record "
-		"has no prompt field (expected one of prompt, text, instruction, "
-		"input, question)");
+	assert_int_equal(dataset_load(&ps, FIXTURES "/missing_field.jsonl", 0), LLEM_EINVAL);
+	assert_string_equal(error_last(), FIXTURES
+			    "/missing_field.jsonl:3: record "
+			    "has no prompt field (expected one of prompt, text, instruction, "
+			    "input, question)");
 }
 
 static void test_non_string_prompt_names_line(void **state)
@@ -224,14 +229,12 @@ static void test_non_string_prompt_names_line(void **state)
 	struct prompt_set ps = PROMPT_SET_INIT;
 
 	(void)state;
-	assert_int_equal(dataset_load(&ps, FIXTURES "/nonstring.jsonl", 0),
-			 LLEM_EINVAL);
+	assert_int_equal(dataset_load(&ps, FIXTURES "/nonstring.jsonl", 0), LLEM_EINVAL);
 	assert_string_equal(error_last(), FIXTURES "/nonstring.jsonl:3: 'prompt' "
-			    "must be a string, not a number");
-	assert_int_equal(dataset_load(&ps, FIXTURES "/not_object.jsonl", 0),
-			 LLEM_EINVAL);
+						   "must be a string, not a number");
+	assert_int_equal(dataset_load(&ps, FIXTURES "/not_object.jsonl", 0), LLEM_EINVAL);
 	assert_string_equal(error_last(), FIXTURES "/not_object.jsonl:2: expected "
-			    "a JSON object, got an array");
+						   "a JSON object, got an array");
 }
 
 static void test_unknown_builtin_did_you_mean(void **state)
@@ -246,13 +249,13 @@ static void test_unknown_builtin_did_you_mean(void **state)
 
 	assert_int_equal(dataset_load(&ps, "aienergyscor", 10), LLEM_ENOTFOUND);
 	assert_string_equal(error_last(),
-		"unknown dataset 'aienergyscor' (did you mean 'aienergyscore'?); "
-		"built-in datasets: aienergyscore\n"
-		"hint: a JSONL file is named by a path ending in '.jsonl'");
+			    "unknown dataset 'aienergyscor' (did you mean 'aienergyscore'?); "
+			    "built-in datasets: aienergyscore\n"
+			    "hint: a JSONL file is named by a path ending in '.jsonl'");
 	assert_int_equal(dataset_resolve(&path, "wikitext"), LLEM_ENOTFOUND);
 	assert_null(path);
-	assert_true(str_starts_with(error_last(),
-		"unknown dataset 'wikitext'; built-in datasets: aienergyscore\n"));
+	assert_true(str_starts_with(
+		error_last(), "unknown dataset 'wikitext'; built-in datasets: aienergyscore\n"));
 	assert_int_equal(dataset_resolve(&path, ""), LLEM_EINVAL);
 }
 
@@ -311,7 +314,7 @@ static void test_data_dir_override(void **state)
 	(void)state;
 	assert_int_equal(mkdir(sub, 0755), 0);
 	test_write_text(file, "{\"_provenance\": \"override\"}\n{\"prompt\": \"x\"}\n"
-			 "{\"prompt\": \"y\"}\n{\"prompt\": \"z\"}\n");
+			      "{\"prompt\": \"y\"}\n{\"prompt\": \"z\"}\n");
 	assert_int_equal(setenv("LLEM_DATA_DIR", dir, 1), 0);
 	assert_int_equal(dataset_resolve(&path, "aienergyscore"), 0);
 	assert_string_equal(path, file);

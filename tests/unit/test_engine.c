@@ -23,8 +23,8 @@
 #include <string.h>
 
 /* A synthetic model of preset; eos >= 0 replaces the preset's EOS id. */
-static struct engine_model *build_eos(const char *preset, uint64_t seed,
-				      enum engine_dtype wt, int eos)
+static struct engine_model *build_eos(const char *preset, uint64_t seed, enum engine_dtype wt,
+				      int eos)
 {
 	struct engine_arch arch;
 	struct engine_src_model src;
@@ -39,8 +39,7 @@ static struct engine_model *build_eos(const char *preset, uint64_t seed,
 	return m;
 }
 
-static struct engine_model *build(const char *preset, uint64_t seed,
-				  enum engine_dtype wt)
+static struct engine_model *build(const char *preset, uint64_t seed, enum engine_dtype wt)
 {
 	return build_eos(preset, seed, wt, -1);
 }
@@ -111,7 +110,8 @@ static void test_sampling_semantics(void **state)
 	sp.greedy = true;
 	sp.repetition_penalty = 1.0f;
 	memcpy(l, (float[]){ 1, 3, 3, -2, 0, 2 }, sizeof(l));
-	assert_int_equal(engine_sample(&sm, l, NULL, &sp, -1, false, &rng), 1); /* lowest id on ties */
+	assert_int_equal(engine_sample(&sm, l, NULL, &sp, -1, false, &rng),
+			 1); /* lowest id on ties */
 	/* HF repetition penalty: positive logits divided, negative multiplied. */
 	memcpy(l, (float[]){ 1, 3, 2.9f, -2, 0, 2 }, sizeof(l));
 	sp.repetition_penalty = 2.0f;
@@ -144,7 +144,8 @@ static void test_sampling_semantics(void **state)
 	/* Draw frequencies follow softmax(l / T): p = 0.5, 0.3, 0.2. */
 	sp.top_k = 3;
 	for (i = 0; i < 30000; i++) {
-		memcpy(l, (float[]){ logf(0.5f), logf(0.3f), logf(0.2f), -50, -50, -50 }, sizeof(l));
+		memcpy(l, (float[]){ logf(0.5f), logf(0.3f), logf(0.2f), -50, -50, -50 },
+		       sizeof(l));
 		counts[engine_sample(&sm, l, NULL, &sp, -1, false, &rng)]++;
 	}
 	assert_true(fabs(counts[0] / 30000.0 - 0.5) < 0.015);
@@ -178,9 +179,9 @@ static const int32_t p1[] = { 100 };
 static const int32_t p2[] = { 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 301 };
 static const int32_t p3[] = { 450, 12, 6 };
 
-static void generate(struct engine_model *m, int batch, int threads,
-		     enum engine_dtype kv, const struct engine_sampling *sp,
-		     struct engine_request_out outs[4], struct seen_tokens *st)
+static void generate(struct engine_model *m, int batch, int threads, enum engine_dtype kv,
+		     const struct engine_sampling *sp, struct engine_request_out outs[4],
+		     struct seen_tokens *st)
 {
 	struct engine_request reqs[4] = { { p0, 5 }, { p1, 1 }, { p2, 11 }, { p3, 3 } };
 	struct engine_session_opts so = { kv, threads, batch, 11 + sp->max_new_tokens, 0 };
@@ -214,8 +215,9 @@ static void release4(struct engine_request_out *o)
 static void test_batched_equals_one_by_one_and_threads_do_not_matter(void **state)
 {
 	struct engine_model *m = build("tiny-llama", 3, ENGINE_F32);
-	struct engine_sampling sp = { .greedy = true, .repetition_penalty = 1.0f,
-				      .max_new_tokens = 12, .ignore_eos = true };
+	struct engine_sampling sp = {
+		.greedy = true, .repetition_penalty = 1.0f, .max_new_tokens = 12, .ignore_eos = true
+	};
 	struct engine_request_out a[4], b[4], c[4];
 	struct seen_tokens st = { 0, 0, true, { 0 } }, st2 = st, st3 = st;
 	int i;
@@ -255,8 +257,9 @@ static void test_batched_equals_one_by_one_and_threads_do_not_matter(void **stat
 static void test_eos_stops_unless_suppressed(void **state)
 {
 	struct engine_model *m = build("tiny-llama", 3, ENGINE_F32);
-	struct engine_sampling sp = { .greedy = true, .repetition_penalty = 1.0f,
-				      .max_new_tokens = 12, .ignore_eos = true };
+	struct engine_sampling sp = {
+		.greedy = true, .repetition_penalty = 1.0f, .max_new_tokens = 12, .ignore_eos = true
+	};
 	struct engine_request_out a[4], b[4];
 	struct seen_tokens st = { 0, 0, true, { 0 } };
 	int32_t eos;
@@ -407,8 +410,9 @@ static void test_session_limits(void **state)
 {
 	struct engine_model *m = build("tiny-llama", 1, ENGINE_F32);
 	struct engine_session_opts so = { ENGINE_F32, 1, 2, 4, 0 };
-	struct engine_sampling sp = { .greedy = true, .repetition_penalty = 1.0f,
-				      .max_new_tokens = 8, .ignore_eos = true };
+	struct engine_sampling sp = {
+		.greedy = true, .repetition_penalty = 1.0f, .max_new_tokens = 8, .ignore_eos = true
+	};
 	struct engine_request reqs[1] = { { p0, 5 } };
 	struct engine_request_out out[1];
 	struct engine_session *s;

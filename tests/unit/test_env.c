@@ -39,11 +39,11 @@ static char *fake_nvml_path(void)
 static int reset_env(void **state)
 {
 	static const char *const vars[] = {
-		"LLEM_NVML_LIBRARY", "FAKE_NVML_GPUS", "FAKE_NVML_NAME",
-		"FAKE_NVML_MEMORY_MB", "FAKE_NVML_DRIVER", "FAKE_NVML_CUDA",
-		"FAKE_NVML_INIT_FAIL", "FAKE_NVML_POWER_LIMIT_MW",
-		"FAKE_NVML_PERSISTENCE", "FAKE_NVML_POWER_MW",
-		"FAKE_NVML_ENERGY_MJ", "FAKE_NVML_TEMP_C", "container",
+		"LLEM_NVML_LIBRARY",   "FAKE_NVML_GPUS",           "FAKE_NVML_NAME",
+		"FAKE_NVML_MEMORY_MB", "FAKE_NVML_DRIVER",         "FAKE_NVML_CUDA",
+		"FAKE_NVML_INIT_FAIL", "FAKE_NVML_POWER_LIMIT_MW", "FAKE_NVML_PERSISTENCE",
+		"FAKE_NVML_POWER_MW",  "FAKE_NVML_ENERGY_MJ",      "FAKE_NVML_TEMP_C",
+		"container",
 	};
 
 	(void)state;
@@ -339,8 +339,7 @@ static void test_nvml_absent_reports_no_driver(void **state)
 	env_nvml_probe(&nvml);
 	assert_false(nvml.loaded);
 	assert_non_null(nvml.error);
-	assert_true(str_starts_with(nvml.error,
-				    "libnvidia-ml.so.1 not found (no NVIDIA driver)"));
+	assert_true(str_starts_with(nvml.error, "libnvidia-ml.so.1 not found (no NVIDIA driver)"));
 	/* the override that failed is named too */
 	assert_non_null(strstr(nvml.error, "LLEM_NVML_LIBRARY"));
 	assert_null(nvml.library_path);
@@ -473,8 +472,7 @@ static void test_nvml_binding_reads_energy_power_temperature(void **state)
 			 NVML_SUCCESS);
 	assert_int_equal(temp_c, 45);
 	/* out-of-range index is the library's error, named by nvmlErrorString */
-	assert_int_equal(lib.device_get_handle_by_index(7, &dev),
-			 NVML_ERROR_INVALID_ARGUMENT);
+	assert_int_equal(lib.device_get_handle_by_index(7, &dev), NVML_ERROR_INVALID_ARGUMENT);
 	assert_string_equal(nvml_lib_strerror(&lib, NVML_ERROR_INVALID_ARGUMENT),
 			    "Invalid Argument");
 	nvml_lib_unload(&lib);

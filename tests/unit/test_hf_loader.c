@@ -44,8 +44,8 @@ struct tlist {
 	size_t n, cap;
 };
 
-static struct tdesc *tl_add(struct tlist *l, enum safetensors_dtype dt,
-			    int ndim, int64_t d0, int64_t d1, const char *name)
+static struct tdesc *tl_add(struct tlist *l, enum safetensors_dtype dt, int ndim, int64_t d0,
+			    int64_t d1, const char *name)
 {
 	struct tdesc *d;
 
@@ -81,18 +81,17 @@ static void tl_remove(struct tlist *l, const char *name)
 }
 
 /* Every tensor a Llama/Qwen2 checkpoint holds, all of dtype dt. */
-static void tl_model(struct tlist *l, enum safetensors_dtype dt, bool bias,
-		     bool lm_head)
+static void tl_model(struct tlist *l, enum safetensors_dtype dt, bool bias, bool lm_head)
 {
 	char name[96];
 	int i;
 
 	tl_add(l, dt, 2, VOCAB, HIDDEN, "model.embed_tokens.weight");
 	for (i = 0; i < LAYERS; i++) {
-#define T(nd, d0, d1, suffix)                                                 \
-	do {                                                                  \
-		snprintf(name, sizeof(name), "model.layers.%d.%s", i, suffix); \
-		tl_add(l, dt, nd, d0, d1, name);                              \
+#define T(nd, d0, d1, suffix)                                                                      \
+	do {                                                                                       \
+		snprintf(name, sizeof(name), "model.layers.%d.%s", i, suffix);                     \
+		tl_add(l, dt, nd, d0, d1, name);                                                   \
 	} while (0)
 		T(1, HIDDEN, 0, "input_layernorm.weight");
 		T(2, HEADS * HD, HIDDEN, "self_attn.q_proj.weight");
@@ -135,8 +134,7 @@ static uint16_t f16_exact(float f)
 	exp = (u >> 23) & 0xff;
 	if (!exp)
 		return (uint16_t)((u >> 31) << 15);
-	return (uint16_t)(((u >> 31) << 15) | ((exp - 127 + 15) << 10) |
-			  ((u >> 13) & 0x3ff));
+	return (uint16_t)(((u >> 31) << 15) | ((exp - 127 + 15) << 10) | ((u >> 13) & 0x3ff));
 }
 
 /*
@@ -162,9 +160,7 @@ static uint8_t *tdesc_data(const struct tdesc *d)
 
 		memcpy(&u, &v, sizeof(u));
 		switch (d->dtype) {
-		case ST_F32:
-			memcpy(buf + 4 * j, &v, 4);
-			break;
+		case ST_F32: memcpy(buf + 4 * j, &v, 4); break;
 		case ST_F16:
 			s = f16_exact(v);
 			memcpy(buf + 2 * j, &s, 2);
@@ -173,12 +169,8 @@ static uint8_t *tdesc_data(const struct tdesc *d)
 			s = (uint16_t)(u >> 16);
 			memcpy(buf + 2 * j, &s, 2);
 			break;
-		case ST_I64:
-			memcpy(buf + 8 * j, &i64, 8);
-			break;
-		default:
-			buf[j * esz] = (uint8_t)j;
-			break;
+		case ST_I64: memcpy(buf + 8 * j, &i64, 8); break;
+		default: buf[j * esz] = (uint8_t)j; break;
 		}
 	}
 	return buf;
@@ -203,10 +195,8 @@ static void write_st(const char *path, const struct tlist *l, int shard)
 		strbuf_addf(&hdr, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", d->name,
 			    safetensors_dtype_name(d->dtype));
 		for (k = 0; k < d->ndim; k++)
-			strbuf_addf(&hdr, "%s%lld", k ? "," : "",
-				    (long long)d->shape[k]);
-		strbuf_addf(&hdr, "],\"data_offsets\":[%zu,%zu]}", data.len,
-			    data.len + n);
+			strbuf_addf(&hdr, "%s%lld", k ? "," : "", (long long)d->shape[k]);
+		strbuf_addf(&hdr, "],\"data_offsets\":[%zu,%zu]}", data.len, data.len + n);
 		bytes = tdesc_data(d);
 		strbuf_add(&data, bytes, n);
 		free(bytes);
@@ -234,8 +224,7 @@ static void write_config(const char *dir, const char *model_type, bool tied)
 		" \"num_hidden_layers\": %d, \"num_attention_heads\": %d,"
 		" \"num_key_value_heads\": %d, \"rms_norm_eps\": 1e-05,"
 		" \"tie_word_embeddings\": %s, \"torch_dtype\": \"float32\"}",
-		model_type, VOCAB, HIDDEN, INTER, LAYERS, HEADS, KV,
-		tied ? "true" : "false");
+		model_type, VOCAB, HIDDEN, INTER, LAYERS, HEADS, KV, tied ? "true" : "false");
 
 	test_write_text(path, text);
 	free(text);
@@ -250,9 +239,8 @@ static void write_single(const char *dir, const struct tlist *l)
 	free(path);
 }
 
-static const char *const shard_names[2] = {
-	"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
-};
+static const char *const shard_names[2] = { "model-00001-of-00002.safetensors",
+					    "model-00002-of-00002.safetensors" };
 
 /* Two shards, tensors alternating between them, and the index. */
 static void write_sharded(const char *dir, struct tlist *l)
@@ -271,8 +259,8 @@ static void write_sharded(const char *dir, struct tlist *l)
 	}
 	strbuf_adds(&idx, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
 	for (i = 0; i < l->n; i++)
-		strbuf_addf(&idx, "%s\"%s\": \"%s\"", i ? ", " : "",
-			    l->items[i].name, shard_names[l->items[i].shard]);
+		strbuf_addf(&idx, "%s\"%s\": \"%s\"", i ? ", " : "", l->items[i].name,
+			    shard_names[l->items[i].shard]);
 	strbuf_adds(&idx, "}}");
 	path = fs_join(dir, "model.safetensors.index.json");
 	test_write_text(path, idx.buf);
@@ -281,17 +269,21 @@ static void write_sharded(const char *dir, struct tlist *l)
 }
 
 /* The model tensor that name fills, or NULL for tensors it ignores. */
-static const struct engine_src_tensor *
-model_tensor(const struct engine_src_model *m, const char *name)
+static const struct engine_src_tensor *model_tensor(const struct engine_src_model *m,
+						    const char *name)
 {
-	static const char *const suffix[] = {
-		"input_layernorm.weight", "self_attn.q_proj.weight",
-		"self_attn.k_proj.weight", "self_attn.v_proj.weight",
-		"self_attn.o_proj.weight", "self_attn.q_proj.bias",
-		"self_attn.k_proj.bias", "self_attn.v_proj.bias",
-		"post_attention_layernorm.weight", "mlp.gate_proj.weight",
-		"mlp.up_proj.weight", "mlp.down_proj.weight"
-	};
+	static const char *const suffix[] = { "input_layernorm.weight",
+					      "self_attn.q_proj.weight",
+					      "self_attn.k_proj.weight",
+					      "self_attn.v_proj.weight",
+					      "self_attn.o_proj.weight",
+					      "self_attn.q_proj.bias",
+					      "self_attn.k_proj.bias",
+					      "self_attn.v_proj.bias",
+					      "post_attention_layernorm.weight",
+					      "mlp.gate_proj.weight",
+					      "mlp.up_proj.weight",
+					      "mlp.down_proj.weight" };
 	char buf[96];
 	int i;
 	size_t k;
@@ -304,15 +296,13 @@ model_tensor(const struct engine_src_model *m, const char *name)
 		return &m->lm_head;
 	for (i = 0; i < m->arch.num_layers; i++) {
 		const struct engine_src_layer *l = &m->layers[i];
-		const struct engine_src_tensor *t[] = {
-			&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo, &l->bq,
-			&l->bk, &l->bv, &l->ffn_norm, &l->w_gate, &l->w_up,
-			&l->w_down
-		};
+		const struct engine_src_tensor *t[] = { &l->attn_norm, &l->wq,   &l->wk,
+							&l->wv,        &l->wo,   &l->bq,
+							&l->bk,        &l->bv,   &l->ffn_norm,
+							&l->w_gate,    &l->w_up, &l->w_down };
 
 		for (k = 0; k < ARRAY_SIZE(suffix); k++) {
-			snprintf(buf, sizeof(buf), "model.layers.%d.%s", i,
-				 suffix[k]);
+			snprintf(buf, sizeof(buf), "model.layers.%d.%s", i, suffix[k]);
 			if (!strcmp(name, buf))
 				return t[k];
 		}
@@ -327,8 +317,7 @@ static enum engine_dtype engine_of(enum safetensors_dtype t)
 
 /* Every written tensor the model uses holds exactly the bytes written,
  * at an address aligned for its element type. */
-static void check_model(const struct engine_src_model *m,
-			const struct tlist *l, bool tied)
+static void check_model(const struct engine_src_model *m, const struct tlist *l, bool tied)
 {
 	size_t i;
 
@@ -347,9 +336,7 @@ static void check_model(const struct engine_src_model *m,
 		assert_int_equal(t->dtype, engine_of(d->dtype));
 		assert_int_equal(t->rows, d->ndim == 2 ? d->shape[0] : 1);
 		assert_int_equal(t->cols, d->ndim == 2 ? d->shape[1] : d->shape[0]);
-		assert_int_equal((uintptr_t)t->data %
-					 safetensors_dtype_size(d->dtype),
-				 0);
+		assert_int_equal((uintptr_t)t->data % safetensors_dtype_size(d->dtype), 0);
 		want = tdesc_data(d);
 		assert_memory_equal(t->data, want, tdesc_bytes(d));
 		free(want);
@@ -497,27 +484,32 @@ static void test_hf_open_sharded_problems_name_tensor_and_shard(void **state)
 	tl_remove(&l, "model.layers.0.input_layernorm.weight");
 	path = fs_join(dir, shard_names[1]);
 	write_st(path, &l, 1);
-	expect_open_fails(dir, LLEM_EINVAL,
-			  ": 1 problem with the shards of model.safetensors.index.json:\n"
-			  "  model.safetensors.index.json maps tensor 'model.layers.0.input_layernorm.weight'"
-			  " to shard 'model-00002-of-00002.safetensors', which does not hold it");
+	expect_open_fails(
+		dir, LLEM_EINVAL,
+		": 1 problem with the shards of model.safetensors.index.json:\n"
+		"  model.safetensors.index.json maps tensor 'model.layers.0.input_layernorm.weight'"
+		" to shard 'model-00002-of-00002.safetensors', which does not hold it");
 	assert_int_equal(unlink(path), 0);
-	expect_open_fails(dir, LLEM_EINVAL,
-			  ": 1 problem with the shards of model.safetensors.index.json:\n"
-			  "  model.safetensors.index.json names shard 'model-00002-of-00002.safetensors'"
-			  " (for tensor 'model.layers.0.input_layernorm.weight'), which is missing");
+	expect_open_fails(
+		dir, LLEM_EINVAL,
+		": 1 problem with the shards of model.safetensors.index.json:\n"
+		"  model.safetensors.index.json names shard 'model-00002-of-00002.safetensors'"
+		" (for tensor 'model.layers.0.input_layernorm.weight'), which is missing");
 	free(path);
 
 	path = fs_join(dir, "model.safetensors.index.json");
 	test_write_text(path, "{\"weight_map\": {\"a\": \"../x.safetensors\"}}");
-	expect_open_fails(dir, LLEM_EINVAL,
-			  "/model.safetensors.index.json: weight_map['a'] must name a shard file in the model directory");
+	expect_open_fails(
+		dir, LLEM_EINVAL,
+		"/model.safetensors.index.json: weight_map['a'] must name a shard file in the model directory");
 	test_write_text(path, "{\"metadata\": {}}");
-	expect_open_fails(dir, LLEM_EINVAL,
-			  "/model.safetensors.index.json: no 'weight_map' object (tensor name -> shard file)");
+	expect_open_fails(
+		dir, LLEM_EINVAL,
+		"/model.safetensors.index.json: no 'weight_map' object (tensor name -> shard file)");
 	test_write_text(path, "{\"weight_map\": ");
-	expect_open_fails(dir, LLEM_EINVAL,
-			  "/model.safetensors.index.json:1:15: not valid JSON: unexpected token near end of file");
+	expect_open_fails(
+		dir, LLEM_EINVAL,
+		"/model.safetensors.index.json:1:15: not valid JSON: unexpected token near end of file");
 	free(path);
 	free(l.items);
 	test_rm_rf(dir);
@@ -541,13 +533,14 @@ static void test_hf_open_lists_every_tensor_problem(void **state)
 	d->shape[0] = 7; /* both dtype and shape wrong: two lines */
 	write_config(dir, "llama", false);
 	write_single(dir, &l);
-	expect_open_fails(dir, LLEM_EINVAL,
-			  ": 5 problems with the model's tensors:\n"
-			  "  model.safetensors: tensor 'model.layers.0.self_attn.q_proj.weight': shape [65, 64], expected [64, 64]\n"
-			  "  tensor 'model.layers.1.mlp.up_proj.weight' is missing (expected shape [176, 64])\n"
-			  "  model.safetensors: tensor 'model.norm.weight': shape [64, 0], expected [64]\n"
-			  "  model.safetensors: tensor 'lm_head.weight': dtype I64, expected F32, F16 or BF16\n"
-			  "  model.safetensors: tensor 'lm_head.weight': shape [7, 64], expected [512, 64]");
+	expect_open_fails(
+		dir, LLEM_EINVAL,
+		": 5 problems with the model's tensors:\n"
+		"  model.safetensors: tensor 'model.layers.0.self_attn.q_proj.weight': shape [65, 64], expected [64, 64]\n"
+		"  tensor 'model.layers.1.mlp.up_proj.weight' is missing (expected shape [176, 64])\n"
+		"  model.safetensors: tensor 'model.norm.weight': shape [64, 0], expected [64]\n"
+		"  model.safetensors: tensor 'lm_head.weight': dtype I64, expected F32, F16 or BF16\n"
+		"  model.safetensors: tensor 'lm_head.weight': shape [7, 64], expected [512, 64]");
 
 	/* Untied without lm_head.weight. */
 	l.n = 0;
@@ -569,8 +562,10 @@ static void test_hf_open_lists_every_tensor_problem(void **state)
 
 		assert_int_equal(engine_hf_open(&m, dir), LLEM_EINVAL);
 		msg = error_last();
-		assert_non_null(strstr(msg, ": 27 problems with the model's tensors:\n"
-					    "  tensor 'model.embed_tokens.weight' is missing (expected shape [512, 64])\n"));
+		assert_non_null(strstr(
+			msg,
+			": 27 problems with the model's tensors:\n"
+			"  tensor 'model.embed_tokens.weight' is missing (expected shape [512, 64])\n"));
 		assert_true(str_ends_with(msg, "\n  ... and 3 more"));
 	}
 	free(l.items);
@@ -597,9 +592,10 @@ static void test_hf_open_directory_errors(void **state)
 			  ": no model.safetensors or model.safetensors.index.json");
 	path = fs_join(dir, "pytorch_model.bin");
 	test_write_text(path, "x");
-	expect_open_fails(dir, LLEM_ENOTFOUND,
-			  ": no model.safetensors or model.safetensors.index.json"
-			  " (pytorch_model.bin is not read: only safetensors weights are supported)");
+	expect_open_fails(
+		dir, LLEM_ENOTFOUND,
+		": no model.safetensors or model.safetensors.index.json"
+		" (pytorch_model.bin is not read: only safetensors weights are supported)");
 	free(path);
 
 	/* A path that is a file, and a config error naming config.json. */
@@ -621,8 +617,9 @@ static void test_hf_open_directory_errors(void **state)
 	path = fs_join(dir, "model.safetensors");
 	test_write_text(path, "abc");
 	assert_int_equal(engine_hf_open(&m, dir), LLEM_EINVAL);
-	want = xasprintf("%s: too small for a safetensors file (3 bytes; the header length alone takes 8)",
-			 path);
+	want = xasprintf(
+		"%s: too small for a safetensors file (3 bytes; the header length alone takes 8)",
+		path);
 	assert_string_equal(error_last(), want);
 	free(want);
 	free(path);

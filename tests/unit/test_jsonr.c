@@ -62,8 +62,10 @@ static void test_jsonr_reads_every_type(void **state)
 	static const char *const names[] = { "low", "high" };
 
 	(void)state;
-	doc_open(&d, "{\"s\": \"text\", \"i\": -7, \"n\": 42, \"x\": 2.5, \"xi\": 3,"
-		     " \"b\": true, \"e\": \"high\", \"o\": {\"k\": 1}}", JSONR_STRICT);
+	doc_open(&d,
+		 "{\"s\": \"text\", \"i\": -7, \"n\": 42, \"x\": 2.5, \"xi\": 3,"
+		 " \"b\": true, \"e\": \"high\", \"o\": {\"k\": 1}}",
+		 JSONR_STRICT);
 	assert_true(jsonr_str(&d.root, "s", JSONR_REQUIRED, &s));
 	assert_string_equal(s, "text");
 	assert_true(jsonr_strdup(&d.root, "s", JSONR_REQUIRED, &dup));
@@ -151,9 +153,10 @@ static void test_jsonr_type_errors_name_want_and_got(void **state)
 	unsigned e = 7;
 
 	(void)state;
-	doc_open(&d, "{\"s\": 1, \"i\": 1.0, \"c\": true, \"p\": \"1\", \"x\": \"1\","
-		     " \"b\": 0, \"e\": 1, \"o\": [], \"a\": {}, \"sn\": [1], \"en\": \"c\"}",
-		     JSONR_ALL_ERRORS);
+	doc_open(&d,
+		 "{\"s\": 1, \"i\": 1.0, \"c\": true, \"p\": \"1\", \"x\": \"1\","
+		 " \"b\": 0, \"e\": 1, \"o\": [], \"a\": {}, \"sn\": [1], \"en\": \"c\"}",
+		 JSONR_ALL_ERRORS);
 	assert_false(jsonr_str(&d.root, "s", JSONR_REQUIRED, &s));
 	assert_false(jsonr_int64(&d.root, "i", JSONR_REQUIRED, -5, 5, &i));
 	assert_false(jsonr_int64(&d.root, "c", JSONR_REQUIRED, 0, 5, &i));
@@ -193,9 +196,10 @@ static void test_jsonr_bounds(void **state)
 	double x = 1;
 
 	(void)state;
-	doc_open(&d, "{\"neg\": -1, \"big\": 11, \"low\": -11, \"mid\": 0, \"int\": 2147483648,"
-		     " \"zero\": 0, \"neg_x\": -0.5, \"ok\": 10, \"huge\": 9223372036854775807}",
-		     JSONR_ALL_ERRORS);
+	doc_open(&d,
+		 "{\"neg\": -1, \"big\": 11, \"low\": -11, \"mid\": 0, \"int\": 2147483648,"
+		 " \"zero\": 0, \"neg_x\": -0.5, \"ok\": 10, \"huge\": 9223372036854775807}",
+		 JSONR_ALL_ERRORS);
 	assert_false(jsonr_int64(&d.root, "neg", JSONR_REQUIRED, 0, INT64_MAX, &v));
 	assert_false(jsonr_int64(&d.root, "big", JSONR_REQUIRED, INT64_MIN, 10, &v));
 	assert_false(jsonr_int64(&d.root, "low", JSONR_REQUIRED, -10, 10, &v));
@@ -232,8 +236,10 @@ static void test_jsonr_nullables_and_absent_keys_keep_the_preset(void **state)
 	bool b = true;
 
 	(void)state;
-	doc_open(&d, "{\"s\": null, \"v\": null, \"x\": null, \"b\": null, \"o\": null,"
-		     " \"d\": null, \"bad\": null}", JSONR_STRICT | JSONR_ALL_ERRORS);
+	doc_open(&d,
+		 "{\"s\": null, \"v\": null, \"x\": null, \"b\": null, \"o\": null,"
+		 " \"d\": null, \"bad\": null}",
+		 JSONR_STRICT | JSONR_ALL_ERRORS);
 	assert_false(jsonr_str(&d.root, "s", JSONR_REQUIRED | JSONR_NULLABLE, &s));
 	assert_false(jsonr_strdup(&d.root, "d", JSONR_REQUIRED | JSONR_NULLABLE, &dup));
 	assert_false(jsonr_int64(&d.root, "v", JSONR_REQUIRED | JSONR_NULLABLE, 0, 9, &v));
@@ -418,8 +424,10 @@ static void test_jsonr_failed_reader_reads_nothing(void **state)
 	static const char *const names[] = { "x" };
 
 	(void)state;
-	doc_open(&d, "{\"bad\": \"x\", \"s\": \"y\", \"v\": 1, \"in\": {\"b\": true},"
-		     " \"arr\": [1], \"e\": \"x\"}", JSONR_STRICT);
+	doc_open(&d,
+		 "{\"bad\": \"x\", \"s\": \"y\", \"v\": 1, \"in\": {\"b\": true},"
+		 " \"arr\": [1], \"e\": \"x\"}",
+		 JSONR_STRICT);
 	assert_false(jsonr_int64(&d.root, "bad", JSONR_REQUIRED, 0, 9, &v));
 	/* Every later read is skipped: present, valid values included. */
 	assert_false(jsonr_str(&d.root, "s", JSONR_REQUIRED, &s));
@@ -446,8 +454,7 @@ static void test_jsonr_failed_reader_reads_nothing(void **state)
 	assert_int_equal(e, 3);
 	assert_int_equal(d.r.nerr, 1);
 	/* Leaving the root checks no keys once the reader has failed. */
-	doc_close(&d, LLEM_EINVAL,
-		  "t.json: bad: expected a non-negative integer, got a string");
+	doc_close(&d, LLEM_EINVAL, "t.json: bad: expected a non-negative integer, got a string");
 }
 
 static void test_jsonr_fail_keeps_the_first_code_and_every_line(void **state)

@@ -30,10 +30,8 @@
 
 extern char **environ;
 
-static const char *const isa_names[] = { "generic", "avx2", "avx512",
-					 "avx512-bf16" };
-static const enum engine_dtype dtypes[] = { ENGINE_F32, ENGINE_F16,
-					    ENGINE_BF16, ENGINE_Q8_0 };
+static const char *const isa_names[] = { "generic", "avx2", "avx512", "avx512-bf16" };
+static const enum engine_dtype dtypes[] = { ENGINE_F32, ENGINE_F16, ENGINE_BF16, ENGINE_Q8_0 };
 static const char *best_isa;
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -49,8 +47,7 @@ static uint64_t next_u64(void)
 /* Uniform in [-1, 1). */
 static float rnd(void)
 {
-	return (float)((double)(next_u64() >> 11) / 9007199254740992.0 * 2.0 -
-		       1.0);
+	return (float)((double)(next_u64() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
 static uint32_t f32_bits(float f)
@@ -72,14 +69,10 @@ static float bits_f32(uint32_t u)
 static const char *dt_name(enum engine_dtype t)
 {
 	switch (t) {
-	case ENGINE_F32:
-		return "f32";
-	case ENGINE_F16:
-		return "f16";
-	case ENGINE_BF16:
-		return "bf16";
-	default:
-		return "q8_0";
+	case ENGINE_F32: return "f32";
+	case ENGINE_F16: return "f16";
+	case ENGINE_BF16: return "bf16";
+	default: return "q8_0";
 	}
 }
 
@@ -130,8 +123,7 @@ static void test_f16_known_bit_patterns(void **state)
 	assert_int_equal(engine_f32_to_f16(1.0f + ldexpf(3.0f, -11)), 0x3c02);
 	assert_int_equal(engine_f32_to_f16(ldexpf(1.0f, -25)), 0x0000);
 	assert_int_equal(engine_f32_to_f16(ldexpf(3.0f, -25)), 0x0002);
-	assert_int_equal(engine_f32_to_f16(ldexpf(1.0f, -25) * 1.0001f),
-			 0x0001);
+	assert_int_equal(engine_f32_to_f16(ldexpf(1.0f, -25) * 1.0001f), 0x0001);
 	assert_int_equal(engine_f32_to_f16(ldexpf(1.0f, -30)), 0x0000);
 	/* The largest subnormal rounds up into the smallest normal. */
 	assert_int_equal(engine_f32_to_f16(ldexpf(2047.0f, -25)), 0x0400);
@@ -159,16 +151,15 @@ static void test_f16_known_bit_patterns(void **state)
 	for (uint32_t h = 0; h < 0x10000; h++) {
 		if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff))
 			continue;
-		assert_int_equal(engine_f32_to_f16(engine_f16_to_f32(
-					 (uint16_t)h)), h);
+		assert_int_equal(engine_f32_to_f16(engine_f16_to_f32((uint16_t)h)), h);
 	}
 }
 
 #if defined(__x86_64__)
 __attribute__((target("f16c"))) static uint16_t hw_f32_to_f16(float f)
 {
-	return (uint16_t)_mm_extract_epi16(
-		_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0);
+	return (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT),
+					   0);
 }
 
 __attribute__((target("f16c"))) static float hw_f16_to_f32(uint16_t h)
@@ -195,17 +186,15 @@ static void test_f16_matches_hardware(void **state)
 		if (isnan(f))
 			continue;
 		if (engine_f32_to_f16(f) != hw_f32_to_f16(f))
-			fail_msg("f32 %a (0x%08x): got 0x%04x, F16C 0x%04x", f,
-				 f32_bits(f), engine_f32_to_f16(f),
-				 hw_f32_to_f16(f));
+			fail_msg("f32 %a (0x%08x): got 0x%04x, F16C 0x%04x", f, f32_bits(f),
+				 engine_f32_to_f16(f), hw_f32_to_f16(f));
 	}
 	/* Every half, NaNs included (both make them quiet). */
 	for (uint32_t h = 0; h < 0x10000; h++)
 		assert_int_equal(f32_bits(engine_f16_to_f32((uint16_t)h)),
 				 f32_bits(hw_f16_to_f32((uint16_t)h)));
 	for (uint32_t u = 0x7f800001; u < 0x80000000; u += 0x1001)
-		assert_int_equal(engine_f32_to_f16(bits_f32(u)),
-				 hw_f32_to_f16(bits_f32(u)));
+		assert_int_equal(engine_f32_to_f16(bits_f32(u)), hw_f32_to_f16(bits_f32(u)));
 #else
 	skip();
 #endif
@@ -229,16 +218,14 @@ static void test_bf16_rounding_ties_to_even(void **state)
 	assert_int_equal(engine_f32_to_bf16(-INFINITY), 0xff80);
 	assert_int_equal(engine_f32_to_bf16(bits_f32(0x7f7fffff)), 0x7f80);
 	/* NaN stays NaN even when its payload is only in the low bits. */
-	assert_true(isnan(engine_bf16_to_f32(
-		engine_f32_to_bf16(bits_f32(0x7f800001)))));
+	assert_true(isnan(engine_bf16_to_f32(engine_f32_to_bf16(bits_f32(0x7f800001)))));
 	assert_true(isnan(engine_bf16_to_f32(engine_f32_to_bf16(NAN))));
 	assert_true(engine_bf16_to_f32(0x3f80) == 1.0f);
 	assert_int_equal(f32_bits(engine_bf16_to_f32(0x1234)), 0x12340000);
 	for (uint32_t b = 0; b < 0x10000; b++) {
 		if ((b & 0x7f80) == 0x7f80 && (b & 0x7f))
 			continue;
-		assert_int_equal(engine_f32_to_bf16(engine_bf16_to_f32(
-					 (uint16_t)b)), b);
+		assert_int_equal(engine_f32_to_bf16(engine_bf16_to_f32((uint16_t)b)), b);
 	}
 }
 
@@ -246,11 +233,10 @@ static void test_bf16_rounding_ties_to_even(void **state)
 static void fill_special(float *v, int64_t n)
 {
 	static const uint32_t special[] = {
-		0x00000000, 0x80000000, 0x00000001, 0x00018000, 0x00800000,
-		0x33000000, 0x33800001, 0x387fc000, 0x38800000, 0x3f808000,
-		0x3f818000, 0x3f808001, 0x3f801000, 0x3f803000, 0x477fe000,
-		0x477ff000, 0x477fefff, 0x7f7fffff, 0x7f800000, 0xff800000,
-		0x7fc00000, 0x7f800001, 0xffc12345, 0x7fbfffff,
+		0x00000000, 0x80000000, 0x00000001, 0x00018000, 0x00800000, 0x33000000,
+		0x33800001, 0x387fc000, 0x38800000, 0x3f808000, 0x3f818000, 0x3f808001,
+		0x3f801000, 0x3f803000, 0x477fe000, 0x477ff000, 0x477fefff, 0x7f7fffff,
+		0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffc12345, 0x7fbfffff,
 	};
 
 	for (int64_t i = 0; i < n; i++) {
@@ -283,15 +269,13 @@ static void test_row_conversions_bit_identical_every_isa(void **state)
 		engine_row_store(ENGINE_F16, h + 1, v + 1, n - 1);
 		for (int64_t k = 1; k < n; k++)
 			if (h[k] != engine_f32_to_f16(v[k]))
-				fail_msg("%s f16 of 0x%08x: 0x%04x, scalar 0x%04x",
-					 isa_names[i], f32_bits(v[k]), h[k],
-					 engine_f32_to_f16(v[k]));
+				fail_msg("%s f16 of 0x%08x: 0x%04x, scalar 0x%04x", isa_names[i],
+					 f32_bits(v[k]), h[k], engine_f32_to_f16(v[k]));
 		engine_row_store(ENGINE_BF16, h + 1, v + 1, n - 1);
 		for (int64_t k = 1; k < n; k++)
 			if (h[k] != engine_f32_to_bf16(v[k]))
-				fail_msg("%s bf16 of 0x%08x: 0x%04x, scalar 0x%04x",
-					 isa_names[i], f32_bits(v[k]), h[k],
-					 engine_f32_to_bf16(v[k]));
+				fail_msg("%s bf16 of 0x%08x: 0x%04x, scalar 0x%04x", isa_names[i],
+					 f32_bits(v[k]), h[k], engine_f32_to_bf16(v[k]));
 		engine_row_load(ENGINE_F16, back, all, 0x10000);
 		for (uint32_t k = 0; k < 0x10000; k++)
 			assert_int_equal(f32_bits(back[k]),
@@ -315,8 +299,8 @@ static void fill(float *v, int64_t n)
 		v[i] = rnd();
 }
 
-static void make_matrix(struct engine_matrix *m, const float *w, int64_t rows,
-			int64_t cols, enum engine_dtype dt)
+static void make_matrix(struct engine_matrix *m, const float *w, int64_t rows, int64_t cols,
+			enum engine_dtype dt)
 {
 	struct engine_src_tensor src = { ENGINE_F32, w, rows, cols };
 
@@ -394,15 +378,12 @@ static void test_matrix_conversions_match_scalar(void **state)
 	{
 		struct engine_src_tensor src = { ENGINE_F32, w, rows, cols };
 
-		assert_int_equal(engine_matrix_from_src(&m, &src, ENGINE_DTYPE_NONE),
-				 LLEM_EINVAL);
+		assert_int_equal(engine_matrix_from_src(&m, &src, ENGINE_DTYPE_NONE), LLEM_EINVAL);
 		src.dtype = ENGINE_Q8_0;
-		assert_int_equal(engine_matrix_from_src(&m, &src, ENGINE_F32),
-				 LLEM_EINVAL);
+		assert_int_equal(engine_matrix_from_src(&m, &src, ENGINE_F32), LLEM_EINVAL);
 		src.dtype = ENGINE_F32;
 		src.rows = 0;
-		assert_int_equal(engine_matrix_from_src(&m, &src, ENGINE_F32),
-				 LLEM_EINVAL);
+		assert_int_equal(engine_matrix_from_src(&m, &src, ENGINE_F32), LLEM_EINVAL);
 	}
 	free(w);
 	free(h);
@@ -437,18 +418,15 @@ static void test_q8_quantisation_error_bounds(void **state)
 					maxabs = fmaxf(maxabs, fabsf(w[r * cols + c]));
 				scale = maxabs / 127.0f;
 				for (int64_t c = k * 32; c < cols && c < k * 32 + 32; c++) {
-					double err = fabs((double)w[r * cols + c] -
-							  (double)row[c]);
+					double err = fabs((double)w[r * cols + c] - (double)row[c]);
 
 					if (maxabs == 0.0f)
 						assert_true(row[c] == 0.0f);
 					if (err > scale * 0.5 * (1 + 1e-6))
 						fail_msg("cols %lld r %lld c %lld: "
 							 "err %g > scale/2 %g",
-							 (long long)cols,
-							 (long long)r,
-							 (long long)c, err,
-							 scale * 0.5);
+							 (long long)cols, (long long)r,
+							 (long long)c, err, scale * 0.5);
 				}
 			}
 		}
@@ -464,12 +442,11 @@ struct case_data {
 	int64_t rows, cols;
 	int batch;
 	float *x;
-	struct engine_matrix m[5];  /* by dtype */
-	float *wdeq[5];             /* stored weights as fp32 */
+	struct engine_matrix m[5]; /* by dtype */
+	float *wdeq[5];            /* stored weights as fp32 */
 };
 
-static void case_init(struct case_data *c, int64_t rows, int64_t cols,
-		      int batch)
+static void case_init(struct case_data *c, int64_t rows, int64_t cols, int batch)
 {
 	float *w = xmalloc((size_t)(rows * cols) * sizeof(float));
 
@@ -507,8 +484,8 @@ static void case_release(struct case_data *c)
  * to bf16 (2^-9 relative); for Q8_0 add the quantisation of x, at most
  * sum over blocks of sum|w| * x_scale / 2.
  */
-static void check_reference(const struct case_data *c, enum engine_dtype dt,
-			    const float *y, const char *isa, bool bf16_dot)
+static void check_reference(const struct case_data *c, enum engine_dtype dt, const float *y,
+			    const char *isa, bool bf16_dot)
 {
 	const float *w = c->wdeq[dt];
 
@@ -527,7 +504,8 @@ static void check_reference(const struct case_data *c, enum engine_dtype dt,
 				for (int64_t k = 0; k * 32 < c->cols; k++) {
 					double sw = 0, mx = 0;
 
-					for (int64_t i = k * 32; i < c->cols && i < k * 32 + 32; i++) {
+					for (int64_t i = k * 32; i < c->cols && i < k * 32 + 32;
+					     i++) {
 						sw += fabs(wr[i]);
 						mx = fmax(mx, fabs(x[i]));
 					}
@@ -540,18 +518,15 @@ static void check_reference(const struct case_data *c, enum engine_dtype dt,
 			if (!(fabs(y[b * c->rows + r] - ref) <= tol))
 				fail_msg("%s %s %lldx%lld batch %d: y[%d][%lld] = "
 					 "%.9g, reference %.9g (tolerance %g)",
-					 isa, dt_name(dt), (long long)c->rows,
-					 (long long)c->cols, c->batch, b,
-					 (long long)r, y[b * c->rows + r], ref,
-					 tol);
+					 isa, dt_name(dt), (long long)c->rows, (long long)c->cols,
+					 c->batch, b, (long long)r, y[b * c->rows + r], ref, tol);
 		}
 	}
 }
 
 /* y against the generic set's yg: within rtol * sum|w * x| per output. */
-static void check_generic(const struct case_data *c, enum engine_dtype dt,
-			  const float *y, const float *yg, const char *isa,
-			  double rtol)
+static void check_generic(const struct case_data *c, enum engine_dtype dt, const float *y,
+			  const float *yg, const char *isa, double rtol)
 {
 	const float *w = c->wdeq[dt];
 
@@ -560,16 +535,14 @@ static void check_generic(const struct case_data *c, enum engine_dtype dt,
 			double mag = 0, d;
 
 			for (int64_t i = 0; i < c->cols; i++)
-				mag += fabs((double)w[r * c->cols + i] *
-					    c->x[b * c->cols + i]);
-			d = fabs((double)y[b * c->rows + r] -
-				 yg[b * c->rows + r]);
+				mag += fabs((double)w[r * c->cols + i] * c->x[b * c->cols + i]);
+			d = fabs((double)y[b * c->rows + r] - yg[b * c->rows + r]);
 			if (!(d <= rtol * mag + 1e-30))
 				fail_msg("%s %s %lldx%lld batch %d: y[%d][%lld] "
-					 "%.9g, generic %.9g", isa, dt_name(dt),
-					 (long long)c->rows, (long long)c->cols,
-					 c->batch, b, (long long)r,
-					 y[b * c->rows + r], yg[b * c->rows + r]);
+					 "%.9g, generic %.9g",
+					 isa, dt_name(dt), (long long)c->rows, (long long)c->cols,
+					 c->batch, b, (long long)r, y[b * c->rows + r],
+					 yg[b * c->rows + r]);
 		}
 	}
 }
@@ -613,17 +586,13 @@ static void test_matmul_every_isa_matches_reference(void **state)
 						if (!use_isa(isa_names[i]))
 							continue;
 						memset(y, 0xff, ny * sizeof(float));
-						engine_matmul(pool, y, c.x, c.batch,
-							      &c.m[dt]);
-						check_reference(&c, dt, y,
-								isa_names[i], dot);
+						engine_matmul(pool, y, c.x, c.batch, &c.m[dt]);
+						check_reference(&c, dt, y, isa_names[i], dot);
 						if (dt == ENGINE_Q8_0)
-							assert_memory_equal(
-								y, yg,
-								ny * sizeof(float));
+							assert_memory_equal(y, yg,
+									    ny * sizeof(float));
 						else
-							check_generic(&c, dt, y, yg,
-								      isa_names[i],
+							check_generic(&c, dt, y, yg, isa_names[i],
 								      dot && dt == ENGINE_BF16
 									      ? ldexp(1.0, -8)
 									      : 2e-5);
@@ -667,8 +636,7 @@ static void test_matmul_bit_identical_across_threads(void **state)
 					float *y0 = xmalloc(ny * sizeof(float));
 					float *y = xmalloc(ny * sizeof(float));
 
-					engine_matmul(NULL, y0, c.x, batch,
-						      &c.m[dtypes[d]]);
+					engine_matmul(NULL, y0, c.x, batch, &c.m[dtypes[d]]);
 					for (int t = 1; t <= 3; t++) {
 						memset(y, 0, ny * sizeof(float));
 						engine_matmul(pools[t], y, c.x, batch,
@@ -676,11 +644,9 @@ static void test_matmul_bit_identical_across_threads(void **state)
 						if (memcmp(y, y0, ny * sizeof(float)))
 							fail_msg("%s %s %lldx%lld batch %d: "
 								 "%d threads differ",
-								 isa_names[i],
-								 dt_name(dtypes[d]),
+								 isa_names[i], dt_name(dtypes[d]),
 								 (long long)c.rows,
-								 (long long)c.cols,
-								 batch, t);
+								 (long long)c.cols, batch, t);
 					}
 					free(y0);
 					free(y);
@@ -716,17 +682,13 @@ static void check_batch_invariant(int64_t rows, int64_t cols)
 
 				engine_matmul(NULL, y, c.x, batch, m);
 				for (int b = 0; b < batch; b++) {
-					engine_matmul(NULL, y1, c.x + b * cols,
-						      1, m);
-					if (memcmp(y1, y + b * rows,
-						   (size_t)rows * sizeof(float)))
+					engine_matmul(NULL, y1, c.x + b * cols, 1, m);
+					if (memcmp(y1, y + b * rows, (size_t)rows * sizeof(float)))
 						fail_msg("%s %s %lld cols: row %d "
 							 "of batch %d differs "
 							 "from batch 1",
-							 isa_names[i],
-							 dt_name(dtypes[d]),
-							 (long long)cols, b,
-							 batch);
+							 isa_names[i], dt_name(dtypes[d]),
+							 (long long)cols, b, batch);
 				}
 			}
 		}
@@ -804,8 +766,7 @@ static void test_row_ops_round_trip_dot_axpy(void **state)
 		assert_int_equal(engine_row_bytes(ENGINE_F32, n), n * 4);
 		assert_int_equal(engine_row_bytes(ENGINE_F16, n), n * 2);
 		assert_int_equal(engine_row_bytes(ENGINE_BF16, n), n * 2);
-		assert_int_equal(engine_row_bytes(ENGINE_Q8_0, n),
-				 n + (n + 31) / 32 * 4);
+		assert_int_equal(engine_row_bytes(ENGINE_Q8_0, n), n + (n + 31) / 32 * 4);
 		for (size_t d = 0; d < ARRAY_SIZE(dtypes); d++) {
 			enum engine_dtype dt = dtypes[d];
 			double ref = 0, mag = 0;
@@ -815,21 +776,20 @@ static void test_row_ops_round_trip_dot_axpy(void **state)
 			engine_row_load(dt, back, row, n);
 			for (int64_t i = 0; i < n; i++) {
 				switch (dt) {
-				case ENGINE_F32:
-					assert_true(back[i] == v[i]);
-					break;
+				case ENGINE_F32: assert_true(back[i] == v[i]); break;
 				case ENGINE_F16:
-					assert_true(back[i] == engine_f16_to_f32(
-							engine_f32_to_f16(v[i])));
+					assert_true(back[i] ==
+						    engine_f16_to_f32(engine_f32_to_f16(v[i])));
 					break;
 				case ENGINE_BF16:
-					assert_true(back[i] == engine_bf16_to_f32(
-							engine_f32_to_bf16(v[i])));
+					assert_true(back[i] ==
+						    engine_bf16_to_f32(engine_f32_to_bf16(v[i])));
 					break;
 				default: {
 					float mx = 0;
 
-					for (int64_t j = i / 32 * 32; j < n && j < i / 32 * 32 + 32; j++)
+					for (int64_t j = i / 32 * 32; j < n && j < i / 32 * 32 + 32;
+					     j++)
 						mx = fmaxf(mx, fabsf(v[j]));
 					assert_true(fabsf(back[i] - v[i]) <=
 						    mx / 127.0f * 0.5f * 1.000001f);
@@ -845,9 +805,8 @@ static void test_row_ops_round_trip_dot_axpy(void **state)
 					continue;
 				dot = engine_row_dot(dt, q, row, n);
 				if (!(fabs(dot - ref) <= 1e-5 * mag + 1e-30))
-					fail_msg("%s %s n=%lld dot %.9g ref %.9g",
-						 isa_names[i], dt_name(dt),
-						 (long long)n, dot, ref);
+					fail_msg("%s %s n=%lld dot %.9g ref %.9g", isa_names[i],
+						 dt_name(dt), (long long)n, dot, ref);
 				memcpy(y, y0, (size_t)n * sizeof(float));
 				engine_row_axpy(dt, y, 0.375f, row, n);
 				for (int64_t j = 0; j < n; j++) {

@@ -31,7 +31,9 @@
 #define NCYCLES 4
 
 static const char *const hashes[NPOINTS] = {
-	"0123456789abcdef", "fedcba9876543210", "00000000ffffffff",
+	"0123456789abcdef",
+	"fedcba9876543210",
+	"00000000ffffffff",
 };
 static const char *const summaries[NPOINTS] = {
 	"native / synthetic-smollm-135m / bf16 / batch 8",
@@ -46,8 +48,9 @@ static struct manifest *new_manifest(const char *path)
 	size_t n = study_order_runs(&runs, NPOINTS, NCYCLES, STUDY_INTERLEAVED, 0);
 	struct manifest *m;
 
-	assert_int_equal(manifest_create(&m, path, "my-study", "abcdef0123456789",
-					 hashes, summaries, runs, n), 0);
+	assert_int_equal(manifest_create(&m, path, "my-study", "abcdef0123456789", hashes,
+					 summaries, runs, n),
+			 0);
 	free(runs);
 	return m;
 }
@@ -63,20 +66,18 @@ static bool same_state(const struct manifest *a, const struct manifest *b)
 	if (a->count != b->count || a->status != b->status ||
 	    !str_eq(a->study_name, b->study_name) ||
 	    !str_eq(a->study_design_hash, b->study_design_hash) ||
-	    !str_eq(a->llem_version, b->llem_version) ||
-	    !a->started_at != !b->started_at || !a->completed_at != !b->completed_at)
+	    !str_eq(a->llem_version, b->llem_version) || !a->started_at != !b->started_at ||
+	    !a->completed_at != !b->completed_at)
 		return false;
 	for (size_t i = 0; i < a->count; i++) {
 		const struct manifest_entry *x = &a->entries[i], *y = &b->entries[i];
 
 		if (!str_eq(x->config_hash, y->config_hash) ||
-		    !str_eq(x->config_summary, y->config_summary) ||
-		    x->cycle != y->cycle || x->status != y->status ||
-		    !str_eq(x->result_file, y->result_file) ||
+		    !str_eq(x->config_summary, y->config_summary) || x->cycle != y->cycle ||
+		    x->status != y->status || !str_eq(x->result_file, y->result_file) ||
 		    !str_eq(x->error_type, y->error_type) ||
 		    !str_eq(x->error_message, y->error_message) ||
-		    !x->started_at != !y->started_at ||
-		    !x->completed_at != !y->completed_at)
+		    !x->started_at != !y->started_at || !x->completed_at != !y->completed_at)
 			return false;
 	}
 	return true;
@@ -118,8 +119,10 @@ static void test_round_trip(void **state)
 	assert_int_equal(manifest_mark_running(m, 0), 0);
 	assert_int_equal(manifest_mark_completed(m, 0, "results/a.json"), 0);
 	assert_int_equal(manifest_mark_running(m, 1), 0);
-	assert_int_equal(manifest_mark_failed(m, 1, "TimeoutError",
-					      "Experiment exceeded timeout of 600s and was killed."), 0);
+	assert_int_equal(
+		manifest_mark_failed(m, 1, "TimeoutError",
+				     "Experiment exceeded timeout of 600s and was killed."),
+		0);
 	assert_int_equal(manifest_mark_running(m, 2), 0);
 	assert_int_equal(manifest_mark_completed(m, 2, NULL), 0);
 	assert_int_equal(manifest_load(&r, path), 0);
@@ -240,8 +243,7 @@ static void test_failed_write_keeps_old_file(void **state)
 }
 
 /* Writes m's JSON with one substitution and expects a load error naming key. */
-static void expect_load_error(const char *dir, const char *from, const char *to,
-			      const char *key)
+static void expect_load_error(const char *dir, const char *from, const char *to, const char *key)
 {
 	struct manifest *m = new_manifest(NULL), *r = (void *)1;
 	struct strbuf sb = STRBUF_INIT, edited = STRBUF_INIT;
@@ -308,8 +310,7 @@ static void test_load_strict(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(load_errors); i++)
-		expect_load_error(dir, load_errors[i].from, load_errors[i].to,
-				  load_errors[i].says);
+		expect_load_error(dir, load_errors[i].from, load_errors[i].to, load_errors[i].says);
 
 	/* Not JSON at all, and a missing file. */
 	test_write_text(path, "{\"schema_version\": \"1.0\",");

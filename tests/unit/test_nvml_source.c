@@ -29,15 +29,13 @@
 static int reset_env(void **state)
 {
 	static const char *const vars[] = {
-		"LLEM_NVML_LIBRARY", "FAKE_NVML_GPUS", "FAKE_NVML_NAME",
-		"FAKE_NVML_MEMORY_MB", "FAKE_NVML_DRIVER", "FAKE_NVML_CUDA",
-		"FAKE_NVML_INIT_FAIL", "FAKE_NVML_POWER_LIMIT_MW",
-		"FAKE_NVML_PERSISTENCE", "FAKE_NVML_POWER_MW",
-		"FAKE_NVML_POWER_AVG_MW", "FAKE_NVML_ENERGY_MJ",
-		"FAKE_NVML_TEMP_C", "FAKE_NVML_UTIL_PCT", "FAKE_NVML_THROTTLE",
-		"FAKE_NVML_UUIDS", "FAKE_NVML_NO_ENERGY", "FAKE_NVML_NO_FIELDS",
-		"FAKE_NVML_RESET_AFTER_MS", "FAKE_NVML_LOST_AFTER_MS",
-		"FAKE_NVML_LOST_GPU",
+		"LLEM_NVML_LIBRARY",        "FAKE_NVML_GPUS",           "FAKE_NVML_NAME",
+		"FAKE_NVML_MEMORY_MB",      "FAKE_NVML_DRIVER",         "FAKE_NVML_CUDA",
+		"FAKE_NVML_INIT_FAIL",      "FAKE_NVML_POWER_LIMIT_MW", "FAKE_NVML_PERSISTENCE",
+		"FAKE_NVML_POWER_MW",       "FAKE_NVML_POWER_AVG_MW",   "FAKE_NVML_ENERGY_MJ",
+		"FAKE_NVML_TEMP_C",         "FAKE_NVML_UTIL_PCT",       "FAKE_NVML_THROTTLE",
+		"FAKE_NVML_UUIDS",          "FAKE_NVML_NO_ENERGY",      "FAKE_NVML_NO_FIELDS",
+		"FAKE_NVML_RESET_AFTER_MS", "FAKE_NVML_LOST_AFTER_MS",  "FAKE_NVML_LOST_GPU",
 	};
 	const char *dir = getenv("LLEM_FAKE_NVML_DIR");
 	char *path;
@@ -55,12 +53,11 @@ static int reset_env(void **state)
 /* |a - b| <= eps, with both values in the failure message. */
 #define assert_near(a, b, eps) near_or_fail((a), (b), (eps), #a, __FILE__, __LINE__)
 
-static void near_or_fail(double a, double b, double eps, const char *what,
-			 const char *file, int line)
+static void near_or_fail(double a, double b, double eps, const char *what, const char *file,
+			 int line)
 {
 	if (!(fabs(a - b) <= eps))
-		fail_msg("%s:%d: %s = %.9g, expected %.9g +- %g", file, line, what,
-			 a, b, eps);
+		fail_msg("%s:%d: %s = %.9g, expected %.9g +- %g", file, line, what, a, b, eps);
 }
 
 static void sleep_ms(long ms)
@@ -120,8 +117,8 @@ static struct opened open_ok(const char *visible)
 	int rc = energy_nvml_open(&o.src, &o.ops, visible, &why);
 
 	if (rc != 0)
-		fail_msg("energy_nvml_open(%s): %d %s", visible ? visible : "NULL",
-			 rc, why ? why : "(no why)");
+		fail_msg("energy_nvml_open(%s): %d %s", visible ? visible : "NULL", rc,
+			 why ? why : "(no why)");
 	assert_null(why);
 	assert_non_null(o.src);
 	assert_non_null(o.ops);
@@ -205,8 +202,8 @@ static void test_nvml_energy_equals_power_times_elapsed_on_two_gpus(void **state
 		assert_true(r0[i].energy_j >= 0.0 && r0[i].energy_j < power_w[i] * 0.05);
 		assert_true(elapsed_s >= 0.19);
 		if (fabs(got_j - expect_j) > 0.01 * expect_j)
-			fail_msg("gpu%zu: %.3f J over %.4f s, expected %.3f J", i,
-				 got_j, elapsed_s, expect_j);
+			fail_msg("gpu%zu: %.3f J over %.4f s, expected %.3f J", i, got_j, elapsed_s,
+				 expect_j);
 		assert_near(r1[i].power_w, power_w[i], 1e-9);
 		assert_near(r1[i].temperature_c, 61.0, 1e-9);
 		assert_near(r1[i].memory_total_mb, 81559.0, 1e-9);
@@ -397,8 +394,7 @@ static void test_nvml_read_out_of_range_is_einval(void **state)
 
 	(void)state;
 	o = open_ok(NULL);
-	assert_int_equal(o.ops->read(o.src, 1, clock_monotonic_ns(), &r),
-			 LLEM_EINVAL);
+	assert_int_equal(o.ops->read(o.src, 1, clock_monotonic_ns(), &r), LLEM_EINVAL);
 	assert_false(r.valid);
 	o.ops->device_desc(o.src, 7, &d);
 	assert_string_equal(d.name, "");
@@ -415,8 +411,7 @@ static void two_gpus_with_uuids(void)
 }
 
 /* Opens with visible and checks the GPUs measured, by name, in order. */
-static void check_visible(const char *visible, const char *const *names,
-			  size_t n)
+static void check_visible(const char *visible, const char *const *names, size_t n)
 {
 	struct opened o = open_ok(visible);
 
@@ -616,14 +611,12 @@ static void test_nvml_binding_field_values_layout(void **state)
 	assert_int_equal(v[1].valueType, NVML_VALUE_TYPE_UNSIGNED_INT);
 	assert_int_equal(v[1].value.uiVal, 312345);
 	clock_gettime(CLOCK_REALTIME, &now);
-	assert_true(llabs(v[1].timestamp - (long long)now.tv_sec * 1000000) <
-		    60 * 1000000ll);
+	assert_true(llabs(v[1].timestamp - (long long)now.tv_sec * 1000000) < 60 * 1000000ll);
 	assert_int_equal(v[2].nvmlReturn, NVML_ERROR_NOT_SUPPORTED);
 
 	assert_int_equal(lib.device_get_utilization_rates(dev, &u), NVML_SUCCESS);
 	assert_int_equal(u.gpu, 40);
-	assert_int_equal(lib.device_get_clocks_event_reasons(dev, &bits),
-			 NVML_SUCCESS);
+	assert_int_equal(lib.device_get_clocks_event_reasons(dev, &bits), NVML_SUCCESS);
 	assert_true(bits == 4);
 	nvml_lib_unload(&lib);
 }

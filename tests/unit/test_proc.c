@@ -403,7 +403,7 @@ static void test_proc_env_policy(void **state)
 	static const char *const set[] = { "LLEM_PT_NEW=new", "LLEM_PT_REPL=replaced", NULL };
 	static const char *const unset[] = { "LLEM_PT_DROP", NULL };
 	static const char *const bad[] = { "NO_EQUALS_SIGN", NULL };
-	const char *argv[] = { fake, "env", "LLEM_PT_KEEP", "LLEM_PT_DROP", "LLEM_PT_NEW",
+	const char *argv[] = { fake,           "env", "LLEM_PT_KEEP", "LLEM_PT_DROP", "LLEM_PT_NEW",
 			       "LLEM_PT_REPL", NULL };
 	struct proc p = { 0 };
 	struct proc_opts o = { 0 };
@@ -515,8 +515,8 @@ static void test_proc_child_gets_clean_signal_state(void **state)
 	assert_int_equal(sigaction(SIGINT, &old_int, NULL), 0);
 	assert_int_equal(sigaction(SIGPIPE, &old_pipe, NULL), 0);
 	assert_int_equal(proc_wait(&p, 30), 0);
-	assert_int_equal(sscanf(strbuf_str(&p.out), "blocked=%llx ignored=%llx", &blocked, &ignored),
-			 2);
+	assert_int_equal(
+		sscanf(strbuf_str(&p.out), "blocked=%llx ignored=%llx", &blocked, &ignored), 2);
 	assert_true(blocked == 0);
 	for (i = 0; i < ARRAY_SIZE(sigs); i++)
 		assert_true((ignored & sig_bit(sigs[i])) == 0);

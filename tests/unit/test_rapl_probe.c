@@ -33,8 +33,7 @@ static int make_root(void **state)
 	return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
@@ -67,8 +66,7 @@ static void write_file(const char *root, const char *rel, const char *text)
 }
 
 /* A zone directory with name, energy_uj and max_energy_range_uj. */
-static void add_zone(const char *root, const char *rel, const char *name,
-		     const char *energy_uj)
+static void add_zone(const char *root, const char *rel, const char *name, const char *energy_uj)
 {
 	char *p;
 
@@ -92,8 +90,8 @@ static void two_sockets(const char *root)
 	add_zone(root, "intel-rapl:0/intel-rapl:0:0", "dram\n", "1000\n");
 }
 
-static void check_zone(const struct rapl_zone *z, const char *root,
-		       const char *rel, const char *id, const char *name, int depth)
+static void check_zone(const struct rapl_zone *z, const char *root, const char *rel, const char *id,
+		       const char *name, int depth)
 {
 	char *path = fs_join(root, rel);
 
@@ -120,11 +118,9 @@ static void test_two_sockets_with_dram_all_readable(void **state)
 	assert_true(p.present);
 	assert_int_equal(p.zone_count, 4);
 	check_zone(&p.zones[0], root, "intel-rapl:0", "intel-rapl:0", "package-0", 0);
-	check_zone(&p.zones[1], root, "intel-rapl:0/intel-rapl:0:0",
-		   "intel-rapl:0:0", "dram", 1);
+	check_zone(&p.zones[1], root, "intel-rapl:0/intel-rapl:0:0", "intel-rapl:0:0", "dram", 1);
 	check_zone(&p.zones[2], root, "intel-rapl:1", "intel-rapl:1", "package-1", 0);
-	check_zone(&p.zones[3], root, "intel-rapl:1/intel-rapl:1:0",
-		   "intel-rapl:1:0", "dram", 1);
+	check_zone(&p.zones[3], root, "intel-rapl:1/intel-rapl:1:0", "intel-rapl:1:0", "dram", 1);
 	for (size_t i = 0; i < p.zone_count; i++) {
 		assert_true(p.zones[i].readable);
 		assert_null(p.zones[i].error);
@@ -233,8 +229,7 @@ static void test_unreadable_energy_gives_fix_hint(void **state)
 	assert_string_equal(p.fix_hint, expected);
 	assert_null(strchr(p.fix_hint, '\n'));
 	assert_non_null(p.fix_detail);
-	assert_non_null(strstr(p.fix_detail,
-			       "SUBSYSTEM==\"powercap\", ACTION==\"add\""));
+	assert_non_null(strstr(p.fix_detail, "SUBSYSTEM==\"powercap\", ACTION==\"add\""));
 	assert_non_null(strstr(p.fix_detail, "RUN+=\"/bin/chmod o+r /sys%p/energy_uj\""));
 	free(expected);
 	rapl_probe_release(&p);

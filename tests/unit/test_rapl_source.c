@@ -54,8 +54,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void write_attr(const char *root, const char *zone, const char *attr,
-		       const char *text)
+static void write_attr(const char *root, const char *zone, const char *attr, const char *text)
 {
 	char *dir = fs_join(root, zone);
 	char *path = fs_join(dir, attr);
@@ -79,8 +78,8 @@ static void set_uj(const char *root, const char *zone, long long uj)
 }
 
 /* A zone; range_uj < 0 leaves max_energy_range_uj out. */
-static void add_zone(const char *root, const char *zone, const char *name,
-		     long long uj, long long range_uj)
+static void add_zone(const char *root, const char *zone, const char *name, long long uj,
+		     long long range_uj)
 {
 	char text[64];
 
@@ -144,10 +143,9 @@ static void test_packages_and_dram_are_devices_core_and_psys_are_not(void **stat
 {
 	struct fixture *fx = *state;
 	struct energy_device_desc d;
-	static const char *const names[] = { "package-0", "dram-0",
-					     "package-1", "dram-1" };
-	static const char *const labels[] = { "intel-rapl:0", "intel-rapl:0:1",
-					      "intel-rapl:1", "intel-rapl:1:1" };
+	static const char *const names[] = { "package-0", "dram-0", "package-1", "dram-1" };
+	static const char *const labels[] = { "intel-rapl:0", "intel-rapl:0:1", "intel-rapl:1",
+					      "intel-rapl:1:1" };
 
 	two_sockets(fx->root);
 	open_ok(fx);
@@ -366,8 +364,8 @@ static void test_permission_denied_names_the_fix(void **state)
 		rc = energy_rapl_open(&src, &ops, fx->root, &why);
 		ok = rc == LLEM_EIO && !src && why && strcmp(why, expect) == 0;
 		if (!ok)
-			fprintf(stderr, "rc %d why: %s\nexpected: %s\n", rc,
-				why ? why : "(null)", expect);
+			fprintf(stderr, "rc %d why: %s\nexpected: %s\n", rc, why ? why : "(null)",
+				expect);
 		/* freed here too: valgrind checks the child's heap at _exit */
 		free(why);
 		free(expect);
@@ -389,8 +387,7 @@ static void test_no_zones(void **state)
 	char *expect = xasprintf("RAPL: no powercap zones under %s", fx->root);
 	char *missing = xasprintf("%s/nope", fx->root);
 
-	assert_int_equal(energy_rapl_open(&fx->src, &fx->ops, fx->root, &fx->why),
-			 LLEM_ENOTFOUND);
+	assert_int_equal(energy_rapl_open(&fx->src, &fx->ops, fx->root, &fx->why), LLEM_ENOTFOUND);
 	assert_null(fx->src);
 	assert_null(fx->ops);
 	assert_string_equal(fx->why, expect);
@@ -398,8 +395,7 @@ static void test_no_zones(void **state)
 	free(expect);
 
 	expect = xasprintf("RAPL: no powercap zones under %s", missing);
-	assert_int_equal(energy_rapl_open(&fx->src, &fx->ops, missing, &fx->why),
-			 LLEM_ENOTFOUND);
+	assert_int_equal(energy_rapl_open(&fx->src, &fx->ops, missing, &fx->why), LLEM_ENOTFOUND);
 	assert_string_equal(fx->why, expect);
 	free(fx->why);
 	free(expect);
@@ -407,10 +403,8 @@ static void test_no_zones(void **state)
 
 	/* zones, but none that is a device */
 	add_zone(fx->root, "intel-rapl:0", "psys", 1, INTEL_RANGE_UJ);
-	expect = xasprintf("RAPL: no package zones under %s (found: psys)",
-			   fx->root);
-	assert_int_equal(energy_rapl_open(&fx->src, &fx->ops, fx->root, &fx->why),
-			 LLEM_ENOTFOUND);
+	expect = xasprintf("RAPL: no package zones under %s (found: psys)", fx->root);
+	assert_int_equal(energy_rapl_open(&fx->src, &fx->ops, fx->root, &fx->why), LLEM_ENOTFOUND);
 	assert_string_equal(fx->why, expect);
 	free(expect);
 }

@@ -98,8 +98,8 @@ static void check_energy(struct fixture *fx, size_t i, double tau_s, double e_j)
 	struct energy_reading r = at(fx, i, tau_s);
 
 	if (r.energy_j != e_j)
-		fail_msg("device %zu at %g s: energy %.17g, expected %.17g", i,
-			 tau_s, r.energy_j, e_j);
+		fail_msg("device %zu at %g s: energy %.17g, expected %.17g", i, tau_s, r.energy_j,
+			 e_j);
 }
 
 static void test_devices_in_first_appearance_order(void **state)
@@ -286,9 +286,8 @@ static void test_plays_on_the_monotonic_clock(void **state)
 	assert_int_equal(fx->ops->read(fx->src, 0, now, &r), 0);
 	/* well under a second after the open: inside the first 100 W stretch */
 	assert_true(r.energy_j >= 0 && r.energy_j < 100);
-	assert_true(fabs(r.energy_j -
-			 100 * (double)(now - energy_replay_start_ns(fx->src)) /
-				 1e9) < 1e-6);
+	assert_true(fabs(r.energy_j - 100 * (double)(now - energy_replay_start_ns(fx->src)) / 1e9) <
+		    1e-6);
 }
 
 static char *write_trace(struct fixture *fx, const char *name, const char *text)
@@ -357,24 +356,22 @@ struct bad_trace {
 };
 
 static const struct bad_trace bad_traces[] = {
-	{ "t.csv", "t_s,device,energy\n",
-	  "1: unknown column 'energy' (did you mean 'energy_j'?)", false },
-	{ "t.csv", "# comment\n\nt_s,device,gpu_name\n",
-	  "3: unknown column 'gpu_name'", false },
+	{ "t.csv", "t_s,device,energy\n", "1: unknown column 'energy' (did you mean 'energy_j'?)",
+	  false },
+	{ "t.csv", "# comment\n\nt_s,device,gpu_name\n", "3: unknown column 'gpu_name'", false },
 	{ "t.csv", "t_s,device,t_s\n", "1: duplicate column 't_s'", false },
 	{ "t.csv", "t_s,power_w\n0,1\n", "1: missing column 'device'", false },
 	{ "t.csv", "device,energy_j\ng,1\n", "1: missing column 't_s'", false },
-	{ "t.csv", "t_s,device,energy_j\n0,g,1\n1,g,abc\n",
-	  "3: energy_j: 'abc' is not a number", false },
-	{ "t.csv", "t_s,device,power_w\n0,g,nan\n",
-	  "2: power_w: 'nan' is not a number", false },
+	{ "t.csv", "t_s,device,energy_j\n0,g,1\n1,g,abc\n", "3: energy_j: 'abc' is not a number",
+	  false },
+	{ "t.csv", "t_s,device,power_w\n0,g,nan\n", "2: power_w: 'nan' is not a number", false },
 	{ "t.csv", "t_s,device\nzero,g\n", "2: t_s: 'zero' is not a number", false },
 	{ "t.csv", "t_s,device,throttle_reasons\n0,g,-1\n",
 	  "2: throttle_reasons: '-1' is not a non-negative integer", false },
 	{ "t.csv", "t_s,device,throttle_reasons\n0,g,0x\n",
 	  "2: throttle_reasons: '0x' is not a non-negative integer", false },
-	{ "t.csv", "t_s,device\n1,g\n1.5,h\n# c\n0.5,g\n",
-	  "5: g: t_s 0.5 is not after 1 (line 2)", false },
+	{ "t.csv", "t_s,device\n1,g\n1.5,h\n# c\n0.5,g\n", "5: g: t_s 0.5 is not after 1 (line 2)",
+	  false },
 	{ "t.csv", "t_s,device\n1,g\n1,g\n", "3: g: t_s 1 is not after 1 (line 2)", false },
 	{ "t.csv", "t_s,device,power_w\n0,g\n", "2: 2 fields where the header has 3", false },
 	{ "t.csv", "t_s,device\n0,g,1,2,3,4,5,6,7,8,9\n",
@@ -384,7 +381,8 @@ static const struct bad_trace bad_traces[] = {
 	{ "t.csv", "t_s,device\n0,\"g\"\n", "2: quoted fields are not supported", false },
 	{ "t.csv", "t_s,device\n0,abcdefghijabcdefghijabcdefghijabcdefghijabcdefgh\n",
 	  "2: device name 'abcdefghijabcdefghijabcdefghijabcdefghijabcdefgh' "
-	  "is longer than 47 bytes", false },
+	  "is longer than 47 bytes",
+	  false },
 	{ "t.csv", "t_s,device\n", " no samples", false },
 	{ "t.csv", "\n# only comments\n", " no header row", false },
 	{ "t.jsonl", "", " no samples", false },
@@ -398,8 +396,8 @@ static const struct bad_trace bad_traces[] = {
 	  "1: throttle_reasons: expected a non-negative integer", false },
 	{ "t.jsonl", "[1, 2]\n", "1: expected a JSON object", false },
 	{ "t.jsonl", "# comment\n", "1: invalid JSON at column 1: ", true },
-	{ "t.jsonl", "{\"t_s\": 0, \"t_s\": 1, \"device\": \"g\"}\n",
-	  "1: invalid JSON at column ", true },
+	{ "t.jsonl", "{\"t_s\": 0, \"t_s\": 1, \"device\": \"g\"}\n", "1: invalid JSON at column ",
+	  true },
 	{ "t.jsonl", "{\"t_s\": 2, \"device\": \"g\"}\n{\"t_s\": 1, \"device\": \"g\"}\n",
 	  "2: g: t_s 1 is not after 2 (line 1)", false },
 };
@@ -414,13 +412,12 @@ static void test_validation_errors_name_file_and_line(void **state)
 		char *expect = xasprintf("replay: %s:%s", path, b->error);
 		int rc = energy_replay_open(&fx->src, &fx->ops, path, &fx->why);
 
-		bool match = fx->why &&
-			     (b->prefix ? str_starts_with(fx->why, expect)
-					: strcmp(fx->why, expect) == 0);
+		bool match = fx->why && (b->prefix ? str_starts_with(fx->why, expect)
+						   : strcmp(fx->why, expect) == 0);
 
 		if (rc != LLEM_EINVAL || !match)
-			fail_msg("case %zu: rc %d\n  got:      %s\n  expected: %s",
-				 i, rc, fx->why ? fx->why : "(null)", expect);
+			fail_msg("case %zu: rc %d\n  got:      %s\n  expected: %s", i, rc,
+				 fx->why ? fx->why : "(null)", expect);
 		assert_null(fx->src);
 		assert_null(fx->ops);
 		assert_string_equal(llem_error_last(), fx->why);
@@ -436,18 +433,17 @@ static void test_unknown_format_and_missing_file(void **state)
 	struct fixture *fx = *state;
 	char *path = write_trace(fx, "t.txt", "t_s,device\n0,g\n");
 	char *expect = xasprintf("replay: %s: unknown trace format (expected a "
-				 ".csv or .jsonl file)", path);
+				 ".csv or .jsonl file)",
+				 path);
 
-	assert_int_equal(energy_replay_open(&fx->src, &fx->ops, path, &fx->why),
-			 LLEM_EINVAL);
+	assert_int_equal(energy_replay_open(&fx->src, &fx->ops, path, &fx->why), LLEM_EINVAL);
 	assert_string_equal(fx->why, expect);
 	free(fx->why);
 	free(expect);
 	free(path);
 
 	path = fs_join(fx->dir, "missing.csv");
-	assert_int_equal(energy_replay_open(&fx->src, &fx->ops, path, &fx->why),
-			 LLEM_ENOTFOUND);
+	assert_int_equal(energy_replay_open(&fx->src, &fx->ops, path, &fx->why), LLEM_ENOTFOUND);
 	assert_null(fx->src);
 	assert_non_null(strstr(fx->why, path));
 	assert_non_null(strstr(fx->why, "No such file"));

@@ -25,14 +25,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define AWKWARD_STRING "ctl\x01\x1f\x7f tab\t nl\n quote\" bs\\ slash/ " \
+#define AWKWARD_STRING                                                                             \
+	"ctl\x01\x1f\x7f tab\t nl\n quote\" bs\\ slash/ "                                          \
 	"\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9a\x80"
 
-static const double awkward[] = {
-	0.1, 1e-7, 123456789.123456789, 5e-324, 1.7976931348623157e308,
-	-0.0, 0.30000000000000004, 2.2250738585072014e-308, 1e16, 1e22,
-	-123.456, 9007199254740993.0
-};
+static const double awkward[] = { 0.1,
+				  1e-7,
+				  123456789.123456789,
+				  5e-324,
+				  1.7976931348623157e308,
+				  -0.0,
+				  0.30000000000000004,
+				  2.2250738585072014e-308,
+				  1e16,
+				  1e22,
+				  -123.456,
+				  9007199254740993.0 };
 
 static bool same_bits(double a, double b)
 {
@@ -173,11 +181,11 @@ static void fill_full(struct llem_result *r)
 	result_add_warning(r, "%s", AWKWARD_STRING);
 	result_add_warning(r, "%s", "");
 	r->timeseries = xstrdup("timeseries.parquet");
-	r->effective_config = xstrdup(
-		"{\"backend\": \"native\", \"decoder\": {\"temperature\": 0.1, "
-		"\"top_k\": 50}, \"model\": \"synthetic/smollm-135m\", "
-		"\"n\": 100, \"list\": [1.0, 1e-07, null, true, false, \"\\u00e9\"], "
-		"\"empty\": {}, \"none\": []}");
+	r->effective_config =
+		xstrdup("{\"backend\": \"native\", \"decoder\": {\"temperature\": 0.1, "
+			"\"top_k\": 50}, \"model\": \"synthetic/smollm-135m\", "
+			"\"n\": 100, \"list\": [1.0, 1e-07, null, true, false, \"\\u00e9\"], "
+			"\"empty\": {}, \"none\": []}");
 }
 
 /* The smallest valid result: everything optional is null. */
@@ -220,8 +228,7 @@ static char *replace_once(const char *text, const char *from, const char *to)
 }
 
 /* Parsing text must fail with LLEM_EINVAL and a message holding each want. */
-static void assert_rejected(const char *text, const char *want1,
-			    const char *want2)
+static void assert_rejected(const char *text, const char *want1, const char *want2)
 {
 	struct llem_result r;
 	int rc = result_from_json(&r, text, "dir/result.json");
@@ -463,7 +470,8 @@ static void test_wrong_type_is_rejected(void **state)
 	fill_full(&a);
 	text = to_json(&a);
 	bad = replace_once(text, "\"output_tokens\": 640", "\"output_tokens\": \"640\"");
-	assert_rejected(bad, "tokens.output_tokens: expected a non-negative integer, got a string", NULL);
+	assert_rejected(bad, "tokens.output_tokens: expected a non-negative integer, got a string",
+			NULL);
 	free(bad);
 	bad = replace_once(text, "\"output_tokens\": 640", "\"output_tokens\": 640.0");
 	assert_rejected(bad, "tokens.output_tokens", "got a number");
@@ -472,28 +480,33 @@ static void test_wrong_type_is_rejected(void **state)
 	assert_rejected(bad, "tokens.output_tokens: must be >= 0", NULL);
 	free(bad);
 	bad = replace_once(text, "\"output_tokens\": 640", "\"output_tokens\": null");
-	assert_rejected(bad, "tokens.output_tokens: expected a non-negative integer, got null", NULL);
+	assert_rejected(bad, "tokens.output_tokens: expected a non-negative integer, got null",
+			NULL);
 	free(bad);
 	bad = replace_once(text, "\"energy_j\": 200.0", "\"energy_j\": true");
 	assert_rejected(bad, "energy.devices[0].energy_j: expected a number, got a boolean", NULL);
 	free(bad);
 	bad = replace_once(text, "\"max_temperature_c\": 71.0", "\"max_temperature_c\": [71.0]");
-	assert_rejected(bad, "thermal.max_temperature_c: expected a number or null, got an array", NULL);
+	assert_rejected(bad, "thermal.max_temperature_c: expected a number or null, got an array",
+			NULL);
 	free(bad);
 	bad = replace_once(text, "\"source\": \"nvml\"", "\"source\": \"zeus\"");
-	assert_rejected(bad, "energy.devices[0].source: must be one of \"nvml\", \"rapl\", \"replay\"", NULL);
+	assert_rejected(bad,
+			"energy.devices[0].source: must be one of \"nvml\", \"rapl\", \"replay\"",
+			NULL);
 	free(bad);
 	bad = replace_once(text, "\"converged\": true", "\"converged\": 1");
 	assert_rejected(bad, "warmup.converged: expected a boolean", NULL);
 	free(bad);
 	bad = replace_once(text, "\"latencies_ms\": [\n", "\"latencies_ms\": [\n\"1\", ");
-	assert_rejected(bad, "warmup.latencies_ms[0]: expected a number or null, got a string", NULL);
+	assert_rejected(bad, "warmup.latencies_ms[0]: expected a number or null, got a string",
+			NULL);
 	free(bad);
 	bad = replace_once(text, "\"warnings\": [\n", "\"warnings\": [\n7, ");
 	assert_rejected(bad, "warnings[0]: expected a string, got an integer", NULL);
 	free(bad);
 	bad = replace_once(text, "\"effective_config\": {", "\"effective_config\": [{");
-	bad[strlen(bad) - 2] = '\0';	/* "}\n": the root's end */
+	bad[strlen(bad) - 2] = '\0'; /* "}\n": the root's end */
 	bad = xrealloc(bad, strlen(bad) + 4);
 	memcpy(bad + strlen(bad), "]}\n", 4);
 	assert_rejected(bad, "effective_config: expected an object or null, got an array", NULL);
@@ -525,7 +538,8 @@ static void test_malformed_documents_are_rejected(void **state)
 	assert_rejected(bad, "schema_version: unsupported version \"2.0\"", NULL);
 	free(bad);
 	/* Cross-field rules hold on read, not only on write. */
-	bad = replace_once(text, "\"total_tokens\": 9007199254741633", "\"total_tokens\": 9007199254741634");
+	bad = replace_once(text, "\"total_tokens\": 9007199254741633",
+			   "\"total_tokens\": 9007199254741634");
 	assert_rejected(bad, "tokens.total_tokens: must equal input_tokens + output_tokens", NULL);
 	free(bad);
 	bad = replace_once(text, "\"energy_null_reason\": null", "\"energy_null_reason\": \"x\"");
@@ -534,7 +548,8 @@ static void test_malformed_documents_are_rejected(void **state)
 	bad = replace_once(text, "\"0123456789abcdef\"", "\"0123456789ABCDEF\"");
 	assert_rejected(bad, "config_hash: must be 16 lowercase hex digits", NULL);
 	free(bad);
-	bad = replace_once(text, "\"2026-03-13T14:21:11.145237Z\"", "\"2026-03-13T14:21:11.145237\"");
+	bad = replace_once(text, "\"2026-03-13T14:21:11.145237Z\"",
+			   "\"2026-03-13T14:21:11.145237\"");
 	assert_rejected(bad, "start_time: must be ISO-8601 UTC", NULL);
 	free(bad);
 	bad = replace_once(text, "\"2026-03-13T14:21:11.145237Z\"", "\"2026-03-13 14:21:11Z\"");
@@ -734,19 +749,18 @@ static void test_load_names_the_file(void **state)
 	free(dir);
 }
 
-static void assert_stats(const double *v, size_t n, double mean, double median,
-			 double p95, double p99, double min, double max)
+static void assert_stats(const double *v, size_t n, double mean, double median, double p95,
+			 double p99, double min, double max)
 {
 	struct result_stats s;
 
 	result_stats_compute(&s, v, n);
 	assert_true(s.present);
 	assert_int_equal(s.samples, n);
-	if (!same_bits(s.mean, mean) || !same_bits(s.median, median) ||
-	    !same_bits(s.p95, p95) || !same_bits(s.p99, p99) ||
-	    !same_bits(s.min, min) || !same_bits(s.max, max))
-		fail_msg("got %.17g %.17g %.17g %.17g %.17g %.17g", s.mean,
-			 s.median, s.p95, s.p99, s.min, s.max);
+	if (!same_bits(s.mean, mean) || !same_bits(s.median, median) || !same_bits(s.p95, p95) ||
+	    !same_bits(s.p99, p99) || !same_bits(s.min, min) || !same_bits(s.max, max))
+		fail_msg("got %.17g %.17g %.17g %.17g %.17g %.17g", s.mean, s.median, s.p95, s.p99,
+			 s.min, s.max);
 }
 
 /*
@@ -767,7 +781,8 @@ static void test_stats_match_numpy(void **state)
 
 	(void)state;
 	assert_stats(a, 4, 2.5, 2.5, 3.8499999999999996, 3.9699999999999998, 1, 4);
-	assert_true(fabs(3.85 - result_percentile_sorted((const double[]){ 1, 2, 3, 4 }, 4, 95)) < 1e-12);
+	assert_true(fabs(3.85 - result_percentile_sorted((const double[]){ 1, 2, 3, 4 }, 4, 95)) <
+		    1e-12);
 	assert_stats(b, 1, 5, 5, 5, 5, 5, 5);
 	assert_stats(c, 3, 2, 2, 2.9, 2.98, 1, 3);
 	assert_stats(d, 10, 55, 55, 95.49999999999999, 99.1, 10, 100);
@@ -794,8 +809,8 @@ static void test_stats_edge_cases(void **state)
 	result_stats_compute(&s, NULL, 0);
 	assert_true(s.present);
 	assert_int_equal(s.samples, 0);
-	assert_true(isnan(s.mean) && isnan(s.median) && isnan(s.p95) &&
-		    isnan(s.p99) && isnan(s.min) && isnan(s.max));
+	assert_true(isnan(s.mean) && isnan(s.median) && isnan(s.p95) && isnan(s.p99) &&
+		    isnan(s.min) && isnan(s.max));
 	/* A NaN is a sample not taken: counted out, not poisoning the rest. */
 	result_stats_compute(&s, with_nan, 4);
 	assert_int_equal(s.samples, 2);
@@ -810,13 +825,15 @@ static void test_stats_edge_cases(void **state)
 static void test_enum_names(void **state)
 {
 	(void)state;
-	assert_string_equal(result_methodology_name(RESULT_METHODOLOGY_STEADY_STATE), "steady_state");
-	assert_string_equal(result_baseline_method_name(RESULT_BASELINE_UNAVAILABLE), "unavailable");
+	assert_string_equal(result_methodology_name(RESULT_METHODOLOGY_STEADY_STATE),
+			    "steady_state");
+	assert_string_equal(result_baseline_method_name(RESULT_BASELINE_UNAVAILABLE),
+			    "unavailable");
 	assert_string_equal(result_energy_source_name(RESULT_SOURCE_REPLAY), "replay");
 	assert_string_equal(result_energy_method_name(RESULT_ENERGY_INTEGRAL), "integral");
 	assert_string_equal(result_warmup_mode_name(RESULT_WARMUP_CV), "cv");
 	assert_null(result_methodology_name((enum result_methodology)3));
-	assert_null(result_warmup_mode_name((enum result_warmup_mode)-1));
+	assert_null(result_warmup_mode_name((enum result_warmup_mode) - 1));
 }
 
 int main(void)

@@ -24,8 +24,7 @@
 #define SRC "model.safetensors"
 
 /* Length field + header + data, as a safetensors writer lays them out. */
-static uint8_t *st_build(const char *header, const void *data,
-			 size_t data_len, size_t *out_len)
+static uint8_t *st_build(const char *header, const void *data, size_t data_len, size_t *out_len)
 {
 	size_t hlen = strlen(header), i;
 	uint8_t *buf = xmalloc(8 + hlen + data_len + 1);
@@ -40,8 +39,7 @@ static uint8_t *st_build(const char *header, const void *data,
 }
 
 /* Parses header+data and expects failure with exactly msg. */
-static void expect_error(const char *header, size_t data_len, int code,
-			 const char *msg)
+static void expect_error(const char *header, size_t data_len, int code, const char *msg)
 {
 	uint8_t *data = xcalloc(data_len ? data_len : 1, 1);
 	struct safetensors_file *f = (void *)1;
@@ -96,13 +94,12 @@ static void test_safetensors_reads_f32_f16_bf16_exactly(void **state)
 	const uint16_t b[4] = { 0x3c00, 0xc000, 0x7bff, 0x0001 };
 	const uint16_t c[4] = { 0x3f80, 0xbfc0, 0x4049, 0x0000 };
 	const int64_t i64 = -7;
-	const char *header =
-		"{\"__metadata__\":{\"format\":\"pt\"},"
-		"\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
-		"\"b\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[24,32]},"
-		"\"c\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[32,40]},"
-		"\"i\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[40,48]}}"
-		"        ";
+	const char *header = "{\"__metadata__\":{\"format\":\"pt\"},"
+			     "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+			     "\"b\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[24,32]},"
+			     "\"c\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[32,40]},"
+			     "\"i\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[40,48]}}"
+			     "        ";
 	uint8_t data[48];
 	const struct safetensors_tensor *t;
 	struct safetensors_file *f;
@@ -189,111 +186,124 @@ static void test_safetensors_rejects_bad_length_field(void **state)
 
 	(void)state;
 	assert_int_equal(safetensors_parse(&f, buf, 5, SRC), LLEM_EINVAL);
-	assert_string_equal(error_last(),
-			    "model.safetensors: too small for a safetensors file (5 bytes; the header length alone takes 8)");
+	assert_string_equal(
+		error_last(),
+		"model.safetensors: too small for a safetensors file (5 bytes; the header length alone takes 8)");
 
 	buf[0] = 0x01;
 	buf[4] = 0x01; /* 2^32 + 1 */
 	assert_int_equal(safetensors_parse(&f, buf, 16, SRC), LLEM_EINVAL);
-	assert_string_equal(error_last(),
-			    "model.safetensors: header length 4294967297 exceeds the limit of 100000000 bytes");
+	assert_string_equal(
+		error_last(),
+		"model.safetensors: header length 4294967297 exceeds the limit of 100000000 bytes");
 
 	memset(buf, 0xff, 8);
 	assert_int_equal(safetensors_parse(&f, buf, 16, SRC), LLEM_EINVAL);
-	assert_string_equal(error_last(),
-			    "model.safetensors: header length 18446744073709551615 exceeds the limit of 100000000 bytes");
+	assert_string_equal(
+		error_last(),
+		"model.safetensors: header length 18446744073709551615 exceeds the limit of 100000000 bytes");
 
 	memset(buf, 0, 8);
 	buf[0] = 9;
 	assert_int_equal(safetensors_parse(&f, buf, 16, SRC), LLEM_EINVAL);
-	assert_string_equal(error_last(),
-			    "model.safetensors: header length 9 exceeds the file (8 bytes after the length field)");
+	assert_string_equal(
+		error_last(),
+		"model.safetensors: header length 9 exceeds the file (8 bytes after the length field)");
 
 	buf[0] = 0;
 	assert_int_equal(safetensors_parse(&f, buf, 8, SRC), LLEM_EINVAL);
-	assert_true(str_starts_with(error_last(),
-				    "model.safetensors: header is not valid JSON: "));
+	assert_true(str_starts_with(error_last(), "model.safetensors: header is not valid JSON: "));
 }
 
 static void test_safetensors_rejects_bad_headers(void **state)
 {
 	(void)state;
-	expect_error("{\"a\": [1,", 0, LLEM_EINVAL,
-		     "model.safetensors: header is not valid JSON: ']' expected near end of file (at byte 9 of the header)");
-	expect_error("[1, 2]", 0, LLEM_EINVAL,
-		     "model.safetensors: header is not a JSON object");
+	expect_error(
+		"{\"a\": [1,", 0, LLEM_EINVAL,
+		"model.safetensors: header is not valid JSON: ']' expected near end of file (at byte 9 of the header)");
+	expect_error("[1, 2]", 0, LLEM_EINVAL, "model.safetensors: header is not a JSON object");
 	expect_error("{\"__metadata__\": [1]}", 0, LLEM_EINVAL,
 		     "model.safetensors: '__metadata__' is not an object");
 	expect_error("{\"w\": 5}", 0, LLEM_EINVAL,
 		     "model.safetensors: tensor 'w': entry is not an object");
-	expect_error("{\"w\": {\"shape\": [1], \"data_offsets\": [0, 4]}}", 4,
-		     LLEM_EINVAL,
+	expect_error("{\"w\": {\"shape\": [1], \"data_offsets\": [0, 4]}}", 4, LLEM_EINVAL,
 		     "model.safetensors: tensor 'w': 'dtype' is missing or not a string");
-	expect_error("{\"w\": {\"dtype\": \"F7\", \"shape\": [1], \"data_offsets\": [0, 4]}}",
-		     4, LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': unknown dtype 'F7'");
-	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": 1, \"data_offsets\": [0, 4]}}",
-		     4, LLEM_EINVAL,
+	expect_error("{\"w\": {\"dtype\": \"F7\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 4,
+		     LLEM_EINVAL, "model.safetensors: tensor 'w': unknown dtype 'F7'");
+	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": 1, \"data_offsets\": [0, 4]}}", 4,
+		     LLEM_EINVAL,
 		     "model.safetensors: tensor 'w': 'shape' is missing or not an array");
 	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": [2, -1], \"data_offsets\": [0, 4]}}",
 		     4, LLEM_EINVAL,
 		     "model.safetensors: tensor 'w': shape[1] is not a non-negative integer");
-	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": [1.0], \"data_offsets\": [0, 4]}}",
-		     4, LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': shape[0] is not a non-negative integer");
-	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": [1,1,1,1,1,1,1,1,1], \"data_offsets\": [0, 4]}}",
-		     4, LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': 9 dimensions (at most 8 are supported)");
-	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4, 8]}}",
-		     8, LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': 'data_offsets' must be [begin, end] with 0 <= begin <= end");
-	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 4]}}",
-		     8, LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': 'data_offsets' must be [begin, end] with 0 <= begin <= end");
-	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [-4, 0]}}",
-		     8, LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': 'data_offsets' must be [begin, end] with 0 <= begin <= end");
-	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": [1]}}", 8,
+	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": [1.0], \"data_offsets\": [0, 4]}}", 4,
 		     LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': 'data_offsets' must be [begin, end] with 0 <= begin <= end");
+		     "model.safetensors: tensor 'w': shape[0] is not a non-negative integer");
+	expect_error(
+		"{\"w\": {\"dtype\": \"F32\", \"shape\": [1,1,1,1,1,1,1,1,1], \"data_offsets\": [0, 4]}}",
+		4, LLEM_EINVAL,
+		"model.safetensors: tensor 'w': 9 dimensions (at most 8 are supported)");
+	expect_error(
+		"{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4, 8]}}", 8,
+		LLEM_EINVAL,
+		"model.safetensors: tensor 'w': 'data_offsets' must be [begin, end] with 0 <= begin <= end");
+	expect_error(
+		"{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 4]}}", 8,
+		LLEM_EINVAL,
+		"model.safetensors: tensor 'w': 'data_offsets' must be [begin, end] with 0 <= begin <= end");
+	expect_error(
+		"{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [-4, 0]}}", 8,
+		LLEM_EINVAL,
+		"model.safetensors: tensor 'w': 'data_offsets' must be [begin, end] with 0 <= begin <= end");
+	expect_error(
+		"{\"w\": {\"dtype\": \"F32\", \"shape\": [1]}}", 8, LLEM_EINVAL,
+		"model.safetensors: tensor 'w': 'data_offsets' must be [begin, end] with 0 <= begin <= end");
 	/* Duplicate names would make lookups ambiguous. */
-	expect_error("{\"w\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]},"
-		     "\"w\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 2]}}",
-		     2, LLEM_EINVAL,
-		     "model.safetensors: header is not valid JSON: duplicate object key near '\"w\"' (at byte 63 of the header)");
+	expect_error(
+		"{\"w\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]},"
+		"\"w\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 2]}}",
+		2, LLEM_EINVAL,
+		"model.safetensors: header is not valid JSON: duplicate object key near '\"w\"' (at byte 63 of the header)");
 }
 
 static void test_safetensors_rejects_bad_data_offsets(void **state)
 {
 	(void)state;
-	expect_error("{\"model.layers.0.mlp.up_proj.weight\": {\"dtype\": \"U8\", "
-		     "\"shape\": [99], \"data_offsets\": [0, 99]}}",
-		     64, LLEM_EINVAL,
-		     "model.safetensors: tensor 'model.layers.0.mlp.up_proj.weight': data_offsets [0, 99] exceed the file's data (64 bytes)");
-	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 20]}}",
-		     64, LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': shape [2, 3] of F32 needs 24 bytes but data_offsets [0, 20] hold 20");
-	expect_error("{\"w\": {\"dtype\": \"BF16\", \"shape\": [3], \"data_offsets\": [2, 10]}}",
-		     64, LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': shape [3] of BF16 needs 6 bytes but data_offsets [2, 10] hold 8");
+	expect_error(
+		"{\"model.layers.0.mlp.up_proj.weight\": {\"dtype\": \"U8\", "
+		"\"shape\": [99], \"data_offsets\": [0, 99]}}",
+		64, LLEM_EINVAL,
+		"model.safetensors: tensor 'model.layers.0.mlp.up_proj.weight': data_offsets [0, 99] exceed the file's data (64 bytes)");
+	expect_error(
+		"{\"w\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 20]}}", 64,
+		LLEM_EINVAL,
+		"model.safetensors: tensor 'w': shape [2, 3] of F32 needs 24 bytes but data_offsets [0, 20] hold 20");
+	expect_error(
+		"{\"w\": {\"dtype\": \"BF16\", \"shape\": [3], \"data_offsets\": [2, 10]}}", 64,
+		LLEM_EINVAL,
+		"model.safetensors: tensor 'w': shape [3] of BF16 needs 6 bytes but data_offsets [2, 10] hold 8");
 	/* 2^32 * 2^32 * 4 bytes: the product must not wrap to a small
 	 * number that happens to match. */
-	expect_error("{\"w\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296], \"data_offsets\": [0, 0]}}",
-		     64, LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': shape [4294967296, 4294967296] of F32 is too large (its size overflows 64 bits)");
-	expect_error("{\"w\": {\"dtype\": \"F64\", \"shape\": [4611686018427387904], \"data_offsets\": [0, 0]}}",
-		     64, LLEM_EINVAL,
-		     "model.safetensors: tensor 'w': shape [4611686018427387904] of F64 is too large (its size overflows 64 bits)");
-	expect_error("{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]},"
-		     "\"b\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [8, 24]}}",
-		     64, LLEM_EINVAL,
-		     "model.safetensors: tensors 'a' (data_offsets [0, 16]) and 'b' (data_offsets [8, 24]) overlap");
+	expect_error(
+		"{\"w\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296], \"data_offsets\": [0, 0]}}",
+		64, LLEM_EINVAL,
+		"model.safetensors: tensor 'w': shape [4294967296, 4294967296] of F32 is too large (its size overflows 64 bits)");
+	expect_error(
+		"{\"w\": {\"dtype\": \"F64\", \"shape\": [4611686018427387904], \"data_offsets\": [0, 0]}}",
+		64, LLEM_EINVAL,
+		"model.safetensors: tensor 'w': shape [4611686018427387904] of F64 is too large (its size overflows 64 bits)");
+	expect_error(
+		"{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]},"
+		"\"b\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [8, 24]}}",
+		64, LLEM_EINVAL,
+		"model.safetensors: tensors 'a' (data_offsets [0, 16]) and 'b' (data_offsets [8, 24]) overlap");
 	/* A tensor nested inside a longer one, found after a third. */
-	expect_error("{\"big\": {\"dtype\": \"U8\", \"shape\": [40], \"data_offsets\": [0, 40]},"
-		     "\"mid\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [4, 8]},"
-		     "\"end\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [30, 34]}}",
-		     64, LLEM_EINVAL,
-		     "model.safetensors: tensors 'big' (data_offsets [0, 40]) and 'mid' (data_offsets [4, 8]) overlap");
+	expect_error(
+		"{\"big\": {\"dtype\": \"U8\", \"shape\": [40], \"data_offsets\": [0, 40]},"
+		"\"mid\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [4, 8]},"
+		"\"end\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [30, 34]}}",
+		64, LLEM_EINVAL,
+		"model.safetensors: tensors 'big' (data_offsets [0, 40]) and 'mid' (data_offsets [4, 8]) overlap");
 }
 
 static void test_safetensors_open_errors_name_the_path(void **state)
@@ -315,8 +325,9 @@ static void test_safetensors_open_errors_name_the_path(void **state)
 
 	test_write_text(path, "");
 	assert_int_equal(safetensors_open(&f, path), LLEM_EINVAL);
-	want = xasprintf("%s: too small for a safetensors file (0 bytes; the header length alone takes 8)",
-			 path);
+	want = xasprintf(
+		"%s: too small for a safetensors file (0 bytes; the header length alone takes 8)",
+		path);
 	assert_string_equal(error_last(), want);
 	free(want);
 
@@ -336,8 +347,7 @@ static uint64_t rng_next(uint64_t *s)
 
 /* Reads every byte a successful parse points at: ASan flags any that lie
  * outside the buffer, and the checks catch pointers that escape it. */
-static void check_in_bounds(const struct safetensors_file *f,
-			    const uint8_t *buf, size_t len)
+static void check_in_bounds(const struct safetensors_file *f, const uint8_t *buf, size_t len)
 {
 	unsigned sum = 0;
 	size_t i, j;
@@ -404,13 +414,12 @@ static void test_safetensors_fuzz_never_crashes(void **state)
 			case 2: /* a JSON-significant character in the header */
 				at = 8 + (size_t)((q >> 8) % hlen);
 				if (at < n)
-					buf[at] = (uint8_t)special[(q >> 32) %
-								   (sizeof(special) - 1)];
+					buf[at] =
+						(uint8_t)special[(q >> 32) % (sizeof(special) - 1)];
 				break;
 			case 3: /* a digit of a shape or offset: another digit */
 				at = 8 + (size_t)((q >> 8) % hlen);
-				while (at < n && at < 8 + hlen &&
-				       (buf[at] < '0' || buf[at] > '9'))
+				while (at < n && at < 8 + hlen && (buf[at] < '0' || buf[at] > '9'))
 					at++;
 				if (at < n && at < 8 + hlen)
 					buf[at] = (uint8_t)('0' + (q >> 32) % 10);

@@ -32,16 +32,15 @@
 
 /* A run takes well under a second: one tiny model, two prompts, four
  * tokens, no warmup, no baseline, no energy. */
-static const char study_head[] =
-	"name: api-study\n"
-	"model: synthetic/tiny-llama\n"
-	"n: 2\n"
-	"max_input_tokens: 16\n"
-	"max_output_tokens: 4\n"
-	"decoder: {preset: deterministic, min_new_tokens: 4}\n"
-	"warmup: {enabled: false, thermal_floor_seconds: 0}\n"
-	"baseline: {enabled: false}\n"
-	"energy: {backend: null}\n";
+static const char study_head[] = "name: api-study\n"
+				 "model: synthetic/tiny-llama\n"
+				 "n: 2\n"
+				 "max_input_tokens: 16\n"
+				 "max_output_tokens: 4\n"
+				 "decoder: {preset: deterministic, min_new_tokens: 4}\n"
+				 "warmup: {enabled: false, thermal_floor_seconds: 0}\n"
+				 "baseline: {enabled: false}\n"
+				 "energy: {backend: null}\n";
 
 static const char *llem_bin(void)
 {
@@ -87,9 +86,9 @@ static struct manifest *load_manifest(const char *study_dir)
 struct seen {
 	int starts, ends, gaps, completed, failed, interrupted;
 	double first_gap_s;
-	int stop_after_end;      /* return -1 after this many RUN_ENDs (0: never) */
-	int skip_gaps;           /* return 1 on GAP events */
-	int interrupt_at_start;  /* set *flag = 1 at this RUN_START (1-based; 0: never) */
+	int stop_after_end;     /* return -1 after this many RUN_ENDs (0: never) */
+	int skip_gaps;          /* return 1 on GAP events */
+	int interrupt_at_start; /* set *flag = 1 at this RUN_START (1-based; 0: never) */
 	volatile int *flag;
 	char last_label[128];
 };
@@ -141,10 +140,10 @@ static json_t *load_json(const char *dir, const char *name)
 static void test_run_study_writes_manifest_and_results(void **state)
 {
 	char *dir = test_tmpdir("study-run");
-	char *path = write_study(dir,
-		"sweep:\n  native.batch_size: [1, 2]\n"
-		"execution: {n_cycles: 1, cycle_order: shuffled, experiment_gap_seconds: 60,"
-		" cycle_gap_seconds: 300}\n");
+	char *path = write_study(
+		dir, "sweep:\n  native.batch_size: [1, 2]\n"
+		     "execution: {n_cycles: 1, cycle_order: shuffled, experiment_gap_seconds: 60,"
+		     " cycle_gap_seconds: 300}\n");
 	llem_config *cfg = load(path);
 	llem_study_options so = LLEM_STUDY_OPTIONS_INIT;
 	llem_study_summary sum;
@@ -157,9 +156,9 @@ static void test_run_study_writes_manifest_and_results(void **state)
 	(void)state;
 	so.results_dir = dir;
 	so.llem_exe = llem_bin();
-	so.n_cycles = 2;                 /* overrides 1 */
-	so.cycle_order = "interleaved";  /* overrides shuffled */
-	so.no_gaps = 1;                  /* overrides 60 s and 300 s */
+	so.n_cycles = 2;                /* overrides 1 */
+	so.cycle_order = "interleaved"; /* overrides shuffled */
+	so.no_gaps = 1;                 /* overrides 60 s and 300 s */
 	so.progress = on_progress;
 	so.progress_payload = &seen;
 	assert_int_equal(llem_run_study(&out_dir, &sum, cfg, &so), 0);
@@ -213,8 +212,9 @@ static void test_run_study_writes_manifest_and_results(void **state)
 	assert_string_equal(json_string_value(json_object_get(proto, "cycle_order")),
 			    "interleaved");
 	assert_true(json_number_value(json_object_get(proto, "experiment_gap_seconds")) == 0);
-	assert_int_equal(json_integer_value(json_object_get(
-		json_object_get(study, "summary"), "completed")), 4);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(study, "summary"), "completed")),
+		4);
 	json_decref(study);
 	{
 		char *csv = fs_join(out_dir, "results.csv");
@@ -236,10 +236,10 @@ static void test_run_study_writes_manifest_and_results(void **state)
 static void test_run_study_interrupt_flag_then_resume(void **state)
 {
 	char *dir = test_tmpdir("study-run");
-	char *path = write_study(dir,
-		"sweep:\n  native.batch_size: [1, 2, 3]\n"
-		"execution: {n_cycles: 1, cycle_order: sequential, experiment_gap_seconds: 0,"
-		" cycle_gap_seconds: 0}\n");
+	char *path = write_study(
+		dir, "sweep:\n  native.batch_size: [1, 2, 3]\n"
+		     "execution: {n_cycles: 1, cycle_order: sequential, experiment_gap_seconds: 0,"
+		     " cycle_gap_seconds: 0}\n");
 	llem_config *cfg = load(path);
 	llem_study_options so = LLEM_STUDY_OPTIONS_INIT;
 	llem_study_summary sum;
@@ -314,10 +314,10 @@ static void test_run_study_interrupt_flag_then_resume(void **state)
 static void test_run_study_callback_stops(void **state)
 {
 	char *dir = test_tmpdir("study-run");
-	char *path = write_study(dir,
-		"sweep:\n  native.batch_size: [1, 2, 3]\n"
-		"execution: {n_cycles: 1, cycle_order: sequential, experiment_gap_seconds: 0,"
-		" cycle_gap_seconds: 0}\n");
+	char *path = write_study(
+		dir, "sweep:\n  native.batch_size: [1, 2, 3]\n"
+		     "execution: {n_cycles: 1, cycle_order: sequential, experiment_gap_seconds: 0,"
+		     " cycle_gap_seconds: 0}\n");
 	llem_config *cfg = load(path);
 	llem_study_options so = LLEM_STUDY_OPTIONS_INIT;
 	llem_study_summary sum;
@@ -353,10 +353,10 @@ static void test_run_study_callback_stops(void **state)
 static void test_run_study_callback_ends_gaps(void **state)
 {
 	char *dir = test_tmpdir("study-run");
-	char *path = write_study(dir,
-		"sweep:\n  native.batch_size: [1, 2]\n"
-		"execution: {n_cycles: 2, cycle_order: sequential, experiment_gap_seconds: 30,"
-		" cycle_gap_seconds: 60}\n");
+	char *path = write_study(
+		dir, "sweep:\n  native.batch_size: [1, 2]\n"
+		     "execution: {n_cycles: 2, cycle_order: sequential, experiment_gap_seconds: 30,"
+		     " cycle_gap_seconds: 60}\n");
 	llem_config *cfg = load(path);
 	llem_study_options so = LLEM_STUDY_OPTIONS_INIT;
 	llem_study_summary sum;

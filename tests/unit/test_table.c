@@ -22,11 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define assert_bytes(sb, ...)                                              \
-	do {                                                               \
-		static const uint8_t want_[] = { __VA_ARGS__ };            \
-		assert_int_equal((sb)->len, sizeof(want_));                \
-		assert_memory_equal((sb)->buf, want_, sizeof(want_));      \
+#define assert_bytes(sb, ...)                                                                      \
+	do {                                                                                       \
+		static const uint8_t want_[] = { __VA_ARGS__ };                                    \
+		assert_int_equal((sb)->len, sizeof(want_));                                        \
+		assert_memory_equal((sb)->buf, want_, sizeof(want_));                              \
 	} while (0)
 
 /* ---- Thrift compact protocol ---- */
@@ -43,8 +43,7 @@ static void varint_is(uint64_t v, const uint8_t *want, size_t n)
 
 static void test_thrift_varints(void **state)
 {
-	static const uint8_t max[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
-				       0xff, 0xff, 0xff, 0xff, 0x01 };
+	static const uint8_t max[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
 
 	(void)state;
 	varint_is(0, (const uint8_t[]){ 0x00 }, 1);
@@ -86,9 +85,8 @@ static void test_thrift_field_headers_short_and_long(void **state)
 	thrift_field_bool(&w, 5, false);
 	thrift_field_string(&w, 6, "abc");
 	thrift_end(&w);
-	assert_bytes(&sb, 0x15, 0x02, 0x15, 0x01, 0xf6, 0xac, 0x02, 0x05,
-		     0x50, 0x00, 0x05, 0x06, 0x00, 0x11, 0x12, 0x18, 0x03,
-		     'a', 'b', 'c', 0x00);
+	assert_bytes(&sb, 0x15, 0x02, 0x15, 0x01, 0xf6, 0xac, 0x02, 0x05, 0x50, 0x00, 0x05, 0x06,
+		     0x00, 0x11, 0x12, 0x18, 0x03, 'a', 'b', 'c', 0x00);
 	strbuf_release(&sb);
 }
 
@@ -104,10 +102,9 @@ static void test_thrift_nested_struct_restarts_and_resumes_ids(void **state)
 	thrift_field_struct_begin(&w, 2); /* an empty struct: just a stop */
 	thrift_end(&w);
 	thrift_end(&w);
-	thrift_field_i32(&w, 4, 7);       /* resumes after 3: delta 1 */
+	thrift_field_i32(&w, 4, 7); /* resumes after 3: delta 1 */
 	thrift_end(&w);
-	assert_bytes(&sb, 0x3c, 0x15, 0x0a, 0x1c, 0x00, 0x00, 0x15, 0x0e,
-		     0x00);
+	assert_bytes(&sb, 0x3c, 0x15, 0x0a, 0x1c, 0x00, 0x00, 0x15, 0x0e, 0x00);
 	strbuf_release(&sb);
 }
 
@@ -127,8 +124,7 @@ static void test_thrift_list_headers(void **state)
 	thrift_elem_string(&w, "x");
 	thrift_field_list(&w, 3, THRIFT_STRUCT, 0);
 	thrift_end(&w);
-	assert_bytes(&sb, 0x19, 0x35, 0x00, 0x06, 0x05, 0x19, 0x18, 0x01,
-		     'x', 0x19, 0x0c, 0x00);
+	assert_bytes(&sb, 0x19, 0x35, 0x00, 0x06, 0x05, 0x19, 0x18, 0x01, 'x', 0x19, 0x0c, 0x00);
 
 	/* 14 fits the size nibble; 15 and above take 0xf_ and a varint */
 	strbuf_reset(&sb);
@@ -241,8 +237,7 @@ static uint32_t le32_at(const char *p)
 {
 	const uint8_t *u = (const uint8_t *)p;
 
-	return u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 |
-	       (uint32_t)u[3] << 24;
+	return u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
 }
 
 /* "PAR1" at both ends and a footer length that fits. */
@@ -261,17 +256,15 @@ static void test_parquet_page_bytes(void **state)
 	static const bool present[] = { true, false };
 	/* PageHeader{1: DATA_PAGE, 2/3: body size, 5: DataPageHeader{1: 2
 	 * values, 2: PLAIN, 3/4: RLE}} then the body */
-	static const uint8_t required[] = {
-		'P', 'A', 'R', '1', 0x15, 0x00, 0x15, 0x10, 0x15, 0x10, 0x2c,
-		0x15, 0x04, 0x15, 0x00, 0x15, 0x06, 0x15, 0x06, 0x00, 0x00,
-		0x01, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff
-	};
+	static const uint8_t required[] = { 'P',  'A',  'R',  '1',  0x15, 0x00, 0x15, 0x10,
+					    0x15, 0x10, 0x2c, 0x15, 0x04, 0x15, 0x00, 0x15,
+					    0x06, 0x15, 0x06, 0x00, 0x00, 0x01, 0x00, 0x00,
+					    0x00, 0xff, 0xff, 0xff, 0xff };
 	/* the body: level length 2, one bit-packed group (1, 0), one value */
-	static const uint8_t optional[] = {
-		'P', 'A', 'R', '1', 0x15, 0x00, 0x15, 0x14, 0x15, 0x14, 0x2c,
-		0x15, 0x04, 0x15, 0x00, 0x15, 0x06, 0x15, 0x06, 0x00, 0x00,
-		0x02, 0x00, 0x00, 0x00, 0x03, 0x01, 0x01, 0x00, 0x00, 0x00
-	};
+	static const uint8_t optional[] = { 'P',  'A',  'R',  '1',  0x15, 0x00, 0x15, 0x14,
+					    0x15, 0x14, 0x2c, 0x15, 0x04, 0x15, 0x00, 0x15,
+					    0x06, 0x15, 0x06, 0x00, 0x00, 0x02, 0x00, 0x00,
+					    0x00, 0x03, 0x01, 0x01, 0x00, 0x00, 0x00 };
 	struct table_column col = { "v", TABLE_INT32, v, NULL };
 	char *dir = test_tmpdir("table"), *path = fs_join(dir, "t.parquet");
 	char *data;
@@ -300,16 +293,15 @@ static void test_parquet_page_bytes(void **state)
 static void test_csv_quoting_and_values_exact_text(void **state)
 {
 	static const int32_t id[] = { 1, -2, 3, 4, 5, 6 };
-	static const char *const name[] = { "plain",  "a,b", "say \"hi\"",
-					    "",       NULL,  "line\nbreak\r" };
-	static const bool name_present[] = { true, true,  true,
-					     true, false, true };
+	static const char *const name[] = {
+		"plain", "a,b", "say \"hi\"", "", NULL, "line\nbreak\r"
+	};
+	static const bool name_present[] = { true, true, true, true, false, true };
 	const double x[] = { 0.1, NAN, -0.0, INFINITY, 1e16, 1e-05 };
 	static const bool ok[] = { true, false, true, false, true, false };
 	static const int64_t big[] = { INT64_MIN, 0, 1, 2, 3, INT64_MAX };
 	static const float f[] = { 0.5f, 0, 0.1f, 0, 2.0f, -1.5f };
-	static const bool f_present[] = { true,  false, true,
-					  false, true,  true };
+	static const bool f_present[] = { true, false, true, false, true, true };
 	const struct table_column cols[] = {
 		{ "id", TABLE_INT32, id, NULL },
 		{ "name, \"full\"", TABLE_STRING, name, name_present },
@@ -318,14 +310,13 @@ static void test_csv_quoting_and_values_exact_text(void **state)
 		{ "big", TABLE_INT64, big, NULL },
 		{ "f", TABLE_FLOAT, f, f_present },
 	};
-	static const char want[] =
-		"id,\"name, \"\"full\"\"\",x,ok,big,f\n"
-		"1,plain,0.1,true,-9223372036854775808,0.5\n"
-		"-2,\"a,b\",NaN,false,0,\n"
-		"3,\"say \"\"hi\"\"\",-0.0,true,1,0.10000000149011612\n"
-		"4,\"\",Infinity,false,2,\n"
-		"5,,1e+16,true,3,2.0\n"
-		"6,\"line\nbreak\r\",1e-05,false,9223372036854775807,-1.5\n";
+	static const char want[] = "id,\"name, \"\"full\"\"\",x,ok,big,f\n"
+				   "1,plain,0.1,true,-9223372036854775808,0.5\n"
+				   "-2,\"a,b\",NaN,false,0,\n"
+				   "3,\"say \"\"hi\"\"\",-0.0,true,1,0.10000000149011612\n"
+				   "4,\"\",Infinity,false,2,\n"
+				   "5,,1e+16,true,3,2.0\n"
+				   "6,\"line\nbreak\r\",1e-05,false,9223372036854775807,-1.5\n";
 	char *dir = test_tmpdir("table"), *path = fs_join(dir, "t.csv");
 	char *data;
 	size_t len;
@@ -383,8 +374,7 @@ static void test_missing_directory_fails_and_leaves_nothing(void **state)
 	char *csv = fs_join(missing, "t.csv");
 
 	(void)state;
-	assert_int_equal(table_write_parquet(pq, &col, 1, 1, NULL, 0),
-			 LLEM_EIO);
+	assert_int_equal(table_write_parquet(pq, &col, 1, 1, NULL, 0), LLEM_EIO);
 	assert_non_null(strstr(error_last(), "no/such/dir"));
 	assert_int_equal(table_write_csv(csv, &col, 1, 1), LLEM_EIO);
 	assert_false(fs_exists(missing));
@@ -396,18 +386,15 @@ static void test_missing_directory_fails_and_leaves_nothing(void **state)
 	free(dir);
 }
 
-static void refused(const char *dir, const char *path,
-		    const struct table_column *cols, size_t ncols,
-		    size_t nrows, const char *msg)
+static void refused(const char *dir, const char *path, const struct table_column *cols,
+		    size_t ncols, size_t nrows, const char *msg)
 {
 	char *data;
 	size_t len;
 
-	assert_int_equal(table_write_parquet(path, cols, ncols, nrows, NULL, 0),
-			 LLEM_EINVAL);
+	assert_int_equal(table_write_parquet(path, cols, ncols, nrows, NULL, 0), LLEM_EINVAL);
 	assert_non_null(strstr(error_last(), msg));
-	assert_int_equal(table_write_csv(path, cols, ncols, nrows),
-			 LLEM_EINVAL);
+	assert_int_equal(table_write_csv(path, cols, ncols, nrows), LLEM_EINVAL);
 	assert_non_null(strstr(error_last(), msg));
 	/* the old file is untouched and no temp file is left */
 	data = read_all(path, &len);
@@ -453,8 +440,7 @@ static void test_bad_tables_are_refused_before_writing(void **state)
 	refused(dir, path, &s, 1, 2, "row 1: NULL string");
 
 	test_write_text(path, "old");
-	assert_int_equal(table_write_parquet(path, two, 1, 2, &kv, 1),
-			 LLEM_EINVAL);
+	assert_int_equal(table_write_parquet(path, two, 1, 2, &kv, 1), LLEM_EINVAL);
 	assert_non_null(strstr(error_last(), "metadata 'k'"));
 	assert_int_equal(dir_entries(dir), 1);
 	free(path);
@@ -467,14 +453,14 @@ static void test_utf8_validation(void **state)
 	(void)state;
 	assert_true(table_utf8_valid("", 0));
 	assert_true(table_utf8_valid("température", strlen("température")));
-	assert_true(table_utf8_valid("\xf0\x9f\x98\x80", 4)); /* U+1F600 */
-	assert_true(table_utf8_valid("\xf4\x8f\xbf\xbf", 4)); /* U+10FFFF */
-	assert_false(table_utf8_valid("\xc0\xaf", 2)); /* overlong */
-	assert_false(table_utf8_valid("\xe0\x80\xaf", 3)); /* overlong */
-	assert_false(table_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
+	assert_true(table_utf8_valid("\xf0\x9f\x98\x80", 4));  /* U+1F600 */
+	assert_true(table_utf8_valid("\xf4\x8f\xbf\xbf", 4));  /* U+10FFFF */
+	assert_false(table_utf8_valid("\xc0\xaf", 2));         /* overlong */
+	assert_false(table_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+	assert_false(table_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
 	assert_false(table_utf8_valid("\xf4\x90\x80\x80", 4)); /* > 10FFFF */
-	assert_false(table_utf8_valid("\xe2\x82", 2)); /* truncated */
-	assert_false(table_utf8_valid("\x80", 1)); /* stray */
+	assert_false(table_utf8_valid("\xe2\x82", 2));         /* truncated */
+	assert_false(table_utf8_valid("\x80", 1));             /* stray */
 }
 
 /* 16 pages of at most 64Ki rows: 8 bytes a value plus small headers. */

@@ -23,7 +23,7 @@
 
 struct count_job {
 	atomic_int hits[MAX_T];
-	int plain[MAX_T];       /* written without atomics: visibility */
+	int plain[MAX_T]; /* written without atomics: visibility */
 	atomic_int bad_nthreads;
 	int want_nthreads;
 	int call;
@@ -53,8 +53,8 @@ static void sleep_us(long us)
 		;
 }
 
-static void run_and_check(struct engine_pool *pool, struct count_job *j,
-			  int nthreads, int calls, long pause_us)
+static void run_and_check(struct engine_pool *pool, struct count_job *j, int nthreads, int calls,
+			  long pause_us)
 {
 	for (int c = 0; c < calls; c++) {
 		j->call = c + 1;

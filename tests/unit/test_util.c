@@ -34,19 +34,15 @@ static void check_sha(const void *data, size_t len, const char *want)
 
 static void test_sha256_nist_vectors(void **state)
 {
-	static const char *const m448 =
-		"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-	static const char *const m896 =
-		"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmn"
-		"hijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+	static const char *const m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	static const char *const m896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmn"
+					"hijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
 	char *million = xmalloc(1000000);
 	uint8_t d[32];
 
 	(void)state;
-	check_sha("", 0,
-		  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	check_sha("abc", 3,
-		  "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	check_sha("", 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	check_sha("abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	check_sha(m448, strlen(m448),
 		  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 	check_sha(m896, strlen(m896),
@@ -78,7 +74,7 @@ static void test_sha256_hex_prefix(void **state)
 	/* More than 64 digits is clamped to the whole digest. */
 	sha256_hex("abc", 3, out, 100);
 	assert_string_equal(out,
-		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 /* ---- strings ---- */
@@ -98,9 +94,8 @@ static void test_edit_distance(void **state)
 
 static void test_did_you_mean(void **state)
 {
-	static const char *const keys[] = {
-		"backend", "baseline", "batch_size", "precision", "bakend2"
-	};
+	static const char *const keys[] = { "backend", "baseline", "batch_size", "precision",
+					    "bakend2" };
 	size_t n = ARRAY_SIZE(keys);
 
 	(void)state;
@@ -215,16 +210,35 @@ static void test_error_last(void **state)
 
 static void test_parse_int64(void **state)
 {
-	static const struct { const char *s; int64_t v; } ok[] = {
-		{ "0", 0 }, { "-0", 0 }, { "+7", 7 }, { "42", 42 }, { "-17", -17 },
+	static const struct {
+		const char *s;
+		int64_t v;
+	} ok[] = {
+		{ "0", 0 },
+		{ "-0", 0 },
+		{ "+7", 7 },
+		{ "42", 42 },
+		{ "-17", -17 },
 		{ "007", 7 },
 		{ "9223372036854775807", INT64_MAX },
 		{ "-9223372036854775808", INT64_MIN },
 	};
 	static const char *const bad[] = {
-		"", "1x", "0x10", " 1", "1 ", "-", "+", "1.0", "1e3", "--1",
-		"9223372036854775808", "-9223372036854775809",
-		"99999999999999999999", "inf", "nan",
+		"",
+		"1x",
+		"0x10",
+		" 1",
+		"1 ",
+		"-",
+		"+",
+		"1.0",
+		"1e3",
+		"--1",
+		"9223372036854775808",
+		"-9223372036854775809",
+		"99999999999999999999",
+		"inf",
+		"nan",
 	};
 	size_t i;
 	int64_t v;
@@ -245,19 +259,30 @@ static void test_parse_int64(void **state)
 
 static void test_parse_double(void **state)
 {
-	static const struct { const char *s; double v; } ok[] = {
-		{ "0", 0.0 }, { "1.5", 1.5 }, { "-2.5e-3", -2.5e-3 },
-		{ ".5", 0.5 }, { "5.", 5.0 }, { "1E5", 1e5 }, { "+3", 3.0 },
-		{ "1e308", 1e308 }, { "1.7976931348623157e+308", 1.7976931348623157e+308 },
+	static const struct {
+		const char *s;
+		double v;
+	} ok[] = {
+		{ "0", 0.0 },
+		{ "1.5", 1.5 },
+		{ "-2.5e-3", -2.5e-3 },
+		{ ".5", 0.5 },
+		{ "5.", 5.0 },
+		{ "1E5", 1e5 },
+		{ "+3", 3.0 },
+		{ "1e308", 1e308 },
+		{ "1.7976931348623157e+308", 1.7976931348623157e+308 },
 		{ "2.2250738585072014e-308", 2.2250738585072014e-308 },
 		/* Subnormals: what numfmt_double writes must read back. */
-		{ "5e-324", 5e-324 }, { "1e-310", 1e-310 },
-		{ "0.1", 0.1 }, { "0e-400", 0.0 },
+		{ "5e-324", 5e-324 },
+		{ "1e-310", 1e-310 },
+		{ "0.1", 0.1 },
+		{ "0e-400", 0.0 },
 	};
 	static const char *const bad[] = {
-		"", "1x", "0x10", "inf", "-inf", "nan", "NaN", "Infinity", " 1",
-		"1 ", ".", "-", "e5", "1e", "--1", "1e5e5", "1e309", "-1e400",
-		"1e-400", "0x1p3", "1,5",
+		"",         "1x",    "0x10",  "inf",    "-inf",   "nan",   "NaN",
+		"Infinity", " 1",    "1 ",    ".",      "-",      "e5",    "1e",
+		"--1",      "1e5e5", "1e309", "-1e400", "1e-400", "0x1p3", "1,5",
 	};
 	size_t i;
 	double v;
@@ -282,23 +307,36 @@ static void test_parse_double(void **state)
 /* Expected strings are Python 3's repr() of the same doubles. */
 static void test_numfmt_double_table(void **state)
 {
-	static const struct { double v; const char *want; } table[] = {
-		{ 0.0, "0.0" }, { -0.0, "-0.0" }, { 1.0, "1.0" }, { -1.5, "-1.5" },
-		{ 0.1, "0.1" }, { 0.05, "0.05" }, { 1e-05, "1e-05" },
-		{ 0.0001, "0.0001" }, { 0.001, "0.001" },
+	static const struct {
+		double v;
+		const char *want;
+	} table[] = {
+		{ 0.0, "0.0" },
+		{ -0.0, "-0.0" },
+		{ 1.0, "1.0" },
+		{ -1.5, "-1.5" },
+		{ 0.1, "0.1" },
+		{ 0.05, "0.05" },
+		{ 1e-05, "1e-05" },
+		{ 0.0001, "0.0001" },
+		{ 0.001, "0.001" },
 		{ 9.999999999999999e-05, "9.999999999999999e-05" },
-		{ 1e16, "1e+16" }, { 1e15, "1000000000000000.0" },
-		{ 123456789.0, "123456789.0" }, { 1.5e-7, "1.5e-07" },
+		{ 1e16, "1e+16" },
+		{ 1e15, "1000000000000000.0" },
+		{ 123456789.0, "123456789.0" },
+		{ 1.5e-7, "1.5e-07" },
 		{ 5e-324, "5e-324" },
 		{ 1.7976931348623157e+308, "1.7976931348623157e+308" },
 		{ 2.2250738585072014e-308, "2.2250738585072014e-308" },
-		{ 2.5, "2.5" }, { 100.0, "100.0" },
+		{ 2.5, "2.5" },
+		{ 100.0, "100.0" },
 		{ 0.30000000000000004, "0.30000000000000004" },
 		{ 1.0 / 3.0, "0.3333333333333333" },
 		{ 9007199254740992.0, "9007199254740992.0" },
 		{ 1234567890123456.8, "1234567890123456.8" },
 		{ 12345678901234567.0, "1.2345678901234568e+16" },
-		{ 1e22, "1e+22" }, { 1e100, "1e+100" },
+		{ 1e22, "1e+22" },
+		{ 1e100, "1e+100" },
 		{ 3.14159e-250, "3.14159e-250" },
 		/* Powers of two, where the nearest 16-digit decimal misses but
 		 * the next one up reads back: repr takes the shorter form. */
@@ -371,26 +409,25 @@ static void test_jsonw_styles(void **state)
 	jsonw_init(&w, &sb, JSONW_PYTHON);
 	write_sample(&w);
 	assert_string_equal(sb.buf, "{\"a\": 1, \"b\": [1, 2.5, {\"c\": null}], "
-			    "\"e\": {}, \"f\": [], \"g\": \"x\", \"h\": true}");
+				    "\"e\": {}, \"f\": [], \"g\": \"x\", \"h\": true}");
 
 	strbuf_reset(&sb);
 	jsonw_init(&w, &sb, JSONW_PRETTY);
 	write_sample(&w);
-	assert_string_equal(sb.buf,
-		"{\n"
-		"  \"a\": 1,\n"
-		"  \"b\": [\n"
-		"    1,\n"
-		"    2.5,\n"
-		"    {\n"
-		"      \"c\": null\n"
-		"    }\n"
-		"  ],\n"
-		"  \"e\": {},\n"
-		"  \"f\": [],\n"
-		"  \"g\": \"x\",\n"
-		"  \"h\": true\n"
-		"}");
+	assert_string_equal(sb.buf, "{\n"
+				    "  \"a\": 1,\n"
+				    "  \"b\": [\n"
+				    "    1,\n"
+				    "    2.5,\n"
+				    "    {\n"
+				    "      \"c\": null\n"
+				    "    }\n"
+				    "  ],\n"
+				    "  \"e\": {},\n"
+				    "  \"f\": [],\n"
+				    "  \"g\": \"x\",\n"
+				    "  \"h\": true\n"
+				    "}");
 
 	/* Top-level array, nested empties, raw text, non-finite -> null. */
 	strbuf_reset(&sb);
@@ -413,7 +450,7 @@ static void test_jsonw_styles(void **state)
 	jsonw_bool(&w, false);
 	jsonw_array_end(&w);
 	assert_string_equal(sb.buf, "[[], {\"k\": [{}]}, {\"r\": 1}, null, -0.0, "
-			    "-9223372036854775808, null, false]");
+				    "-9223372036854775808, null, false]");
 
 	strbuf_reset(&sb);
 	jsonw_init(&w, &sb, JSONW_PRETTY);
@@ -458,25 +495,29 @@ static void test_json_quote_escapes(void **state)
 	check_quote("\xef\xbf\xbf", true, "\"\\uffff\"");
 	check_quote("\xf0\x9f\x98\x80", true, "\"\\ud83d\\ude00\"");
 	check_quote("\xf4\x8f\xbf\xbf", true, "\"\\udbff\\udfff\"");
-	check_quote("caf\xc3\xa9 \xf0\x9f\x98\x80", false,
-		    "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
+	check_quote("caf\xc3\xa9 \xf0\x9f\x98\x80", false, "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
 
 	/* Invalid UTF-8 becomes U+FFFD, one per bad byte, in both modes. */
-	check_quote("a\xff" "b", true, "\"a\\ufffdb\"");
-	check_quote("a\x80" "b", true, "\"a\\ufffdb\"");
-	check_quote("a\xff" "b", false, "\"a\xef\xbf\xbd" "b\"");
+	check_quote("a\xff"
+		    "b",
+		    true, "\"a\\ufffdb\"");
+	check_quote("a\x80"
+		    "b",
+		    true, "\"a\\ufffdb\"");
+	check_quote("a\xff"
+		    "b",
+		    false,
+		    "\"a\xef\xbf\xbd"
+		    "b\"");
 	check_quote("\xc3", true, "\"\\ufffd\"");
 	/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF
 	 * are not UTF-8 either (Python's decode(errors="replace") agrees). */
 	check_quote("\xc0\xaf", true, "\"\\ufffd\\ufffd\"");
 	check_quote("\xe0\x80\xaf", true, "\"\\ufffd\\ufffd\\ufffd\"");
 	check_quote("\xed\xa0\x80", true, "\"\\ufffd\\ufffd\\ufffd\"");
-	check_quote("\xed\xa0\x80", false,
-		    "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
-	check_quote("\xf4\x90\x80\x80", true,
-		    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
-	check_quote("\xf8\x88\x80\x80\x80", true,
-		    "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	check_quote("\xed\xa0\x80", false, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
+	check_quote("\xf4\x90\x80\x80", true, "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	check_quote("\xf8\x88\x80\x80\x80", true, "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
 }
 
 /* ---- diagnostics ---- */
@@ -484,9 +525,8 @@ static void test_json_quote_escapes(void **state)
 static void test_diag_sort_is_stable(void **state)
 {
 	struct diag_list dl = DIAG_LIST_INIT;
-	static const char *const want[] = {
-		"no file", "a1", "a3:1 first", "a3:1 second", "a3:2", "a10", "b1"
-	};
+	static const char *const want[] = { "no file", "a1",  "a3:1 first", "a3:1 second",
+					    "a3:2",    "a10", "b1" };
 	size_t i;
 
 	(void)state;
@@ -522,8 +562,8 @@ static void test_diag_format(void **state)
 	struct diag_list dl = DIAG_LIST_INIT;
 
 	(void)state;
-	diag_add(&dl, DIAG_ERROR, "study.yaml", 3, 5, "decoder.top_p", "use 0..1",
-		 "must be <= %g", 1.0);
+	diag_add(&dl, DIAG_ERROR, "study.yaml", 3, 5, "decoder.top_p", "use 0..1", "must be <= %g",
+		 1.0);
 	diag_add(&dl, DIAG_ERROR, "study.yaml", 3, 0, "n", NULL, "must be > 0");
 	diag_add(&dl, DIAG_ERROR, "study.yaml", 0, 7, NULL, NULL, "empty file");
 	diag_add(&dl, DIAG_WARNING, "<command line>", 1, 2, "backend", NULL, "odd");
@@ -577,7 +617,8 @@ static void test_time_format_utc(void **state)
 static void test_fs_dirname_join(void **state)
 {
 	static const char *const cases[][2] = {
-		{ "a/b/c", "a/b" }, { "c", "." }, { "/c", "/" }, { "/a/b", "/a" },
+		{ "a/b/c", "a/b" },  { "c", "." },
+		{ "/c", "/" },       { "/a/b", "/a" },
 		{ "./x.json", "." }, { "results/run_1/result.json", "results/run_1" },
 	};
 	size_t i;

@@ -60,8 +60,8 @@ static int check_no_children(void **state)
 	return 0;
 }
 
-static int run_fake(struct worker_result *res, struct worker_opts *o,
-		    const char *a1, const char *a2)
+static int run_fake(struct worker_result *res, struct worker_opts *o, const char *a1,
+		    const char *a2)
 {
 	const char *argv[4] = { fake_worker, a1, a2, NULL };
 
