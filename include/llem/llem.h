@@ -120,9 +120,9 @@ LLEM_API int llem_config_is_study(const llem_config *cfg);
 
 LLEM_API void llem_config_free(llem_config *cfg);
 
-/* The default user-config path ($XDG_CONFIG_HOME/llem/config.yaml, else
- * ~/.config/llem/config.yaml) in *out (free with llem_free); NULL when
- * neither variable is set. Returns 0. */
+/* The default user-config path ($XDG_CONFIG_HOME/llem/config.yaml when
+ * that is an absolute path, else $HOME/.config/llem/config.yaml) in *out
+ * (free with llem_free); NULL when neither applies. Returns 0. */
 LLEM_API int llem_config_user_path(char **out);
 
 /*
@@ -136,8 +136,8 @@ LLEM_API int llem_config_user_path(char **out);
  * "experiment_gap_seconds", "cycle_gap_seconds", "total_runs",
  * "grid_count", "explicit_count", "experiments" [{label, config_hash,
  * config}], "skipped" [{label, reason}]}. Loads each distinct dataset to
- * count its prompts. Errors: LLEM_ENOTFOUND / LLEM_EINVAL (a dataset that
- * cannot be read: the message starts "dataset: "), LLEM_EIO.
+ * count its prompts. Errors: LLEM_EINVAL (a dataset that cannot be read:
+ * the message starts "dataset: " and, for a study, names the point).
  */
 LLEM_API int llem_config_plan_json(char **out, const llem_config *cfg);
 
@@ -152,9 +152,9 @@ LLEM_API int llem_config_effective_json(char **out, const llem_config *cfg);
  * The backends' own preflight (model present, preset known, interpreter
  * and libraries importable, settings they can honour) for the experiment,
  * or for each distinct check of a study once. Every problem and warning
- * goes to cb (may be NULL). Errors: LLEM_EINVAL (problems found; the
- * message holds them, one per line, and names the study point), LLEM_ENOTSUP
- * (a backend this build cannot run).
+ * goes to cb (may be NULL). Errors: LLEM_EINVAL when a check failed (a
+ * backend this build cannot run included); the message says how many
+ * problems and, for a study, names the point ("in study point 3 (...)").
  */
 LLEM_API int llem_config_preflight(const llem_config *cfg, llem_diag_cb cb, void *payload);
 

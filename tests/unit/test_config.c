@@ -687,6 +687,109 @@ static void test_public_api(void **state)
 	assert_int_equal(llem_config_load(&cfg, NULL, &opts), LLEM_EINVAL);
 }
 
+/* What a diagnostic callback saw. */
+struct seen_diags {
+	size_t errors, warnings;
+	char text[8][256], hint[8][256];
+	int line[8], col[8];
+};
+
+static void record_diag(const llem_diag *d, void *payload)
+{
+	struct seen_diags *seen = payload;
+	size_t i = seen->errors + seen->warnings;
+
+	if (i < 8) {
+		snprintf(seen->text[i], sizeof(seen->text[i]), "%s", d->text);
+		snprintf(seen->hint[i], sizeof(seen->hint[i]), "%s", d->hint ? d->hint : "");
+		seen->line[i] = d->line;
+		seen->col[i] = d->col;
+	}
+	if (d->severity == LLEM_DIAG_ERROR)
+		seen->errors++;
+	else
+		seen->warnings++;
+}
+
+static void test_public_api_diagnostics_and_option_versions(void **state)
+{
+	const llem_config_options init = LLEM_CONFIG_OPTIONS_INIT;
+	char *path = xasprintf("%s/bad.yaml", tmpdir);
+	struct seen_diags seen = { 0 };
+	llem_config_options opts;
+	llem_run_options ro, ro_init = LLEM_RUN_OPTIONS_INIT;
+	llem_study_options so, so_init = LLEM_STUDY_OPTIONS_INIT;
+	llem_config *cfg = NULL;
+
+	(void)state;
+	/* The functions give what the macros give (for FFI callers). */
+	memset(&opts, 0xa5, sizeof(opts));
+	llem_config_options_init(&opts);
+	assert_int_equal(opts.version, init.version);
+	assert_null(opts.overrides);
+	assert_int_equal(opts.overrides_count, 0);
+	assert_null(opts.user_config_path);
+	assert_null(opts.diagnostic);
+	assert_null(opts.diagnostic_payload);
+	memset(&ro, 0xa5, sizeof(ro));
+	llem_run_options_init(&ro);
+	assert_int_equal(ro.version, ro_init.version);
+	assert_null(ro.results_dir);
+	assert_int_equal(ro.write_files, ro_init.write_files);
+	assert_null(ro.interrupt);
+	assert_null(ro.phase);
+	assert_null(ro.phase_payload);
+	memset(&so, 0xa5, sizeof(so));
+	llem_study_options_init(&so);
+	assert_int_equal(so.version, so_init.version);
+	assert_null(so.results_dir);
+	assert_null(so.resume_dir);
+	assert_int_equal(so.n_cycles, 0);
+	assert_null(so.cycle_order);
+	assert_int_equal(so.no_gaps, 0);
+	assert_null(so.llem_exe);
+	assert_null(so.progress);
+	assert_null(so.progress_payload);
+	assert_null(so.interrupt);
+
+	/* Version 2: each problem reaches the callback with its position,
+	 * in file order, and the message still holds them all. */
+	test_write_text(path,
+			"model: m\nn: 0\ndecoder:\n  top_pp: 1\nenergy:\n  backend: replay\n");
+	opts.user_config_path = "";
+	opts.diagnostic = record_diag;
+	opts.diagnostic_payload = &seen;
+	assert_int_equal(llem_config_load(&cfg, path, &opts), LLEM_EINVAL);
+	assert_null(cfg);
+	assert_int_equal(seen.errors, 3);
+	assert_int_equal(seen.warnings, 0);
+	assert_int_equal(seen.line[0], 2);
+	assert_int_equal(seen.col[0], 4);
+	assert_non_null(strstr(seen.text[0], "bad.yaml:2:4: n: must be at least 1"));
+	assert_int_equal(seen.line[1], 4);
+	assert_non_null(strstr(seen.text[1], "bad.yaml:4:3: decoder.top_pp: unknown key, did you "
+					     "mean 'decoder.top_p'?"));
+	assert_string_equal(seen.hint[1], "");
+	assert_int_equal(seen.line[2], 6);
+	assert_int_equal(seen.col[2], 12);
+	assert_non_null(strstr(seen.text[2], "energy.backend: replay needs energy.replay_file"));
+	assert_string_equal(seen.hint[2], "set energy.replay_file to a recorded trace");
+	assert_non_null(strstr(llem_error_last(), "n: must be at least 1"));
+	assert_non_null(strstr(llem_error_last(), "\n  hint: set energy.replay_file to a recorded "
+						  "trace"));
+
+	/* Version 1 callers (no callback fields) still load; a version from
+	 * the future is refused. */
+	memset(&seen, 0, sizeof(seen));
+	opts.version = 1;
+	assert_int_equal(llem_config_load(&cfg, path, &opts), LLEM_EINVAL);
+	assert_int_equal(seen.errors, 0);
+	opts.version = LLEM_CONFIG_OPTIONS_VERSION + 1;
+	assert_int_equal(llem_config_load(&cfg, path, &opts), LLEM_EINVAL);
+	assert_non_null(strstr(llem_error_last(), "version 3 is not supported"));
+	free(path);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -726,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_empty_sweep_with_a_model_is_one_experiment),
 		cmocka_unit_test(test_canonical_json_layout),
 		cmocka_unit_test(test_public_api),
+		cmocka_unit_test(test_public_api_diagnostics_and_option_versions),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
