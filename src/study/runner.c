@@ -83,7 +83,7 @@ static void gap(struct runner *rn, const char *kind, double seconds)
  * competing with the run on a small machine. With the variable set they
  * never start. The value is for the worker's own start only: the runner
  * also passes `--drop-env OPENBLAS_NUM_THREADS` in the worker's argv
- * (cmd_worker.c), and the worker removes it before anything else, so the
+ * (study/worker_main.h), and the worker removes it before anything else, so the
  * programs it starts (the PyTorch worker) see the user's environment.
  */
 static const char *const openblas_default[] = { "OPENBLAS_NUM_THREADS=1", NULL };

@@ -123,17 +123,3 @@ int worker_become_subreaper(void)
 {
 	return proc_become_subreaper();
 }
-
-const char *worker_outcome_name(enum worker_outcome outcome)
-{
-	switch (outcome) {
-	case WORKER_OK: return "ok";
-	case WORKER_EXIT_NONZERO: return "exited non-zero";
-	case WORKER_SIGNALED: return "killed by a signal";
-	case WORKER_TIMEOUT: return "timed out";
-	case WORKER_INTERRUPTED: return "interrupted";
-	case WORKER_SPAWN_FAILED: return "could not start";
-	case WORKER_OUTPUT_TOO_LARGE: return "output too large";
-	}
-	return "unknown";
-}

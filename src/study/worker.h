@@ -79,7 +79,4 @@ void worker_result_release(struct worker_result *r);
  */
 int worker_become_subreaper(void);
 
-/* "ok", "timed out", ... (static strings) for progress lines. */
-const char *worker_outcome_name(enum worker_outcome outcome);
-
 #endif
