@@ -1,5 +1,5 @@
 /*
- * Worker processes of a study (DESIGN.md §6, c-stack.md §5): one fresh
+ * Worker processes of a study (docs/architecture.md §5-6): one fresh
  * process per experiment, in its own process group, its stdout captured as
  * the result channel, its stderr appended to a log, a timeout and Ctrl+C
  * that reach the whole group, and nothing left running or unreaped after.

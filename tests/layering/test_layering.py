@@ -131,6 +131,24 @@ def section_problems(root):
     return problems
 
 
+CITED = re.compile(r"[A-Za-z0-9_./-]+\.md\b")
+
+
+def citation_problems(root):
+    """Documents cited in src/ and include/ that are not in the repository."""
+    repo = os.path.dirname(os.path.abspath(root))
+    problems = []
+    for folder in (root, os.path.join(repo, "include")):
+        for path in sources(folder):
+            with open(path, encoding="utf-8") as f:
+                for lineno, line in enumerate(f, 1):
+                    for cited in CITED.findall(line):
+                        if not os.path.isfile(os.path.join(repo, cited)):
+                            problems.append(f"{os.path.relpath(path, repo)}:{lineno}: cites "
+                                            f"{cited}, which is not in the repository")
+    return problems
+
+
 class Layering(unittest.TestCase):
     def test_sources_found(self):
         self.assertGreater(len(list(sources(SRC))), 50, SRC)
@@ -144,6 +162,9 @@ class Layering(unittest.TestCase):
         self.assertEqual(len(backend_names(SRC)), len(set(backend_names(SRC))))
         self.assertGreaterEqual(len(backend_names(SRC)), 2)
         self.assertEqual(literal_problems(SRC), [])
+
+    def test_comments_cite_files_in_the_repository(self):
+        self.assertEqual(citation_problems(SRC), [])
 
     def test_backends_read_only_their_own_section(self):
         self.assertEqual(section_problems(SRC), [])
@@ -196,6 +217,14 @@ class TheChecksCanFail(unittest.TestCase):
         self.write("backends/native.c", 'const char *n = "native.batch_size";\n')
         self.write("measure/b.c", 'const char *k = "native.threads";\n')
         self.assertEqual(len(literal_problems(self.root)), 2)
+
+    def test_citation_of_a_missing_document(self):
+        # citation_problems takes <repo>/src; the documents are in <repo>.
+        os.makedirs(os.path.join(self.root, "src", "util"))
+        os.makedirs(os.path.join(self.root, "docs"))
+        self.write("docs/here.md", "x\n")
+        self.write("src/util/a.c", "/* see docs/here.md and DESIGN.md */\n")
+        self.assertEqual(len(citation_problems(os.path.join(self.root, "src"))), 1)
 
     def test_backend_reading_another_section(self):
         self.write("backends/native.c", "int a = FIELD_NATIVE_THREADS + FIELD_MODEL;\n"
