@@ -460,186 +460,245 @@ static void design_hash(struct study *s)
 	free(hs.keys);
 }
 
-int study_load(struct study *out, const struct ytree *tree, const struct cfg_layer *user,
-	       const struct cfg_layer *cli, config_backend_rules_fn backend_rules,
-	       struct diag_list *diags)
-{
-	const struct ynode *root = tree->root, *n, *fixed_backends = NULL;
+/* What study_load builds on its way; study_build_release frees it. */
+struct study_build {
+	struct study *out;
+	const struct ytree *tree;
+	const struct ynode *root;
+	const struct cfg_layer *user, *cli;
+	struct diag_list *diags;
+	size_t before; /* errors in diags when the load began */
 	struct cfg_layer base, fixed;
-	struct ytree base_tree = { 0 };
-	struct dimension *dims = NULL, backends = { 0 };
-	const struct dimension *swept_backend = NULL;
-	const char *skip[8];
-	size_t ndims = 0, i, before = diag_error_count(diags), nskip = 0;
+	struct ytree base_tree;
+	const struct ynode *fixed_backends; /* backend: as a list, or NULL */
+	struct dimension *dims, backends;
+	size_t ndims;
+	const struct dimension *swept_backend;
+	/* user, base, fixed, cli; the fifth slot is an experiments: entry's */
 	const struct cfg_layer *layers[5];
-	size_t nlayers = 0;
+	size_t nlayers;
 	bool grid_ok;
+};
 
-	memset(out, 0, sizeof(*out));
-	out->backend_rules = backend_rules;
-	out->path = xstrdup(tree->file);
-	cfg_layer_init(&base);
-	cfg_layer_init(&fixed);
+/* name: a string or null (unnamed); anything else is an error. */
+static void study_read_name(struct study_build *b)
+{
+	const struct ynode *n = ynode_map_get(b->root, "name");
+
+	if (!n)
+		return;
+	if (n->kind == YN_SCALAR && !ynode_is_null(n))
+		b->out->name = xstrdup(n->text);
+	else if (!ynode_is_null(n))
+		diag_add(b->diags, DIAG_ERROR, n->file, n->line, n->col, "name", NULL,
+			 "expected a string");
+}
+
+/* base: a config file, relative to the study file's directory, that is
+ * the layer under the study's own fields. */
+static void study_read_base(struct study_build *b)
+{
+	const struct ynode *n = ynode_map_get(b->root, "base");
+	struct diag_list *diags = b->diags;
+	char *dir, *path;
+
+	if (!n)
+		return;
+	dir = fs_dirname(b->tree->file);
+	path = n->kind != YN_SCALAR ? NULL
+	       : strcmp(dir, ".")   ? fs_join(dir, n->text)
+				    : xstrdup(n->text);
+	if (!path) {
+		diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "base", NULL,
+			 "expected a file path");
+	} else if (!fs_exists(path)) {
+		diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "base",
+			 "paths are relative to the study file's directory", "file not found: %s",
+			 path);
+	} else if (ytree_parse_file(&b->base_tree, path, diags) == 0 && b->base_tree.root) {
+		static const char *const base_skip[] = { "sweep", "experiments", "base",
+							 "name",  "execution",   NULL };
+		const struct ynode *root = b->base_tree.root;
+
+		if (root->kind != YN_MAP)
+			diag_add(diags, DIAG_ERROR, path, root->line, root->col, NULL, NULL,
+				 "config must be a mapping");
+		else
+			cfg_layer_from_map(&b->base, root, SCOPE_EXPERIMENT, base_skip, diags);
+	}
+	free(dir);
+	free(path);
+}
+
+/* The study's fixed fields: every key but the study-only ones, and but
+ * backend: when it is a list, which becomes the list of backends run. */
+static void study_read_fixed(struct study_build *b)
+{
+	const struct ynode *n;
+	const char *skip[8];
+	size_t i, nskip = 0;
+
 	for (i = 0; study_only_keys[i]; i++)
 		skip[nskip++] = study_only_keys[i];
-
-	if ((n = ynode_map_get(root, "name"))) {
-		if (n->kind == YN_SCALAR && !ynode_is_null(n))
-			out->name = xstrdup(n->text);
-		else if (!ynode_is_null(n))
-			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "name", NULL,
-				 "expected a string");
-	}
-	if ((n = ynode_map_get(root, "base"))) {
-		char *dir = fs_dirname(tree->file);
-		char *path = n->kind != YN_SCALAR ? NULL
-			     : strcmp(dir, ".")   ? fs_join(dir, n->text)
-						  : xstrdup(n->text);
-
-		if (!path) {
-			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "base", NULL,
-				 "expected a file path");
-		} else if (!fs_exists(path)) {
-			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "base",
-				 "paths are relative to the study file's directory",
-				 "file not found: %s", path);
-		} else if (ytree_parse_file(&base_tree, path, diags) == 0 && base_tree.root) {
-			static const char *const base_skip[] = { "sweep", "experiments", "base",
-								 "name",  "execution",   NULL };
-
-			if (base_tree.root->kind != YN_MAP)
-				diag_add(diags, DIAG_ERROR, path, base_tree.root->line,
-					 base_tree.root->col, NULL, NULL,
-					 "config must be a mapping");
-			else
-				cfg_layer_from_map(&base, base_tree.root, SCOPE_EXPERIMENT,
-						   base_skip, diags);
-		}
-		free(dir);
-		free(path);
-	}
-	n = ynode_map_get(root, "backend");
+	n = ynode_map_get(b->root, "backend");
 	if (n && n->kind == YN_SEQ) {
-		fixed_backends = n;
+		b->fixed_backends = n;
 		skip[nskip++] = "backend";
 	}
 	skip[nskip] = NULL;
-	cfg_layer_from_map(&fixed, root, SCOPE_STUDY, skip, diags);
+	cfg_layer_from_map(&b->fixed, b->root, SCOPE_STUDY, skip, b->diags);
+}
 
-	if ((n = ynode_map_get(root, "sweep")) && !ynode_is_null(n)) {
-		if (n->kind != YN_MAP) {
-			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "sweep", NULL,
-				 "expected a mapping of field: [values]");
-		} else {
-			dims = xcalloc(n->count + 1, sizeof(*dims));
-			for (i = 0; i < n->count; i++) {
-				if (read_dimension(&dims[ndims], n->keys[i], n->items[i], diags) !=
-				    0) {
-					dimension_release(&dims[ndims]);
-					continue;
-				}
-				if (dims[ndims].field == &schema_fields[FIELD_BACKEND]) {
-					if (fixed_backends)
-						diag_add(
-							diags, DIAG_ERROR, n->keys[i]->file,
-							n->keys[i]->line, n->keys[i]->col,
-							"backend", NULL,
-							"backend is both a list and swept; keep one");
-					swept_backend = &dims[ndims];
-				}
-				ndims++;
-			}
-		}
+/* sweep: one dimension per key; a swept backend may not also be a list. */
+static void study_read_sweep(struct study_build *b)
+{
+	const struct ynode *n = ynode_map_get(b->root, "sweep");
+	size_t i;
+
+	if (!n || ynode_is_null(n))
+		return;
+	if (n->kind != YN_MAP) {
+		diag_add(b->diags, DIAG_ERROR, n->file, n->line, n->col, "sweep", NULL,
+			 "expected a mapping of field: [values]");
+		return;
 	}
-	layers[nlayers++] = user;
-	layers[nlayers++] = &base;
-	layers[nlayers++] = &fixed;
-	layers[nlayers++] = cli;
-	backend_list(&backends, swept_backend, fixed_backends, layers, nlayers, diags);
+	b->dims = xcalloc(n->count + 1, sizeof(*b->dims));
+	for (i = 0; i < n->count; i++) {
+		struct dimension *d = &b->dims[b->ndims];
+
+		if (read_dimension(d, n->keys[i], n->items[i], b->diags) != 0) {
+			dimension_release(d);
+			continue;
+		}
+		if (d->field == &schema_fields[FIELD_BACKEND]) {
+			if (b->fixed_backends)
+				diag_add(b->diags, DIAG_ERROR, n->keys[i]->file, n->keys[i]->line,
+					 n->keys[i]->col, "backend", NULL,
+					 "backend is both a list and swept; keep one");
+			b->swept_backend = d;
+		}
+		b->ndims++;
+	}
+}
+
+/* The layers every point starts from and the backends the study runs. */
+static void study_backends(struct study_build *b)
+{
+	size_t i;
+
+	b->layers[b->nlayers++] = b->user;
+	b->layers[b->nlayers++] = &b->base;
+	b->layers[b->nlayers++] = &b->fixed;
+	b->layers[b->nlayers++] = b->cli;
+	backend_list(&b->backends, b->swept_backend, b->fixed_backends, b->layers, b->nlayers,
+		     b->diags);
 
 	/* A scoped key must belong to a backend the study runs. */
-	for (i = 0; i < ndims; i++) {
+	for (i = 0; i < b->ndims; i++) {
+		const struct dimension *d = &b->dims[i];
 		const char *sec;
 
-		if (dims[i].section < 0)
+		if (d->section < 0)
 			continue;
-		sec = schema_fields[dims[i].section].path;
-		if (!backend_listed(&backends, sec))
+		sec = schema_fields[d->section].path;
+		if (!backend_listed(&b->backends, sec))
 			diag_add(
-				diags, DIAG_ERROR, dims[i].key->file, dims[i].key->line,
-				dims[i].key->col, dims[i].key->text,
+				b->diags, DIAG_ERROR, d->key->file, d->key->line, d->key->col,
+				d->key->text,
 				"add it to backend (e.g. backend: [native, pytorch]) or remove this key",
 				"sweeps '%s' settings but the study does not run backend '%s'", sec,
 				sec);
 	}
+}
+
+/* The sweep's points, one grid per backend, when the sweep has no errors. */
+static void study_expand_grid(struct study_build *b)
+{
+	struct dimension *rest;
+	const struct dimension **use;
+	size_t i, nrest = 0, points = 0;
+
 	/* Grid errors stop expansion but not the checks of experiments:. */
-	grid_ok = diag_error_count(diags) == before;
-	if (grid_ok && (ndims > 0 || backends.count > 1)) {
-		/* The backend dimension itself is handled per grid. */
-		struct dimension *rest = xcalloc(ndims + 1, sizeof(*rest));
-		const struct dimension **use = xcalloc(ndims + 1, sizeof(*use));
-		size_t j, nrest = 0, points = 0;
+	b->grid_ok = diag_error_count(b->diags) == b->before;
+	if (!b->grid_ok || (b->ndims == 0 && b->backends.count <= 1))
+		return;
+	/* The backend dimension itself is handled per grid. */
+	rest = xcalloc(b->ndims + 1, sizeof(*rest));
+	use = xcalloc(b->ndims + 1, sizeof(*use));
+	for (i = 0; i < b->ndims; i++)
+		if (&b->dims[i] != b->swept_backend)
+			rest[nrest++] = b->dims[i];
+	for (i = 0; i < b->backends.count; i++)
+		points += grid_size(use, grid_dims(use, rest, nrest, b->backends.values[i].s));
+	/* Every point is resolved and kept: refuse a grid no machine
+	 * could hold rather than run out of memory half-way. */
+	if (points > GRID_MAX_POINTS) {
+		const struct ynode *n = ynode_map_get(b->root, "sweep");
 
-		for (j = 0; j < ndims; j++)
-			if (&dims[j] != swept_backend)
-				rest[nrest++] = dims[j];
-		for (i = 0; i < backends.count; i++)
-			points += grid_size(use, grid_dims(use, rest, nrest, backends.values[i].s));
-		/* Every point is resolved and kept: refuse a grid no machine
-		 * could hold rather than run out of memory half-way. */
-		if (points > GRID_MAX_POINTS) {
-			n = ynode_map_get(root, "sweep");
-			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "sweep",
-				 "sweep fewer values (or larger steps), or split the study",
-				 "the sweep gives more than %d experiments", GRID_MAX_POINTS);
-			grid_ok = false;
-		}
-		for (i = 0; grid_ok && i < backends.count; i++)
-			expand_backend(out, layers, nlayers, tree->file, &backends, i, rest, nrest);
-		free(use);
-		free(rest);
+		diag_add(b->diags, DIAG_ERROR, n->file, n->line, n->col, "sweep",
+			 "sweep fewer values (or larger steps), or split the study",
+			 "the sweep gives more than %d experiments", GRID_MAX_POINTS);
+		b->grid_ok = false;
 	}
+	for (i = 0; b->grid_ok && i < b->backends.count; i++)
+		expand_backend(b->out, b->layers, b->nlayers, b->tree->file, &b->backends, i, rest,
+			       nrest);
+	free(use);
+	free(rest);
+}
 
-	if ((n = ynode_map_get(root, "experiments")) && !ynode_is_null(n)) {
-		if (n->kind != YN_SEQ) {
-			diag_add(diags, DIAG_ERROR, n->file, n->line, n->col, "experiments", NULL,
-				 "expected a list of configs");
-		} else {
-			for (i = 0; i < n->count; i++) {
-				const struct ynode *e = n->items[i];
-				struct cfg_layer entry;
-				struct strbuf label = STRBUF_INIT;
-				size_t mark = diag_error_count(diags);
+/* experiments: each entry is checked; it becomes a point (its own layer
+ * on top) only when it and the grid are free of errors. */
+static void study_read_experiments(struct study_build *b)
+{
+	const struct ynode *n = ynode_map_get(b->root, "experiments");
+	size_t i;
 
-				if (e->kind != YN_MAP) {
-					diag_add(diags, DIAG_ERROR, e->file, e->line, e->col,
-						 "experiments", NULL,
-						 "each entry must be a mapping of config fields");
-					continue;
-				}
-				cfg_layer_init(&entry);
-				cfg_layer_from_map(&entry, e, SCOPE_EXPERIMENT, NULL, diags);
-				if (grid_ok && diag_error_count(diags) == mark) {
-					layers[nlayers] = &entry;
-					explicit_label(&label, &entry);
-					add_point(out, layers, nlayers + 1, tree->file,
-						  strbuf_detach(&label));
-					out->explicit_count++;
-				}
-				cfg_layer_release(&entry);
-			}
-		}
+	if (!n || ynode_is_null(n))
+		return;
+	if (n->kind != YN_SEQ) {
+		diag_add(b->diags, DIAG_ERROR, n->file, n->line, n->col, "experiments", NULL,
+			 "expected a list of configs");
+		return;
 	}
-	if (diag_error_count(diags) != before)
-		goto out;
+	for (i = 0; i < n->count; i++) {
+		const struct ynode *e = n->items[i];
+		struct cfg_layer entry;
+		struct strbuf label = STRBUF_INIT;
+		size_t mark = diag_error_count(b->diags);
+
+		if (e->kind != YN_MAP) {
+			diag_add(b->diags, DIAG_ERROR, e->file, e->line, e->col, "experiments",
+				 NULL, "each entry must be a mapping of config fields");
+			continue;
+		}
+		cfg_layer_init(&entry);
+		cfg_layer_from_map(&entry, e, SCOPE_EXPERIMENT, NULL, b->diags);
+		if (b->grid_ok && diag_error_count(b->diags) == mark) {
+			b->layers[b->nlayers] = &entry;
+			explicit_label(&label, &entry);
+			add_point(b->out, b->layers, b->nlayers + 1, b->tree->file,
+				  strbuf_detach(&label));
+			b->out->explicit_count++;
+		}
+		cfg_layer_release(&entry);
+	}
+}
+
+/* A study must run something: no points at all is one experiment of the
+ * fixed fields (if they name a model), all points skipped is an error. */
+static void study_check_points(struct study_build *b)
+{
+	struct study *out = b->out;
+	size_t i;
 
 	if (out->count + out->skipped_count == 0) {
 		/* An empty sweep with fixed fields is one experiment. */
-		if (fixed.set[FIELD_MODEL] || base.set[FIELD_MODEL] || cli->set[FIELD_MODEL] ||
-		    user->set[FIELD_MODEL])
-			add_point(out, layers, nlayers, tree->file, xstrdup(""));
+		if (b->fixed.set[FIELD_MODEL] || b->base.set[FIELD_MODEL] ||
+		    b->cli->set[FIELD_MODEL] || b->user->set[FIELD_MODEL])
+			add_point(out, b->layers, b->nlayers, b->tree->file, xstrdup(""));
 		else
-			diag_add(diags, DIAG_ERROR, tree->file, 0, 0, NULL,
+			diag_add(b->diags, DIAG_ERROR, b->tree->file, 0, 0, NULL,
 				 "add a sweep: block, an experiments: list, or a model: field",
 				 "study produced no experiments");
 	}
@@ -649,23 +708,59 @@ int study_load(struct study *out, const struct ytree *tree, const struct cfg_lay
 		for (i = 0; i < out->skipped_count && i < 3; i++)
 			strbuf_addf(&why, "%s%s%s%s", i ? "; " : "", out->skipped[i].label,
 				    *out->skipped[i].label ? ": " : "", out->skipped[i].reason);
-		diag_add(diags, DIAG_ERROR, tree->file, 0, 0, NULL, NULL,
+		diag_add(b->diags, DIAG_ERROR, b->tree->file, 0, 0, NULL, NULL,
 			 "nothing to run: all %zu generated configs are invalid (first: %s)",
 			 out->skipped_count, why.buf);
 		strbuf_release(&why);
 	}
-	cfg_resolve_execution(&out->execution, layers, nlayers, diags);
-	if (out->count)
-		design_hash(out);
-out:
-	for (i = 0; i < ndims; i++)
-		dimension_release(&dims[i]);
-	free(dims);
-	dimension_release(&backends);
-	ytree_release(&base_tree);
-	cfg_layer_release(&base);
-	cfg_layer_release(&fixed);
-	return diag_error_count(diags) == before ? 0 : -1;
+}
+
+static void study_build_release(struct study_build *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->ndims; i++)
+		dimension_release(&b->dims[i]);
+	free(b->dims);
+	dimension_release(&b->backends);
+	ytree_release(&b->base_tree);
+	cfg_layer_release(&b->base);
+	cfg_layer_release(&b->fixed);
+}
+
+int study_load(struct study *out, const struct ytree *tree, const struct cfg_layer *user,
+	       const struct cfg_layer *cli, config_backend_rules_fn backend_rules,
+	       struct diag_list *diags)
+{
+	struct study_build b = { .out = out,
+				 .tree = tree,
+				 .root = tree->root,
+				 .user = user,
+				 .cli = cli,
+				 .diags = diags,
+				 .before = diag_error_count(diags) };
+
+	memset(out, 0, sizeof(*out));
+	out->backend_rules = backend_rules;
+	out->path = xstrdup(tree->file);
+	cfg_layer_init(&b.base);
+	cfg_layer_init(&b.fixed);
+
+	study_read_name(&b);
+	study_read_base(&b);
+	study_read_fixed(&b);
+	study_read_sweep(&b);
+	study_backends(&b);
+	study_expand_grid(&b);
+	study_read_experiments(&b);
+	if (diag_error_count(diags) == b.before) {
+		study_check_points(&b);
+		cfg_resolve_execution(&out->execution, b.layers, b.nlayers, diags);
+		if (out->count)
+			design_hash(out);
+	}
+	study_build_release(&b);
+	return diag_error_count(diags) == b.before ? 0 : -1;
 }
 
 void study_release(struct study *s)

@@ -42,6 +42,14 @@ struct runner {
 	bool openblas_defaulted; /* workers get openblas_default */
 	struct checked_dataset *datasets;
 	size_t ndatasets;
+	struct study_outcome *out;
+	struct study_run_entry *runs; /* in run order */
+	size_t nruns;
+	struct manifest *m;
+	struct run_row *rows;             /* per run */
+	const char **hashes, **summaries; /* per point */
+	const char *cut_short;            /* the interrupted run's error message */
+	size_t premarked;                 /* the run marked running ahead of its start */
 };
 
 static bool stopping(const struct runner *rn)
@@ -144,8 +152,21 @@ static const char *stamp_for(const struct runner *rn, const struct config *c)
 
 static void runner_release(struct runner *rn)
 {
-	size_t i;
+	size_t i, k;
 
+	for (k = 0; rn->rows && k < rn->nruns; k++) {
+		free(rn->rows[k].result_file);
+		free(rn->rows[k].error_type);
+		free(rn->rows[k].error_message);
+	}
+	free(rn->rows);
+	if (rn->summaries)
+		for (i = 0; i < rn->s->count; i++)
+			free((char *)rn->summaries[i]);
+	free(rn->summaries);
+	free(rn->hashes);
+	free(rn->runs);
+	manifest_free(rn->m);
 	for (i = 0; i < rn->ndatasets; i++) {
 		dataset_stamp_release(&rn->datasets[i].stamp);
 		free(rn->datasets[i].text);
@@ -475,20 +496,188 @@ static void event_run_end(struct runner *rn, const struct study_outcome *out, si
 		rn->stop = true;
 }
 
+/* The runs in their order, and each point's hash and summary. */
+static void runner_plan(struct runner *rn)
+{
+	const struct study *s = rn->s;
+	size_t i;
+
+	study_execution_of(&rn->ex, s, rn->o);
+	worker_become_subreaper();
+	rn->nruns =
+		study_order_runs(&rn->runs, s->count, rn->ex.n_cycles, rn->ex.order, rn->ex.seed);
+	rn->hashes = xcalloc(s->count, sizeof(*rn->hashes));
+	rn->summaries = xcalloc(s->count, sizeof(*rn->summaries));
+	for (i = 0; i < s->count; i++) {
+		rn->hashes[i] = s->points[i].hash;
+		rn->summaries[i] = summary_of(&s->points[i], s->labels[i]);
+	}
+}
+
+/* A new study directory and manifest under root, or the manifest of the
+ * interrupted study being resumed. */
+static int runner_open_manifest(struct runner *rn, const char *root)
+{
+	const struct study *s = rn->s;
+	struct study_outcome *out = rn->out;
+	char *mpath;
+	int rc;
+
+	if (rn->o->resume_dir) {
+		rc = resume_manifest(&rn->m, rn->o->resume_dir, s, rn->runs, rn->nruns);
+		if (rc)
+			return rc;
+		out->dir = xstrdup(rn->o->resume_dir);
+		return 0;
+	}
+	rc = make_study_dir(&out->dir, root, s->name ? s->name : "study");
+	if (rc)
+		return rc;
+	mpath = xasprintf("%s/manifest.json", out->dir);
+	rc = manifest_create(&rn->m, mpath, s->name ? s->name : "unnamed-study", s->design_hash,
+			     rn->hashes, rn->summaries, rn->runs, rn->nruns);
+	free(mpath);
+	return rn->m ? 0 : rc;
+}
+
+/* The datasets checked once for all workers, and the per-run arrays. */
+static void runner_prepare(struct runner *rn)
+{
+	struct study_outcome *out = rn->out;
+	size_t nruns = rn->nruns;
+
+	rn->openblas_defaulted = openblas_defaulted();
+	check_datasets(rn);
+	rn->rows = xcalloc(nruns, sizeof(*rn->rows));
+	out->total = nruns;
+	out->labels = xcalloc(nruns, sizeof(char *));
+	out->ok = xcalloc(nruns, sizeof(bool));
+	out->energy_j = xcalloc(nruns, sizeof(double));
+	out->tokens_per_s = xcalloc(nruns, sizeof(double));
+	out->wall_s_each = xcalloc(nruns, sizeof(double));
+}
+
+/* After run k: marks run k + 1 running now when it follows at once. */
+static void chain_next(struct runner *rn, size_t k)
+{
+	const struct study *s = rn->s;
+	bool chain;
+
+	/* The next run follows at once: mark it running in the same
+	 * manifest write as this one's end (its started_at is then a
+	 * millisecond early); a SIGKILL between the two leaves it
+	 * running, which --resume reruns like pending. */
+	chain = !stopping(rn) && k + 1 < rn->nruns &&
+		rn->m->entries[k + 1].status != MANIFEST_COMPLETED &&
+		rn->ex.experiment_gap_s <= 0 &&
+		((k + 1) % s->count != 0 || rn->ex.cycle_gap_s <= 0);
+	if (chain) {
+		manifest_set_running(rn->m, k + 1);
+		rn->premarked = k + 1;
+	}
+}
+
+/* Run k's end: its row, the manifest, the outcome and the event. Returns
+ * false when the run was interrupted, which ends the study. */
+static bool record_end(struct runner *rn, size_t k, bool ok)
+{
+	struct study_outcome *out = rn->out;
+	struct run_row *row = &rn->rows[k];
+	const char *summary = rn->summaries[rn->runs[k].point];
+
+	if (ok) {
+		row->status = "completed";
+		manifest_mark_completed(rn->m, k, row->result_file);
+		out->completed++;
+		if (!isnan(row->energy_j))
+			out->total_energy_j =
+				(isnan(out->total_energy_j) ? 0 : out->total_energy_j) +
+				row->energy_j;
+	} else if (stopping(rn)) {
+		/* Left running in the manifest: manifest_mark_interrupted
+		 * below records it, in the same write as the study. */
+		row->status = "interrupted";
+		rn->cut_short = row->error_message;
+		event_run_end(rn, out, k, summary, MANIFEST_INTERRUPTED, row->error_message, false);
+		return false;
+	} else {
+		row->status = "failed";
+		manifest_mark_failed(rn->m, k, row->error_type, row->error_message);
+		out->failed++;
+	}
+	event_run_end(rn, out, k, summary, ok ? MANIFEST_COMPLETED : MANIFEST_FAILED,
+		      row->error_message, false);
+	return true;
+}
+
+/* Run k, or its result kept from the interrupted study; false when the
+ * study stops here. */
+static bool run_at(struct runner *rn, size_t k)
+{
+	struct study_outcome *out = rn->out;
+	struct run_row *row = &rn->rows[k];
+	size_t p = rn->runs[k].point;
+	int cycle = rn->runs[k].cycle;
+	const char *summary = rn->summaries[p];
+	double w;
+	bool ok;
+
+	if (rn->m->entries[k].status == MANIFEST_COMPLETED) {
+		/* Kept from the interrupted run: its result, not a rerun. */
+		keep_completed(row, out, k, p, cycle, out->dir, rn->m->entries[k].result_file,
+			       summary);
+		event_run_end(rn, out, k, summary, MANIFEST_COMPLETED, NULL, true);
+		return true;
+	}
+	if (k > 0 && rn->ex.experiment_gap_s > 0)
+		gap(rn, "Experiment gap", rn->ex.experiment_gap_s);
+	if (k > 0 && k % rn->s->count == 0 && rn->ex.cycle_gap_s > 0)
+		gap(rn, "Cycle gap", rn->ex.cycle_gap_s);
+	if (stopping(rn) || event_run_start(rn, k, rn->nruns, summary, cycle) != STUDY_GO_ON)
+		return false;
+	row->point = p;
+	row->cycle = cycle;
+	out->labels[k] = xstrdup(summary);
+	if (rn->premarked != k)
+		manifest_mark_running(rn->m, k);
+	rn->premarked = SIZE_MAX;
+	ok = run_one(row, rn, p, cycle, out->dir, &w);
+	out->nruns = k + 1;
+	out->wall_s_each[k] = w;
+	out->ok[k] = ok;
+	out->energy_j[k] = row->has_result ? row->energy_j : NAN;
+	out->tokens_per_s[k] = row->has_result ? row->out_tok_s : NAN;
+	chain_next(rn, k);
+	return record_end(rn, k, ok);
+}
+
+/* The study's end in the manifest, then results.csv, results.parquet and
+ * study.json. */
+static int runner_finish(struct runner *rn, uint64_t t0)
+{
+	struct study_outcome *out = rn->out;
+
+	/* Marked running with the last run's end, but never started. */
+	if (rn->premarked != SIZE_MAX)
+		manifest_set_pending(rn->m, rn->premarked);
+	out->interrupted = stopping(rn);
+	if (out->interrupted)
+		manifest_mark_interrupted(rn->m, rn->cut_short);
+	else
+		manifest_mark_study_completed(rn->m);
+	out->wall_s = (double)(clock_monotonic_ns() - t0) * 1e-9;
+	return study_write_outputs(out->dir, rn->s, &rn->ex, rn->m, rn->rows, out->nruns,
+				   out->wall_s);
+}
+
 int study_run(struct study_outcome *out, const struct study *s, const struct study_run_options *o)
 {
-	struct runner rn = { .s = s, .o = o };
+	struct runner rn = { .s = s, .o = o, .out = out, .premarked = SIZE_MAX };
 	const char *root = o->results_root ? o->results_root
 			   : s->count      ? cfg_str(&s->points[0], FIELD_OUTPUT_DIR)
 					   : ".";
-	struct study_run_entry *runs = NULL;
-	struct manifest *m = NULL;
-	struct run_row *rows = NULL;
-	const char **hashes = NULL, **summaries = NULL;
-	const char *cut_short = NULL; /* the interrupted run's error message */
-	size_t premarked = SIZE_MAX;  /* the run marked running ahead of its start */
 	uint64_t t0 = clock_monotonic_ns();
-	size_t nruns, k, i;
+	size_t k;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -497,134 +686,16 @@ int study_run(struct study_outcome *out, const struct study *s, const struct stu
 		return error_set(LLEM_EINVAL, "the study has no valid experiment");
 	if (!o->llem_exe)
 		return error_set(LLEM_EINVAL, "study_run: no llem executable for the workers");
-	study_execution_of(&rn.ex, s, o);
-	worker_become_subreaper();
-	nruns = study_order_runs(&runs, s->count, rn.ex.n_cycles, rn.ex.order, rn.ex.seed);
-	hashes = xcalloc(s->count, sizeof(*hashes));
-	summaries = xcalloc(s->count, sizeof(*summaries));
-	for (i = 0; i < s->count; i++) {
-		hashes[i] = s->points[i].hash;
-		summaries[i] = summary_of(&s->points[i], s->labels[i]);
-	}
-	if (o->resume_dir) {
-		rc = resume_manifest(&m, o->resume_dir, s, runs, nruns);
-		if (rc)
-			goto done;
-		out->dir = xstrdup(o->resume_dir);
-	} else {
-		char *mpath;
-
-		rc = make_study_dir(&out->dir, root, s->name ? s->name : "study");
-		if (rc)
-			goto done;
-		mpath = xasprintf("%s/manifest.json", out->dir);
-		rc = manifest_create(&m, mpath, s->name ? s->name : "unnamed-study", s->design_hash,
-				     hashes, summaries, runs, nruns);
-		free(mpath);
-		if (!m)
-			goto done;
-		rc = 0;
-	}
-	rn.openblas_defaulted = openblas_defaulted();
-	check_datasets(&rn);
-	rows = xcalloc(nruns, sizeof(*rows));
-	out->total = nruns;
-	out->labels = xcalloc(nruns, sizeof(char *));
-	out->ok = xcalloc(nruns, sizeof(bool));
-	out->energy_j = xcalloc(nruns, sizeof(double));
-	out->tokens_per_s = xcalloc(nruns, sizeof(double));
-	out->wall_s_each = xcalloc(nruns, sizeof(double));
-	for (k = 0; k < nruns && !stopping(&rn); k++) {
-		size_t p = runs[k].point;
-		double w;
-		bool ok, chain;
-
-		if (m->entries[k].status == MANIFEST_COMPLETED) {
-			/* Kept from the interrupted run: its result, not a rerun. */
-			keep_completed(&rows[k], out, k, p, runs[k].cycle, out->dir,
-				       m->entries[k].result_file, summaries[p]);
-			event_run_end(&rn, out, k, summaries[p], MANIFEST_COMPLETED, NULL, true);
-			continue;
-		}
-		if (k > 0 && rn.ex.experiment_gap_s > 0)
-			gap(&rn, "Experiment gap", rn.ex.experiment_gap_s);
-		if (k > 0 && k % s->count == 0 && rn.ex.cycle_gap_s > 0)
-			gap(&rn, "Cycle gap", rn.ex.cycle_gap_s);
-		if (stopping(&rn) ||
-		    event_run_start(&rn, k, nruns, summaries[p], runs[k].cycle) != STUDY_GO_ON)
+	runner_plan(&rn);
+	rc = runner_open_manifest(&rn, root);
+	if (rc)
+		goto done;
+	runner_prepare(&rn);
+	for (k = 0; k < rn.nruns && !stopping(&rn); k++)
+		if (!run_at(&rn, k))
 			break;
-		rows[k].point = p;
-		rows[k].cycle = runs[k].cycle;
-		out->labels[k] = xstrdup(summaries[p]);
-		if (premarked != k)
-			manifest_mark_running(m, k);
-		premarked = SIZE_MAX;
-		ok = run_one(&rows[k], &rn, p, runs[k].cycle, out->dir, &w);
-		out->nruns = k + 1;
-		out->wall_s_each[k] = w;
-		out->ok[k] = ok;
-		out->energy_j[k] = rows[k].has_result ? rows[k].energy_j : NAN;
-		out->tokens_per_s[k] = rows[k].has_result ? rows[k].out_tok_s : NAN;
-		/* The next run follows at once: mark it running in the same
-		 * manifest write as this one's end (its started_at is then a
-		 * millisecond early); a SIGKILL between the two leaves it
-		 * running, which --resume reruns like pending. */
-		chain = !stopping(&rn) && k + 1 < nruns &&
-			m->entries[k + 1].status != MANIFEST_COMPLETED &&
-			rn.ex.experiment_gap_s <= 0 &&
-			((k + 1) % s->count != 0 || rn.ex.cycle_gap_s <= 0);
-		if (chain) {
-			manifest_set_running(m, k + 1);
-			premarked = k + 1;
-		}
-		if (ok) {
-			rows[k].status = "completed";
-			manifest_mark_completed(m, k, rows[k].result_file);
-			out->completed++;
-			if (!isnan(rows[k].energy_j))
-				out->total_energy_j =
-					(isnan(out->total_energy_j) ? 0 : out->total_energy_j) +
-					rows[k].energy_j;
-		} else if (stopping(&rn)) {
-			/* Left running in the manifest: manifest_mark_interrupted
-			 * below records it, in the same write as the study. */
-			rows[k].status = "interrupted";
-			cut_short = rows[k].error_message;
-			event_run_end(&rn, out, k, summaries[p], MANIFEST_INTERRUPTED,
-				      rows[k].error_message, false);
-			break;
-		} else {
-			rows[k].status = "failed";
-			manifest_mark_failed(m, k, rows[k].error_type, rows[k].error_message);
-			out->failed++;
-		}
-		event_run_end(&rn, out, k, summaries[p], ok ? MANIFEST_COMPLETED : MANIFEST_FAILED,
-			      rows[k].error_message, false);
-	}
-	/* Marked running with the last run's end, but never started. */
-	if (premarked != SIZE_MAX)
-		manifest_set_pending(m, premarked);
-	out->interrupted = stopping(&rn);
-	if (out->interrupted)
-		manifest_mark_interrupted(m, cut_short);
-	else
-		manifest_mark_study_completed(m);
-	out->wall_s = (double)(clock_monotonic_ns() - t0) * 1e-9;
-	rc = study_write_outputs(out->dir, s, &rn.ex, m, rows, out->nruns, out->wall_s);
+	rc = runner_finish(&rn, t0);
 done:
-	for (k = 0; rows && k < nruns; k++) {
-		free(rows[k].result_file);
-		free(rows[k].error_type);
-		free(rows[k].error_message);
-	}
-	free(rows);
-	if (summaries)
-		for (i = 0; i < s->count; i++)
-			free((char *)summaries[i]);
-	free(summaries);
-	free(hashes);
-	free(runs);
-	manifest_free(m);
 	runner_release(&rn);
 	return rc;
 }

@@ -429,16 +429,20 @@ static int spawn_error(int err, const char *what)
 	return error_set_errno(LLEM_ERROR, "%s", what);
 }
 
-int proc_start(struct proc *p, const struct proc_opts *o)
-{
-	int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
+/* What proc_start holds until the child has its ends: pipes, the spawn
+ * objects and the environment; spawn_kit_release frees what is left. */
+struct spawn_kit {
+	int in_p[2], out_p[2], err_p[2];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	bool fa_init = false, attr_init = false, env_owned = false;
-	char **env = NULL;
-	sigset_t mask;
-	int rc = 0, err;
+	bool fa_init, attr_init, env_owned;
+	char **env;
+};
 
+/* p made valid for proc_release() whatever follows, then the options
+ * checked and copied. */
+static int start_options(struct proc *p, const struct proc_opts *o)
+{
 	memset(p, 0, sizeof(*p));
 	p->started = true;
 	p->pid = -1;
@@ -452,64 +456,72 @@ int proc_start(struct proc *p, const struct proc_opts *o)
 	p->interrupt = o->interrupt;
 	p->grace_ns = s_to_ns(o->grace_s > 0 ? o->grace_s : PROC_DEFAULT_GRACE_S);
 	p->max_output = o->max_output ? o->max_output : PROC_DEFAULT_MAX_OUTPUT;
-	if ((rc = build_env(&env, &env_owned, o)) < 0)
-		goto out;
+	return 0;
+}
 
-	if ((o->in != PROC_STDIN_NULL && pipe2(in_p, O_CLOEXEC) < 0) ||
-	    pipe2(out_p, O_CLOEXEC) < 0 ||
-	    (o->err == PROC_STDERR_TAIL && pipe2(err_p, O_CLOEXEC) < 0)) {
-		rc = error_set_errno(LLEM_ERROR, "cannot create a pipe for %s", o->argv[0]);
-		goto out;
-	}
+/* The pipes the modes ask for (stdout always), and the stderr log. */
+static int open_pipes(struct spawn_kit *k, struct proc *p, const struct proc_opts *o)
+{
+	if ((o->in != PROC_STDIN_NULL && pipe2(k->in_p, O_CLOEXEC) < 0) ||
+	    pipe2(k->out_p, O_CLOEXEC) < 0 ||
+	    (o->err == PROC_STDERR_TAIL && pipe2(k->err_p, O_CLOEXEC) < 0))
+		return error_set_errno(LLEM_ERROR, "cannot create a pipe for %s", o->argv[0]);
 	if (o->err == PROC_STDERR_LOG) {
 		/* O_RDWR so proc_stderr_tail() can read it back. */
 		p->log_fd = open(o->log_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (p->log_fd < 0) {
-			rc = error_set_errno(LLEM_EIO, "cannot open the log %s", o->log_path);
-			goto out;
-		}
+		if (p->log_fd < 0)
+			return error_set_errno(LLEM_EIO, "cannot open the log %s", o->log_path);
 		p->log_start = lseek(p->log_fd, 0, SEEK_END);
 		if (p->log_start < 0)
 			p->log_start = 0;
 	}
+	return 0;
+}
 
-	if ((err = posix_spawn_file_actions_init(&fa)) != 0) {
-		rc = spawn_error(err, "posix_spawn_file_actions_init");
-		goto out;
-	}
-	fa_init = true;
-	if (in_p[0] >= 0)
-		err = posix_spawn_file_actions_adddup2(&fa, in_p[0], 0);
+/* The child's descriptors 0, 1 and 2, and none other. */
+static int child_fds(struct spawn_kit *k, const struct proc *p, const struct proc_opts *o)
+{
+	int err;
+
+	if ((err = posix_spawn_file_actions_init(&k->fa)) != 0)
+		return spawn_error(err, "posix_spawn_file_actions_init");
+	k->fa_init = true;
+	if (k->in_p[0] >= 0)
+		err = posix_spawn_file_actions_adddup2(&k->fa, k->in_p[0], 0);
 	else
-		err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		err = posix_spawn_file_actions_addopen(&k->fa, 0, "/dev/null", O_RDONLY, 0);
 	if (!err)
-		err = posix_spawn_file_actions_adddup2(&fa, out_p[1], 1);
+		err = posix_spawn_file_actions_adddup2(&k->fa, k->out_p[1], 1);
 	if (!err && o->err != PROC_STDERR_INHERIT)
-		err = posix_spawn_file_actions_adddup2(&fa, p->log_fd >= 0 ? p->log_fd : err_p[1],
-						       2);
+		err = posix_spawn_file_actions_adddup2(&k->fa,
+						       p->log_fd >= 0 ? p->log_fd : k->err_p[1], 2);
 	/* Descriptors someone forgot to mark close-on-exec stay here. */
 	if (!err)
-		err = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	if (err) {
-		rc = spawn_error(err, "setting up the child's descriptors");
-		goto out;
-	}
+		err = posix_spawn_file_actions_addclosefrom_np(&k->fa, 3);
+	if (err)
+		return spawn_error(err, "setting up the child's descriptors");
+	return 0;
+}
 
-	if ((err = posix_spawnattr_init(&attr)) != 0) {
-		rc = spawn_error(err, "posix_spawnattr_init");
-		goto out;
-	}
-	attr_init = true;
+/* The child's process group, signal mask and signal dispositions. */
+static int child_attrs(struct spawn_kit *k)
+{
+	sigset_t mask;
+	int err;
+
+	if ((err = posix_spawnattr_init(&k->attr)) != 0)
+		return spawn_error(err, "posix_spawnattr_init");
+	k->attr_init = true;
 	/* Own group (pgid 0): a signal to -pid reaches grandchildren, the
 	 * terminal's Ctrl+C does not. Empty mask and default dispositions: a
 	 * blocked or ignored SIGTERM would survive exec. */
 	sigemptyset(&mask);
-	err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-						      POSIX_SPAWN_SETSIGDEF);
+	err = posix_spawnattr_setflags(&k->attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+							 POSIX_SPAWN_SETSIGDEF);
 	if (!err)
-		err = posix_spawnattr_setpgroup(&attr, 0);
+		err = posix_spawnattr_setpgroup(&k->attr, 0);
 	if (!err)
-		err = posix_spawnattr_setsigmask(&attr, &mask);
+		err = posix_spawnattr_setsigmask(&k->attr, &mask);
 	if (!err) {
 		sigaddset(&mask, SIGINT);
 		sigaddset(&mask, SIGTERM);
@@ -517,34 +529,28 @@ int proc_start(struct proc *p, const struct proc_opts *o)
 		sigaddset(&mask, SIGCHLD);
 		sigaddset(&mask, SIGHUP);
 		sigaddset(&mask, SIGQUIT);
-		err = posix_spawnattr_setsigdefault(&attr, &mask);
+		err = posix_spawnattr_setsigdefault(&k->attr, &mask);
 	}
-	if (err) {
-		rc = spawn_error(err, "setting up the child's attributes");
-		goto out;
-	}
+	if (err)
+		return spawn_error(err, "setting up the child's attributes");
+	return 0;
+}
 
-	p->t0_ns = clock_monotonic_ns();
-	err = posix_spawn(&p->pid, o->argv[0], &fa, &attr, (char *const *)o->argv, env);
-	if (err) {
-		p->pid = -1;
-		p->spawn_errno = err;
-		rc = error_set(LLEM_ENOTFOUND, "cannot start %s: %s", o->argv[0], strerror(err));
-		goto out;
-	}
-
+/* After the spawn: our ends of the pipes, non-blocking, the stdin text,
+ * and the child's pidfd. */
+static int take_ends(struct proc *p, struct spawn_kit *k, const struct proc_opts *o)
+{
 	/* The child's ends are its own now; holding them would hide EOF. */
-	p->in_fd = in_p[1];
-	in_p[1] = -1;
-	p->out_fd = out_p[0];
-	out_p[0] = -1;
-	p->err_fd = err_p[0];
-	err_p[0] = -1;
+	p->in_fd = k->in_p[1];
+	k->in_p[1] = -1;
+	p->out_fd = k->out_p[0];
+	k->out_p[0] = -1;
+	p->err_fd = k->err_p[0];
+	k->err_p[0] = -1;
 	if ((p->in_fd >= 0 && set_nonblock(p->in_fd) < 0) || set_nonblock(p->out_fd) < 0 ||
-	    (p->err_fd >= 0 && set_nonblock(p->err_fd) < 0)) {
-		rc = error_set_errno(LLEM_ERROR, "making the pipes of %s non-blocking", o->argv[0]);
-		goto out;
-	}
+	    (p->err_fd >= 0 && set_nonblock(p->err_fd) < 0))
+		return error_set_errno(LLEM_ERROR, "making the pipes of %s non-blocking",
+				       o->argv[0]);
 	p->in_pipe = o->in == PROC_STDIN_PIPE;
 	if (o->in == PROC_STDIN_TEXT) {
 		p->in_text = o->stdin_text;
@@ -558,20 +564,47 @@ int proc_start(struct proc *p, const struct proc_opts *o)
 		p->pidfd = -1;
 	else if (fcntl(p->pidfd, F_SETFD, FD_CLOEXEC) < 0)
 		close_fd(&p->pidfd);
+	return 0;
+}
 
+static void spawn_kit_release(struct spawn_kit *k)
+{
+	if (k->attr_init)
+		posix_spawnattr_destroy(&k->attr);
+	if (k->fa_init)
+		posix_spawn_file_actions_destroy(&k->fa);
+	if (k->env_owned)
+		free(k->env);
+	close_fd(&k->in_p[0]);
+	close_fd(&k->in_p[1]);
+	close_fd(&k->out_p[0]);
+	close_fd(&k->out_p[1]);
+	close_fd(&k->err_p[0]);
+	close_fd(&k->err_p[1]);
+}
+
+int proc_start(struct proc *p, const struct proc_opts *o)
+{
+	struct spawn_kit k = { .in_p = { -1, -1 }, .out_p = { -1, -1 }, .err_p = { -1, -1 } };
+	int rc, err;
+
+	if ((rc = start_options(p, o)) < 0)
+		return rc;
+	if ((rc = build_env(&k.env, &k.env_owned, o)) < 0 || (rc = open_pipes(&k, p, o)) < 0 ||
+	    (rc = child_fds(&k, p, o)) < 0 || (rc = child_attrs(&k)) < 0)
+		goto out;
+
+	p->t0_ns = clock_monotonic_ns();
+	err = posix_spawn(&p->pid, o->argv[0], &k.fa, &k.attr, (char *const *)o->argv, k.env);
+	if (err) {
+		p->pid = -1;
+		p->spawn_errno = err;
+		rc = error_set(LLEM_ENOTFOUND, "cannot start %s: %s", o->argv[0], strerror(err));
+		goto out;
+	}
+	rc = take_ends(p, &k, o);
 out:
-	if (attr_init)
-		posix_spawnattr_destroy(&attr);
-	if (fa_init)
-		posix_spawn_file_actions_destroy(&fa);
-	if (env_owned)
-		free(env);
-	close_fd(&in_p[0]);
-	close_fd(&in_p[1]);
-	close_fd(&out_p[0]);
-	close_fd(&out_p[1]);
-	close_fd(&err_p[0]);
-	close_fd(&err_p[1]);
+	spawn_kit_release(&k);
 	if (rc < 0 && p->pid > 0)
 		proc_stop(p, PROC_STOP_SIGKILL, 0);
 	return rc;
