@@ -38,6 +38,25 @@ class StudyE2E(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.dir)
 
+    def wait_for_completed(self, n, timeout=60):
+        """The manifest's path once it records n completed runs. The study
+        directory exists a moment before its manifest, and the manifest is
+        replaced by rename, so a missing file means "not yet": wait for it
+        (bounded), and fail the test rather than go on without it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dirs = os.listdir(self.out) if os.path.isdir(self.out) else []
+            if dirs:
+                manifest = os.path.join(self.out, dirs[0], "manifest.json")
+                try:
+                    with open(manifest, encoding="utf-8") as f:
+                        if json.load(f)["completed"] >= n:
+                            return manifest
+                except FileNotFoundError:
+                    pass
+            time.sleep(0.05)
+        self.fail(f"no manifest with {n} completed run(s) within {timeout} s")
+
     def study(self, extra):
         path = os.path.join(self.dir, "study.yaml")
         with open(path, "w", encoding="utf-8") as f:
@@ -156,19 +175,7 @@ class StudyE2E(unittest.TestCase):
             " cycle_gap_seconds: 0}\n")
         p = subprocess.Popen([LLEM, "run", path], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, env=clean_env())
-        deadline = time.monotonic() + 60
-        manifest = None
-        while time.monotonic() < deadline:
-            dirs = os.listdir(self.out) if os.path.isdir(self.out) else []
-            if dirs:
-                manifest = os.path.join(self.out, dirs[0], "manifest.json")
-                try:  # the directory exists a moment before its manifest
-                    with open(manifest, encoding="utf-8") as f:
-                        if json.load(f)["completed"] == 1:
-                            break
-                except FileNotFoundError:
-                    pass
-            time.sleep(0.05)
+        manifest = self.wait_for_completed(1)
         p.kill()  # SIGKILL: no chance to mark anything
         p.wait()
         with open(manifest, encoding="utf-8") as f:
@@ -205,16 +212,7 @@ class StudyE2E(unittest.TestCase):
         p = subprocess.Popen([LLEM, "run", path], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=clean_env())
         # The first run takes well under a second; then a 60 s gap.
-        deadline = time.monotonic() + 60
-        manifest = None
-        while time.monotonic() < deadline:
-            dirs = os.listdir(self.out) if os.path.isdir(self.out) else []
-            if dirs:
-                manifest = os.path.join(self.out, dirs[0], "manifest.json")
-                with open(manifest, encoding="utf-8") as f:
-                    if json.load(f)["completed"] == 1:
-                        break
-            time.sleep(0.1)
+        manifest = self.wait_for_completed(1)
         t0 = time.monotonic()
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
