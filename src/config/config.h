@@ -71,8 +71,12 @@ struct study_skip {
 	char *reason; /* the first error */
 };
 
+/* The longest study name: it is a directory name with a timestamp added. */
+#define STUDY_NAME_MAX 128
+#define STUDY_NAME_MAX_TEXT "128"
+
 struct study {
-	char *name; /* NULL when unnamed */
+	char *name; /* NULL when unnamed; one safe path component */
 	char *path;
 	struct config execution; /* only the execution.* fields matter */
 	struct config *points;   /* valid experiments, grid order then explicit */

@@ -481,17 +481,52 @@ struct study_build {
 };
 
 /* name: a string or null (unnamed); anything else is an error. */
+/*
+ * Why a study name cannot name the study's directory, or NULL. The name
+ * becomes one path component under output_dir (runner.c), so it must not
+ * climb out of it ("../x"), add levels ("a/b") or carry control
+ * characters (a newline in a directory name breaks every script).
+ */
+static const char *study_name_problem(const char *name)
+{
+	const unsigned char *p;
+
+	if (!*name)
+		return "must not be empty";
+	if (strlen(name) > STUDY_NAME_MAX)
+		return "is longer than " STUDY_NAME_MAX_TEXT " bytes";
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return "must not be '.' or '..'";
+	if (strchr(name, '/'))
+		return "must be one path component, without '/'";
+	for (p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return "must not contain control characters (newlines, tabs, ...)";
+	return NULL;
+}
+
 static void study_read_name(struct study_build *b)
 {
 	const struct ynode *n = ynode_map_get(b->root, "name");
+	const char *why;
 
 	if (!n)
 		return;
-	if (n->kind == YN_SCALAR && !ynode_is_null(n))
-		b->out->name = xstrdup(n->text);
-	else if (!ynode_is_null(n))
-		diag_add(b->diags, DIAG_ERROR, n->file, n->line, n->col, "name", NULL,
-			 "expected a string");
+	if (n->kind != YN_SCALAR || ynode_is_null(n)) {
+		if (!ynode_is_null(n))
+			diag_add(b->diags, DIAG_ERROR, n->file, n->line, n->col, "name", NULL,
+				 "expected a string");
+		return;
+	}
+	why = study_name_problem(n->text);
+	if (why) {
+		diag_add(b->diags, DIAG_ERROR, n->file, n->line, n->col, "name",
+			 "the name becomes the study's directory under output_dir: use letters, "
+			 "digits, '-', '_' and '.', e.g. name: batch-sweep",
+			 "%s", why);
+		return;
+	}
+	b->out->name = xstrdup(n->text);
 }
 
 /* base: a config file, relative to the study file's directory, that is

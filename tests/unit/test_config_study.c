@@ -110,6 +110,62 @@ static void expect_error(const char *sweep_line, const char *at, const char *pat
 
 /* ---- the forms ---- */
 
+/* The one error a study with this name line gives, and where. */
+static void expect_name_error(const char *name_line, int col, const char *message)
+{
+	char *text = xasprintf("%s\nmodel: m\nsweep: {n: [1, 2]}\n", name_line);
+	struct loaded_config lc;
+	struct diag_list dl = DIAG_LIST_INIT;
+
+	if (load_text(&lc, &dl, text) != -1 || diag_error_count(&dl) != 1) {
+		print_message("for: %s\n", name_line);
+		dump(&dl);
+		fail();
+	}
+	assert_int_equal(dl.items[0].line, 1);
+	assert_int_equal(dl.items[0].col, col);
+	assert_string_equal(dl.items[0].path, "name");
+	assert_string_equal(dl.items[0].message, message);
+	assert_non_null(strstr(dl.items[0].hint, "e.g. name: batch-sweep"));
+	loaded_config_release(&lc);
+	diag_list_release(&dl);
+	free(text);
+}
+
+/* A study's name is its directory under output_dir: one safe component. */
+static void test_study_name_is_one_safe_path_component(void **state)
+{
+	struct loaded_config lc;
+	char *long_name = xcalloc(1, STUDY_NAME_MAX + 16);
+	char *line;
+
+	(void)state;
+	expect_name_error("name: \"../x\"", 7, "must be one path component, without '/'");
+	expect_name_error("name: a/b", 7, "must be one path component, without '/'");
+	expect_name_error("name: ..", 7, "must not be '.' or '..'");
+	expect_name_error("name: .", 7, "must not be '.' or '..'");
+	expect_name_error("name: \"\"", 7, "must not be empty");
+	expect_name_error("name: \"a\\nb\"", 7,
+			  "must not contain control characters (newlines, tabs, ...)");
+	expect_name_error("name: \"a\\tb\"", 7,
+			  "must not contain control characters (newlines, tabs, ...)");
+	memset(long_name, 'x', STUDY_NAME_MAX + 1);
+	line = xasprintf("name: %s", long_name);
+	expect_name_error(line, 7, "is longer than 128 bytes");
+	free(line);
+	/* At the limit, and with dots and dashes inside, it is fine. */
+	long_name[STUDY_NAME_MAX] = '\0';
+	line = xasprintf("name: %s\nmodel: m\nsweep: {n: [1]}\n", long_name);
+	load_ok(&lc, line);
+	assert_int_equal(strlen(lc.study.name), STUDY_NAME_MAX);
+	loaded_config_release(&lc);
+	free(line);
+	load_ok(&lc, "name: v1.2_batch-sweep..x\nmodel: m\nsweep: {n: [1]}\n");
+	assert_string_equal(lc.study.name, "v1.2_batch-sweep..x");
+	loaded_config_release(&lc);
+	free(long_name);
+}
+
 static void test_range_mul_doubles_up_to_the_end(void **state)
 {
 	static const int64_t want[] = { 1, 2, 4, 8, 16, 32, 64 };
@@ -532,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_range_and_its_list_give_the_same_hashes),
 		cmocka_unit_test(test_range_in_exponent_notation_does_not_drift),
 		cmocka_unit_test(test_range_float_mul),
+		cmocka_unit_test(test_study_name_is_one_safe_path_component),
 		cmocka_unit_test(test_range_on_universal_and_scoped_keys),
 		cmocka_unit_test(test_range_with_lists_and_the_largest_allowed),
 		cmocka_unit_test(test_large_grid_keeps_grid_order_with_skipped_points),
