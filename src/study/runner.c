@@ -50,6 +50,7 @@ struct runner {
 	const char **hashes, **summaries; /* per point */
 	const char *cut_short;            /* the interrupted run's error message */
 	size_t premarked;                 /* the run marked running ahead of its start */
+	int lock_fd;                      /* the study directory's lock, or -1 */
 };
 
 static bool stopping(const struct runner *rn)
@@ -167,6 +168,7 @@ static void runner_release(struct runner *rn)
 	free(rn->hashes);
 	free(rn->runs);
 	manifest_free(rn->m);
+	study_unlock(rn->lock_fd);
 	for (i = 0; i < rn->ndatasets; i++) {
 		dataset_stamp_release(&rn->datasets[i].stamp);
 		free(rn->datasets[i].text);
@@ -524,6 +526,11 @@ static int runner_open_manifest(struct runner *rn, const char *root)
 	int rc;
 
 	if (rn->o->resume_dir) {
+		/* Locked before the manifest is read: a second runner must not
+		 * see (or write) what the first is doing. */
+		rc = study_lock(&rn->lock_fd, rn->o->resume_dir);
+		if (rc)
+			return rc;
 		rc = resume_manifest(&rn->m, rn->o->resume_dir, s, rn->runs, rn->nruns);
 		if (rc)
 			return rc;
@@ -531,6 +538,8 @@ static int runner_open_manifest(struct runner *rn, const char *root)
 		return 0;
 	}
 	rc = make_study_dir(&out->dir, root, s->name ? s->name : "study");
+	if (!rc)
+		rc = study_lock(&rn->lock_fd, out->dir);
 	if (rc)
 		return rc;
 	mpath = xasprintf("%s/manifest.json", out->dir);
@@ -672,7 +681,7 @@ static int runner_finish(struct runner *rn, uint64_t t0)
 
 int study_run(struct study_outcome *out, const struct study *s, const struct study_run_options *o)
 {
-	struct runner rn = { .s = s, .o = o, .out = out, .premarked = SIZE_MAX };
+	struct runner rn = { .s = s, .o = o, .out = out, .premarked = SIZE_MAX, .lock_fd = -1 };
 	const char *root = o->results_root ? o->results_root
 			   : s->count      ? cfg_str(&s->points[0], FIELD_OUTPUT_DIR)
 					   : ".";

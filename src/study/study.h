@@ -131,6 +131,18 @@ const char *manifest_state_name(enum manifest_state s);
 /* ---- worker processes (worker.c) -------------------------------------- */
 /* (declared by the worker module; see worker.h) */
 
+/* ---- one runner per study directory (lock.c) --------------------------- */
+
+/*
+ * Takes the study directory's lock (an exclusive flock on <dir>/.llem.lock
+ * holding our PID) and returns its descriptor in *out_fd (-1 on failure).
+ * LLEM_ERROR, with the holder's PID in the message, when another process
+ * holds it; LLEM_EIO when the lock file cannot be opened.
+ */
+int study_lock(int *out_fd, const char *dir);
+/* Releases it (fd may be -1). */
+void study_unlock(int fd);
+
 /* ---- running a study (runner.c) ---------------------------------------- */
 
 /* What an event callback returns. */

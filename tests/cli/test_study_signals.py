@@ -337,6 +337,35 @@ class StudySignals(unittest.TestCase):
         self.assertNotIn("Enter to skip", err)
 
 
+    def test_a_second_runner_of_the_same_study_is_refused(self):
+        """Two `llem run S --resume DIR` at once would both run the pending
+        runs and measure each other: the second stops at the study's lock,
+        naming the first's PID, and touches nothing. Once the first has
+        ended, the lock is free again."""
+        path = self.study("sweep:\n  native.batch_size: [1, 2]\n"
+                          "execution: {n_cycles: 1, cycle_order: sequential,"
+                          " experiment_gap_seconds: 60, cycle_gap_seconds: 0}\n")
+        p = self.start(path)
+        self.wait_for("the first run", lambda: self.manifest()["completed"] == 1)
+        d = self.study_dir()
+        with open(os.path.join(d, "manifest.json"), "rb") as f:
+            before = f.read()
+        second = subprocess.run([LLEM, "run", path, "--resume", d, "--no-gaps"],
+                                capture_output=True, text=True, env=clean_env(), timeout=60)
+        self.assertEqual(second.returncode, 1, second.stderr)
+        self.assertIn(f"being run by another llem (PID {p.pid})", second.stderr)
+        with open(os.path.join(d, "manifest.json"), "rb") as f:
+            self.assertEqual(f.read(), before, "the refused runner changed the manifest")
+        self.assertIsNone(p.poll(), "the first runner must go on")
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 130, err)
+        third = subprocess.run([LLEM, "run", path, "--resume", d, "--no-gaps"],
+                               capture_output=True, text=True, env=clean_env(), timeout=120)
+        self.assertEqual(third.returncode, 0, third.stderr)
+        self.assertEqual(self.manifest()["completed"], 2)
+
+
 class NoFaultInjectionInLlem(unittest.TestCase):
     def test_llem_binary_has_no_fault_injection(self):
         """The variable that makes fault_worker misbehave is not in llem."""
