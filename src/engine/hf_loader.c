@@ -430,7 +430,10 @@ int engine_hf_open(struct engine_src_model *out, const char *dir)
 	}
 	if (rc)
 		goto out;
-	qsort(ld.entries, ld.nentries, sizeof(*ld.entries), cmp_entry);
+	/* qsort needs a valid pointer even for no elements: an index that
+	 * maps nothing leaves entries NULL. */
+	if (ld.nentries > 1)
+		qsort(ld.entries, ld.nentries, sizeof(*ld.entries), cmp_entry);
 
 	m.layers = xcalloc((size_t)m.arch.num_layers, sizeof(*m.layers));
 	expect_all(&ld, &m);

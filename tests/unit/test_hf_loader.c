@@ -510,6 +510,19 @@ static void test_hf_open_sharded_problems_name_tensor_and_shard(void **state)
 	expect_open_fails(
 		dir, LLEM_EINVAL,
 		"/model.safetensors.index.json:1:15: not valid JSON: unexpected token near end of file");
+	/* An index that maps nothing: every tensor is missing, no tensor list
+	 * to sort (UBSan caught qsort(NULL, 0) here). */
+	test_write_text(path, "{\"weight_map\": {}}");
+	{
+		struct engine_src_model m;
+
+		assert_int_equal(engine_hf_open(&m, dir), LLEM_EINVAL);
+		assert_non_null(strstr(error_last(),
+				       ": 21 problems with the model's tensors:\n"
+				       "  tensor 'model.embed_tokens.weight' is missing"));
+		assert_null(m.priv);
+		engine_src_close(&m);
+	}
 	free(path);
 	free(l.items);
 	test_rm_rf(dir);
