@@ -152,11 +152,17 @@ LLEM_API int llem_config_effective_json(char **out, const llem_config *cfg);
  * The backends' own preflight (model present, preset known, interpreter
  * and libraries importable, settings they can honour) for the experiment,
  * or for each distinct check of a study once. Every problem and warning
- * goes to cb (may be NULL). Errors: LLEM_EINVAL when a check failed (a
+ * goes to cb (may be NULL). flags 0 runs no program, so a dry run of a
+ * config from someone else executes nothing; LLEM_PREFLIGHT_EXECUTE adds
+ * the checks that do (the PyTorch backend imports torch with the
+ * configured interpreter), as a real run's preflight does.
+ * Errors: LLEM_EINVAL when a check failed (a
  * backend this build cannot run included); the message says how many
  * problems and, for a study, names the point ("in study point 3 (...)").
  */
-LLEM_API int llem_config_preflight(const llem_config *cfg, llem_diag_cb cb, void *payload);
+#define LLEM_PREFLIGHT_EXECUTE 1u
+LLEM_API int llem_config_preflight(const llem_config *cfg, unsigned flags, llem_diag_cb cb,
+				   void *payload);
 
 /*
  * The config key of "the selected backend's batch size", e.g.

@@ -291,7 +291,8 @@ static char *preflight_key(const struct config *c)
 	return strbuf_detach(&key);
 }
 
-LLEM_API int llem_config_preflight(const llem_config *cfg, llem_diag_cb cb, void *payload)
+LLEM_API int llem_config_preflight(const llem_config *cfg, unsigned flags, llem_diag_cb cb,
+				   void *payload)
 {
 	const struct config *list;
 	size_t n = experiments(cfg, &list), i;
@@ -304,7 +305,9 @@ LLEM_API int llem_config_preflight(const llem_config *cfg, llem_diag_cb cb, void
 
 		if (!seen_add(&seen, preflight_key(&list[i])))
 			continue;
-		measure_backend_preflight(&list[i], &diags);
+		measure_backend_preflight(
+			&list[i], flags & LLEM_PREFLIGHT_EXECUTE ? BACKEND_PREFLIGHT_EXECUTE : 0,
+			&diags);
 		api_report_diags(&diags, cb, payload);
 		errors = diag_error_count(&diags);
 		if (errors) {

@@ -98,6 +98,9 @@ struct backend_caps {
 	bool timed_arrivals;
 };
 
+/* struct backend_ops.preflight may run programs (the real run's checks). */
+#define BACKEND_PREFLIGHT_EXECUTE 1u
+
 /*
  * A backend: one instance per backend, defined in its own file with
  * designated initialisers and listed once in config/backend_table.def.
@@ -112,8 +115,13 @@ struct backend_ops {
 	 */
 	void (*check_config)(const struct config *cfg, const char *fallback,
 			     struct diag_list *diags);
-	/* Everything checkable before work starts; all problems into diags. */
-	int (*preflight)(const struct config *cfg, struct diag_list *diags);
+	/*
+	 * Everything checkable before work starts; all problems into diags.
+	 * Without BACKEND_PREFLIGHT_EXECUTE in flags it must run no program
+	 * (a dry run of an untrusted config executes nothing): checks that
+	 * need one, such as importing torch, wait for the real run.
+	 */
+	int (*preflight)(const struct config *cfg, unsigned flags, struct diag_list *diags);
 	/* Loads the model; cfg is for the backend's own section only. */
 	int (*load)(void **out_session, const struct backend_params *params,
 		    const struct config *cfg, struct backend_model_info *info);

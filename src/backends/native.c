@@ -84,7 +84,7 @@ static int resolve_arch(struct engine_arch *out, const struct config *cfg)
 	return rc;
 }
 
-static int native_preflight(const struct config *cfg, struct diag_list *diags)
+static int native_preflight(const struct config *cfg, unsigned flags, struct diag_list *diags)
 {
 	const char *model = cfg_str(cfg, FIELD_MODEL);
 	const struct cfg_origin *mo = &cfg->o[FIELD_MODEL];
@@ -92,6 +92,7 @@ static int native_preflight(const struct config *cfg, struct diag_list *diags)
 	struct engine_arch arch;
 	size_t before = diag_error_count(diags);
 
+	(void)flags; /* nothing here runs a program */
 	if (!synthetic_preset(model) && !fs_is_dir(model)) {
 		diag_add(
 			diags, DIAG_ERROR, mo->source, mo->line, mo->col, "model",

@@ -25,7 +25,7 @@ char *pytorch_find_python(const char *configured, const char **name, const char 
 char *pytorch_find_worker(struct strbuf *tried);
 
 /* struct backend_ops hooks defined outside pytorch.c. */
-int pytorch_preflight(const struct config *cfg, struct diag_list *diags);
+int pytorch_preflight(const struct config *cfg, unsigned flags, struct diag_list *diags);
 bool pytorch_describe(struct strbuf *out);
 /* struct backend_ops.check_config of the PyTorch backend. */
 void pytorch_check_config(const struct config *cfg, const char *fallback, struct diag_list *diags);

@@ -207,7 +207,7 @@ static bool in_hf_cache(const char *id)
 	return ok;
 }
 
-int pytorch_preflight(const struct config *cfg, struct diag_list *diags)
+int pytorch_preflight(const struct config *cfg, unsigned flags, struct diag_list *diags)
 {
 	const char *model = cfg_str(cfg, FIELD_MODEL), *preset = pytorch_synthetic_preset(model);
 	const char *name, *from;
@@ -260,7 +260,9 @@ int pytorch_preflight(const struct config *cfg, struct diag_list *diags)
 			  "reinstall llem, or set LLEM_PYTORCH_WORKER to the script's path", msg);
 		free(msg);
 	}
-	if (python && worker)
+	/* Importing torch runs the configured interpreter: the real run's
+	 * preflight only, never a dry run of a config from someone else. */
+	if (python && worker && (flags & BACKEND_PREFLIGHT_EXECUTE))
 		check_imports(cfg, diags, python, worker);
 	strbuf_release(&tried);
 	free(python);

@@ -19,6 +19,7 @@ struct run_opts {
 	struct strbuf *overrides; /* "key=value" each */
 	size_t noverrides;
 	bool dry_run, quiet, verbose, json;
+	bool execute_checks; /* --preflight: checks that run programs too */
 };
 
 static void usage(FILE *out)
@@ -44,6 +45,8 @@ static void usage(FILE *out)
 		"      --resume DIR         continue the interrupted study in DIR (same study file)\n"
 		"Other:\n"
 		"      --dry-run            validate and print the resolved config; run nothing\n"
+		"      --preflight          with --dry-run: also the checks that run programs\n"
+		"                           (e.g. pytorch.python importing torch)\n"
 		"      --json               with --dry-run: print the resolved config(s) and hashes as JSON\n"
 		"      --user-config PATH   user config file ('' for none; default\n"
 		"                           $XDG_CONFIG_HOME/llem/config.yaml)\n"
@@ -154,9 +157,12 @@ static json_t *load_plan(const llem_config *cfg, char **text)
 }
 
 /* The backends' preflight; 0, or EXIT_RUN_FAILED after printing why. */
-static int preflight(const llem_config *cfg)
+/* A dry run executes nothing unless --preflight asks for it: a config
+ * from someone else may name any program as its interpreter. */
+static int preflight(const llem_config *cfg, bool execute)
 {
-	if (llem_config_preflight(cfg, cli_print_diag, NULL) != 0) {
+	if (llem_config_preflight(cfg, execute ? LLEM_PREFLIGHT_EXECUTE : 0, cli_print_diag,
+				  NULL) != 0) {
 		cli_error_lines(llem_error_last());
 		return EXIT_RUN_FAILED;
 	}
@@ -288,7 +294,7 @@ static int dry_run(const llem_config *cfg, const struct run_opts *o)
 		llem_free(text);
 		return EXIT_USAGE;
 	}
-	rc = preflight(cfg);
+	rc = preflight(cfg, o->execute_checks);
 	/* --json: the plan itself, for scripts. */
 	if (rc == EXIT_OK && o->json)
 		printf("%s\n", text);
@@ -337,7 +343,8 @@ int cmd_run(int argc, char **argv)
 		OPT_NOGAPS,
 		OPT_USERCFG,
 		OPT_JSON,
-		OPT_RESUME
+		OPT_RESUME,
+		OPT_PREFLIGHT
 	};
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, 'm' },
@@ -348,6 +355,7 @@ int cmd_run(int argc, char **argv)
 		{ "batch-size", required_argument, NULL, OPT_BATCH },
 		{ "set", required_argument, NULL, OPT_SET },
 		{ "dry-run", no_argument, NULL, OPT_DRY },
+		{ "preflight", no_argument, NULL, OPT_PREFLIGHT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "cycles", required_argument, NULL, OPT_CYCLES },
 		{ "order", required_argument, NULL, OPT_ORDER },
@@ -385,6 +393,7 @@ int cmd_run(int argc, char **argv)
 			have_model |= str_starts_with(optarg, "model=");
 			break;
 		case OPT_DRY: o.dry_run = true; break;
+		case OPT_PREFLIGHT: o.execute_checks = true; break;
 		case OPT_JSON: o.json = true; break;
 		case OPT_CYCLES: add_raw_override(&o, "execution.n_cycles", optarg); break;
 		case OPT_ORDER: add_string_override(&o, "execution.cycle_order", optarg); break;
@@ -416,6 +425,11 @@ int cmd_run(int argc, char **argv)
 	}
 	if (o.resume_dir && o.dry_run) {
 		rc = cli_usage_error("run", "--resume and --dry-run do not go together");
+		goto out;
+	}
+	if (o.execute_checks && !o.dry_run) {
+		rc = cli_usage_error("run",
+				     "--preflight goes with --dry-run (a run always does it)");
 		goto out;
 	}
 	if (o.json && !o.dry_run) {

@@ -83,7 +83,7 @@ static struct energy_meter_opts meter_opts(const struct config *cfg)
 	return mo;
 }
 
-int measure_backend_preflight(const struct config *cfg, struct diag_list *diags)
+int measure_backend_preflight(const struct config *cfg, unsigned flags, struct diag_list *diags)
 {
 	const struct backend_info *bi = backends_find(cfg_str(cfg, FIELD_BACKEND));
 	const struct cfg_origin *bo = &cfg->o[FIELD_BACKEND];
@@ -95,7 +95,7 @@ int measure_backend_preflight(const struct config *cfg, struct diag_list *diags)
 			 "backend '%s' cannot run: %s", cfg_str(cfg, FIELD_BACKEND),
 			 bi ? bi->status : "unknown backend");
 	else
-		bi->ops->preflight(cfg, diags);
+		bi->ops->preflight(cfg, flags, diags);
 	return diag_error_count(diags) == before ? 0 : -1;
 }
 
@@ -114,7 +114,7 @@ static int preflight(const struct config *cfg, struct diag_list *diags,
 	struct prompt_set local;
 	size_t before = diag_error_count(diags);
 
-	measure_backend_preflight(cfg, diags);
+	measure_backend_preflight(cfg, BACKEND_PREFLIGHT_EXECUTE, diags);
 	if (dataset_load_stamped(ps ? ps : &local, cfg_str(cfg, FIELD_DATASET),
 				 (size_t)cfg_int(cfg, FIELD_N), stamp) != 0)
 		diag_add(diags, DIAG_ERROR, cfg->o[FIELD_DATASET].source,

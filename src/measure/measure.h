@@ -53,7 +53,7 @@ struct measure_options {
  * diags. Returns 0 or -1. measure_experiment runs it with the dataset and
  * energy checks; a dry run runs it alone.
  */
-int measure_backend_preflight(const struct config *cfg, struct diag_list *diags);
+int measure_backend_preflight(const struct config *cfg, unsigned flags, struct diag_list *diags);
 
 /*
  * Runs one experiment. On success *out holds the result and, with

@@ -192,6 +192,33 @@ class DryRun(unittest.TestCase):
             f"llem: error: dataset: dataset file '{d}/missing.jsonl' does not exist",
             "llem: error: in study point 1 (n=1)"])
 
+    def test_dry_run_executes_nothing_unless_asked(self):
+        """A config names its interpreter (pytorch.python); a dry run of a
+        config from someone else must not run it (issue 11 item 5). With
+        --preflight it runs the checks that execute programs, as a real
+        run's preflight does."""
+        with tempfile.TemporaryDirectory() as d:
+            marker = os.path.join(d, "executed")
+            fake = os.path.join(d, "python3")
+            with open(fake, "w", encoding="utf-8") as f:
+                f.write(f"#!/bin/sh\necho ran > {marker}\nexit 1\n")
+            os.chmod(fake, 0o755)
+            path = os.path.join(d, "exp.yaml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("model: synthetic/tiny-llama\nbackend: pytorch\nprecision: fp32\n"
+                        f"pytorch: {{python: {fake}}}\n")
+            r = run(["run", path, "--dry-run"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("Config valid.", r.stdout)
+            self.assertFalse(os.path.exists(marker), "the dry run ran pytorch.python")
+            r = run(["run", path, "--dry-run", "--preflight"])
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertTrue(os.path.exists(marker), "--preflight did not run the check")
+            self.assertIn("preflight failed: 1 problem", r.stderr)
+            r = run(["run", path, "--preflight"])
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--preflight goes with --dry-run", r.stderr)
+
     def test_study_grid(self):
         d = dry_json([os.path.join(EXAMPLES, "batch-sweep.yaml")])
         labels = [e["label"] for e in d["experiments"]]

@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 	bi = backends_find(cfg_str(&lc.experiment, FIELD_BACKEND));
 	if (!bi || !bi->ops)
 		return fail("backend not runnable");
-	if (bi->ops->preflight(&lc.experiment, &diags)) {
+	if (bi->ops->preflight(&lc.experiment, BACKEND_PREFLIGHT_EXECUTE, &diags)) {
 		struct strbuf sb = STRBUF_INIT;
 
 		for (i = 0; i < diags.count; i++) {
