@@ -7,11 +7,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where to cut text near pos without splitting a UTF-8 sequence. */
+static size_t char_boundary(const char *s, size_t pos)
+{
+	while (pos > 0 && ((unsigned char)s[pos] & 0xc0) == 0x80)
+		pos--;
+	return pos;
+}
+
+/*
+ * Text over max bytes keeps its start and its end around "... [N bytes
+ * elided] ...": a message quotes the bad value, and a 25 MB value must not
+ * become 25 MB on stderr. The start says what is wrong, the end closes
+ * the quote. Returns a new string, or NULL when text is short enough.
+ */
+static char *elide_middle(const char *text, size_t max)
+{
+	size_t len = strlen(text), keep = (max - 40) / 2, head, tail;
+
+	if (len <= max)
+		return NULL;
+	head = char_boundary(text, keep);
+	tail = char_boundary(text, len - keep);
+	return xasprintf("%.*s ... [%zu bytes elided] ... %s", (int)head, text, tail - head,
+			 text + tail);
+}
+
 void diag_add(struct diag_list *dl, enum diag_severity sev, const char *file, int line, int col,
 	      const char *path, const char *hint, const char *fmt, ...)
 {
 	struct strbuf msg = STRBUF_INIT;
 	struct diag *d;
+	char *elided;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -26,6 +53,14 @@ void diag_add(struct diag_list *dl, enum diag_severity sev, const char *file, in
 	d->col = col;
 	d->path = path && *path ? xstrdup(path) : NULL;
 	d->message = strbuf_detach(&msg);
+	if ((elided = elide_middle(d->message, DIAG_MESSAGE_MAX)) != NULL) {
+		free(d->message);
+		d->message = elided;
+	}
+	if (d->path && (elided = elide_middle(d->path, DIAG_PATH_MAX)) != NULL) {
+		free(d->path);
+		d->path = elided;
+	}
 	d->hint = hint ? xstrdup(hint) : NULL;
 }
 

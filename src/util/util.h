@@ -78,6 +78,11 @@ struct diag_list {
 	size_t count, cap;
 };
 #define DIAG_LIST_INIT { NULL, 0, 0 }
+/* Longer messages and key paths keep their start and end around "...
+ * [N bytes elided] ..." (a diagnostic quotes the bad value, which may be
+ * megabytes long). */
+#define DIAG_MESSAGE_MAX 1024
+#define DIAG_PATH_MAX 256
 void diag_add(struct diag_list *dl, enum diag_severity sev, const char *file, int line, int col,
 	      const char *path, const char *hint, const char *fmt, ...) LLEM_PRINTF(8, 9);
 size_t diag_error_count(const struct diag_list *dl);

@@ -192,6 +192,19 @@ class DryRun(unittest.TestCase):
             f"llem: error: dataset: dataset file '{d}/missing.jsonl' does not exist",
             "llem: error: in study point 1 (n=1)"])
 
+    def test_huge_bad_values_are_elided_in_errors(self):
+        """A 100 kB bad value gives a short message, not 100 kB on stderr."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "big.yaml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("model: synthetic/tiny-llama\nprecision: " + "x" * 100000 + "\n")
+            r = run(["run", path, "--dry-run"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertLess(len(r.stderr), 2000)
+        self.assertIn("big.yaml:2:12: precision: must be one of fp32, fp16, bf16, got 'xxx",
+                      r.stderr)
+        self.assertRegex(r.stderr, r"x \.\.\. \[\d+ bytes elided\] \.\.\. x+'\n")
+
     def test_dry_run_executes_nothing_unless_asked(self):
         """A config names its interpreter (pytorch.python); a dry run of a
         config from someone else must not run it (issue 11 item 5). With

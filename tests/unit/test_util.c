@@ -557,6 +557,56 @@ static void check_diag(const struct diag *d, const char *want)
 	strbuf_release(&sb);
 }
 
+/* A diagnostic that quotes a huge value keeps its start and end only, cut
+ * on UTF-8 character boundaries (issue 11 item 12: 25 MB on stderr). */
+static void test_diag_elides_long_values(void **state)
+{
+	struct diag_list dl = DIAG_LIST_INIT;
+	size_t n = 100000, i;
+	char *value = xmalloc(n + 1), *key = xmalloc(4 * 200 + 1);
+	const char *msg, *mid;
+
+	(void)state;
+	/* 'é' is two bytes: any cut that splits one shows up below. */
+	for (i = 0; i < n; i += 2)
+		memcpy(value + i, "\xc3\xa9", 2);
+	value[n] = '\0';
+	for (i = 0; i < 200; i++)
+		memcpy(key + 4 * i, "key.", 4);
+	key[4 * 200 - 1] = '\0';
+	diag_add(&dl, DIAG_ERROR, "f.yaml", 1, 2, key, NULL, "must be one of a, b, got '%s'",
+		 value);
+	diag_add(&dl, DIAG_ERROR, "f.yaml", 3, 4, "short", NULL, "got '%s'", "fine");
+	msg = dl.items[0].message;
+	assert_true(strlen(msg) <= DIAG_MESSAGE_MAX);
+	assert_true(strncmp(msg, "must be one of a, b, got '\xc3\xa9", 28) == 0);
+	mid = strstr(msg, " ... [");
+	assert_non_null(mid);
+	assert_non_null(strstr(mid, " bytes elided] ... "));
+	assert_int_equal(msg[strlen(msg) - 1], '\'');
+	/* Every byte kept is part of a whole 'é' (or ASCII). */
+	for (i = 0; msg[i]; i++)
+		if ((unsigned char)msg[i] == 0xc3)
+			assert_int_equal((unsigned char)msg[i + 1], 0xa9);
+		else if ((unsigned char)msg[i] == 0xa9)
+			assert_int_equal((unsigned char)msg[i - 1], 0xc3);
+	/* The elided count is exact: what was cut plus what was kept is all. */
+	{
+		size_t cut = strtoul(mid + 6, NULL, 10),
+		       full = strlen("must be one of a, b, got ''") + n;
+		size_t marker = (size_t)(strstr(mid, "] ... ") + 6 - mid);
+
+		assert_int_equal(strlen(msg) - marker + cut, full);
+	}
+	assert_true(strlen(dl.items[0].path) <= DIAG_PATH_MAX);
+	assert_true(strncmp(dl.items[0].path, "key.key.", 8) == 0);
+	assert_string_equal(dl.items[1].message, "got 'fine'");
+	assert_string_equal(dl.items[1].path, "short");
+	diag_list_release(&dl);
+	free(value);
+	free(key);
+}
+
 static void test_diag_format(void **state)
 {
 	struct diag_list dl = DIAG_LIST_INIT;
@@ -721,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_json_quote_escapes),
 		cmocka_unit_test(test_diag_sort_is_stable),
 		cmocka_unit_test(test_diag_format),
+		cmocka_unit_test(test_diag_elides_long_values),
 		cmocka_unit_test(test_time_format_utc),
 		cmocka_unit_test(test_fs_dirname_join),
 		cmocka_unit_test(test_fs_mkdirs_and_read),
