@@ -53,7 +53,8 @@ static void usage(FILE *out)
 		"  -q, --quiet              less output\n"
 		"  -v, --verbose            more output (with --dry-run: every field)\n"
 		"  -h, --help               this help\n\n"
-		"Exit codes: 0 ok, 1 run failed, 2 usage or config error.\n");
+		"Exit codes: 0 ok, 1 run failed, 2 usage or config error, 3 a study finished\n"
+		"with failed experiments, 130 interrupted.\n");
 }
 
 /* Adds "key=value" with value as a YAML double-quoted string. */

@@ -198,11 +198,23 @@ static int section_named(const char *backend)
 	return -1;
 }
 
+/* Was a value for path already rejected? Then "is required" adds nothing. */
+static bool diag_names_path(const struct diag_list *dl, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < dl->count; i++)
+		if (dl->items[i].path && !strcmp(dl->items[i].path, path))
+			return true;
+	return false;
+}
+
 static void check_sections(struct config *cfg, const struct cfg_layer *const *layers, size_t n,
 			   const char *fb, struct diag_list *diags)
 {
 	const char *backend = cfg_str(cfg, FIELD_BACKEND);
 	int active = section_named(backend);
+	bool backend_rejected = diag_names_path(diags, "backend");
 	size_t id, li;
 
 	pthread_once(&typed_once, type_defaults);
@@ -219,6 +231,13 @@ static void check_sections(struct config *cfg, const struct cfg_layer *const *la
 
 				set_value(cfg, id, &present, &cfg->o[id]);
 			}
+			continue;
+		}
+		/* A backend: value that was itself rejected (a typo) left the
+		 * default selected: the section the user meant is not the
+		 * mistake, so only the typo is reported. */
+		if (backend_rejected) {
+			set_null(cfg, (enum field_id)id);
 			continue;
 		}
 		/* An inactive backend: a value from a strict source is an error. */
@@ -266,17 +285,6 @@ static void apply_preset(struct config *cfg, const struct cfg_layer *const *laye
 			cfg_value_release(&v);
 		}
 	}
-}
-
-/* Was a value for path already rejected? Then "is required" adds nothing. */
-static bool diag_names_path(const struct diag_list *dl, const char *path)
-{
-	size_t i;
-
-	for (i = 0; i < dl->count; i++)
-		if (dl->items[i].path && !strcmp(dl->items[i].path, path))
-			return true;
-	return false;
 }
 
 static int merge(struct config *out, const struct cfg_layer *const *layers, size_t nlayers,

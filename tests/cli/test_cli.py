@@ -192,6 +192,12 @@ class DryRun(unittest.TestCase):
             f"llem: error: dataset: dataset file '{d}/missing.jsonl' does not exist",
             "llem: error: in study point 1 (n=1)"])
 
+    def test_run_help_lists_every_exit_code(self):
+        r = run(["run", "--help"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Exit codes: 0 ok, 1 run failed, 2 usage or config error, 3 a study "
+                      "finished\nwith failed experiments, 130 interrupted.\n", r.stdout)
+
     def test_huge_bad_values_are_elided_in_errors(self):
         """A 100 kB bad value gives a short message, not 100 kB on stderr."""
         with tempfile.TemporaryDirectory() as d:
