@@ -57,14 +57,8 @@ static int count_prompts(size_t *available, const struct config *c)
 {
 	struct prompt_set ps;
 
-	if (dataset_load(&ps, cfg_str(c, FIELD_DATASET), (size_t)cfg_int(c, FIELD_N)) != 0) {
-		/* error_set formats into the buffer error_last() reads. */
-		char *why = xstrdup(error_last());
-
-		error_set(LLEM_EINVAL, "dataset: %s", why);
-		free(why);
-		return LLEM_EINVAL;
-	}
+	if (dataset_load(&ps, cfg_str(c, FIELD_DATASET), (size_t)cfg_int(c, FIELD_N)) != 0)
+		return error_set(LLEM_EINVAL, "dataset: %s", error_last());
 	*available = ps.available;
 	prompt_set_release(&ps);
 	return 0;
@@ -73,11 +67,7 @@ static int count_prompts(size_t *available, const struct config *c)
 /* The study point's name in messages: "study point 3 (precision=fp16)". */
 static int in_point(int rc, const struct study *s, size_t i)
 {
-	char *msg = xstrdup(error_last());
-
-	error_set(rc, "%s\nin study point %zu (%s)", msg, i + 1, s->labels[i]);
-	free(msg);
-	return rc;
+	return error_set(rc, "%s\nin study point %zu (%s)", error_last(), i + 1, s->labels[i]);
 }
 
 static void put_value(struct jsonw *w, const struct config *c, enum field_id id)

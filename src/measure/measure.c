@@ -417,6 +417,11 @@ static int start(struct run_state *st, struct llem_result *r, const struct confi
 		return rc;
 	}
 	diag_list_release(&diags);
+	if (o->write_files) {
+		rc = measure_prepare_outputs(cfg, o);
+		if (rc)
+			return rc;
+	}
 	st->experiment_t0 = clock_monotonic_ns();
 	st->bi = backends_find(cfg_str(cfg, FIELD_BACKEND));
 	env_snapshot_collect(&r->environment);

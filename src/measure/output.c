@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *phase_of(uint64_t t, uint64_t w0, uint64_t w1)
 {
@@ -84,6 +85,22 @@ static int write_timeseries(const char *path, const struct llem_result *res,
 	free(throttle);
 	free(valid);
 	return rc;
+}
+
+int measure_prepare_outputs(const struct config *cfg, const struct measure_options *o)
+{
+	const char *dir = o->experiment_dir ? o->experiment_dir
+			  : o->results_dir  ? o->results_dir
+					    : cfg_str(cfg, FIELD_OUTPUT_DIR);
+	int rc = fs_mkdirs(dir, 0755);
+
+	if (rc)
+		return error_set(rc, "results cannot be saved, so nothing was measured: %s",
+				 error_last());
+	if (access(dir, W_OK | X_OK) != 0)
+		return error_set_errno(
+			LLEM_EIO, "results cannot be saved in '%s', so nothing was measured", dir);
+	return 0;
 }
 
 int measure_write_outputs(struct llem_result *r, char **out_dir, const struct config *cfg,

@@ -6,6 +6,14 @@
 #include "measure/measure.h"
 
 /*
+ * Makes sure the files can be written, before anything is measured: the
+ * results root (or the study's experiment directory) is created and must
+ * be a directory this process may write in. A measurement that cannot be
+ * saved is not started.
+ */
+int measure_prepare_outputs(const struct config *cfg, const struct measure_options *o);
+
+/*
  * Creates <root>/<model-slug>_<UTC time>/c1_<slug>_<backend>_<hash8>/ and
  * writes timeseries.parquet (every sample of the experiment, with its
  * phase) and result.json there, each atomically. *out_dir gets the

@@ -56,7 +56,8 @@ const char *strbuf_str(const struct strbuf *sb);
 void strbuf_release(struct strbuf *sb);
 
 /* ---- errors (error.c): thread-local "last error" record ---- */
-/* Sets the message for the calling thread and returns code (negative). */
+/* Sets the message for the calling thread and returns code (negative).
+ * The arguments may include error_last(), to add context to it. */
 int error_set(int code, const char *fmt, ...) LLEM_PRINTF(2, 3);
 /* Like error_set, with ": strerror(errno)" appended. */
 int error_set_errno(int code, const char *fmt, ...) LLEM_PRINTF(2, 3);

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import unittest
 
 from llemtest import DATA, FAKE_NVML_DIR, SOURCE, clean_env, run
@@ -191,6 +192,28 @@ class DryRun(unittest.TestCase):
         self.assertEqual(r.stderr.splitlines(), [
             f"llem: error: dataset: dataset file '{d}/missing.jsonl' does not exist",
             "llem: error: in study point 1 (n=1)"])
+
+    def test_unwritable_output_dir_stops_before_measuring(self):
+        """Issue 11 item 7: results that cannot be saved are found before
+        the measurement, not after it (this run would wait 60 s to settle
+        before measuring; the error comes at once, and nothing is left)."""
+        with tempfile.TemporaryDirectory() as d:
+            blocker = os.path.join(d, "a-file")
+            with open(blocker, "w", encoding="utf-8") as f:
+                f.write("not a directory\n")
+            path = os.path.join(d, "exp.yaml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("model: synthetic/tiny-llama\nn: 2\nmax_input_tokens: 16\n"
+                        "max_output_tokens: 4\nwarmup: {thermal_floor_seconds: 60}\n"
+                        f"energy: {{backend: null}}\noutput_dir: {blocker}/results\n")
+            t0 = time.monotonic()
+            r = run(["run", path], timeout=50)
+            self.assertLess(time.monotonic() - t0, 30)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("llem: error: results cannot be saved, so nothing was measured: "
+                          f"cannot create directory '{blocker}/results': Not a directory",
+                          r.stderr)
+            self.assertEqual(sorted(os.listdir(d)), ["a-file", "exp.yaml"])
 
     def test_run_help_lists_every_exit_code(self):
         r = run(["run", "--help"])

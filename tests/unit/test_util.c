@@ -607,6 +607,24 @@ static void test_diag_elides_long_values(void **state)
 	free(key);
 }
 
+/* A message may quote the one it replaces (context added on the way up). */
+static void test_error_set_may_quote_the_last_error(void **state)
+{
+	(void)state;
+	assert_int_equal(error_set(LLEM_ENOTFOUND, "file '%s' is missing", "x.jsonl"),
+			 LLEM_ENOTFOUND);
+	assert_int_equal(error_set(LLEM_EINVAL, "dataset: %s", error_last()), LLEM_EINVAL);
+	assert_int_equal(error_set(LLEM_EINVAL, "%s\nin study point %d", error_last(), 2),
+			 LLEM_EINVAL);
+	assert_string_equal(error_last(), "dataset: file 'x.jsonl' is missing\nin study point 2");
+	errno = ENOENT;
+	error_set_errno(LLEM_EIO, "again: %s", error_last());
+	assert_string_equal(error_last(), "again: dataset: file 'x.jsonl' is missing\nin study "
+					  "point 2: No such file or directory");
+	error_clear();
+	assert_string_equal(error_last(), "");
+}
+
 static void test_diag_format(void **state)
 {
 	struct diag_list dl = DIAG_LIST_INIT;
@@ -771,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_json_quote_escapes),
 		cmocka_unit_test(test_diag_sort_is_stable),
 		cmocka_unit_test(test_diag_format),
+		cmocka_unit_test(test_error_set_may_quote_the_last_error),
 		cmocka_unit_test(test_diag_elides_long_values),
 		cmocka_unit_test(test_time_format_utc),
 		cmocka_unit_test(test_fs_dirname_join),
