@@ -16,16 +16,12 @@
 /* The public interrupt flag is a volatile int; the layers use sig_atomic_t. */
 _Static_assert(sizeof(sig_atomic_t) == sizeof(int), "sig_atomic_t is not an int");
 
-/* Measure-layer phases to the public callback. */
-struct run_progress {
-	const llem_run_options *opts;
-};
-
+/* Measure-layer phases to the public callback; ctx is the run options. */
 static void on_phase(void *ctx, const char *phase, double expected_s)
 {
-	const struct run_progress *p = ctx;
+	const llem_run_options *opts = ctx;
 
-	p->opts->phase(phase, expected_s, p->opts->phase_payload);
+	opts->phase(phase, expected_s, opts->phase_payload);
 }
 
 LLEM_API int llem_run_experiment(char **out_json, char **out_dir, const llem_config *cfg,
@@ -33,8 +29,7 @@ LLEM_API int llem_run_experiment(char **out_json, char **out_dir, const llem_con
 {
 	llem_run_options defaults = LLEM_RUN_OPTIONS_INIT;
 	struct measure_options mo = { 0 };
-	struct run_progress rp = { NULL };
-	struct measure_progress progress = { on_phase, NULL, &rp };
+	struct measure_progress progress = { on_phase, NULL, NULL };
 	struct llem_result r;
 	struct strbuf json = STRBUF_INIT;
 	char *dir = NULL;
@@ -55,7 +50,7 @@ LLEM_API int llem_run_experiment(char **out_json, char **out_dir, const llem_con
 	mo.results_dir = opts->results_dir;
 	mo.write_files = opts->write_files != 0;
 	mo.interrupted = (volatile sig_atomic_t *)opts->interrupt;
-	rp.opts = opts;
+	progress.ctx = (void *)opts;
 	if (opts->version >= 2 && opts->phase)
 		mo.progress = &progress;
 	rc = measure_experiment(&r, &dir, &cfg->lc.experiment, &mo);

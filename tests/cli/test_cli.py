@@ -5,13 +5,15 @@ import glob
 import hashlib
 import json
 import os
+import pty
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
 
-from llemtest import DATA, FAKE_NVML_DIR, SOURCE, clean_env, run
+from llemtest import DATA, FAKE_NVML_DIR, LLEM, SOURCE, clean_env, run
 
 EXAMPLES = os.path.join(SOURCE, "examples")
 INVALID = os.path.join(DATA, "invalid")
@@ -214,6 +216,38 @@ class DryRun(unittest.TestCase):
                           f"cannot create directory '{blocker}/results': Not a directory",
                           r.stderr)
             self.assertEqual(sorted(os.listdir(d)), ["a-file", "exp.yaml"])
+
+    def test_phases_are_shown_on_a_terminal(self):
+        """llem_run_options.phase reaches the CLI: on a terminal each phase
+        of the experiment is announced, with its planned length."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "exp.yaml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("model: synthetic/tiny-llama\nn: 2\nmax_input_tokens: 16\n"
+                        "max_output_tokens: 4\nwarmup: {n_warmup: 1, thermal_floor_seconds: 0}"
+                        f"\nenergy: {{backend: null}}\noutput_dir: {d}/results\n")
+            master, slave = pty.openpty()
+            try:
+                r = subprocess.run([LLEM, "run", path], stdout=subprocess.PIPE, stderr=slave,
+                                   env=clean_env(), timeout=120)
+                os.close(slave)
+                seen = b""
+                while True:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    seen += chunk
+            finally:
+                os.close(master)
+        self.assertEqual(r.returncode, 0, seen)
+        text = seen.decode().replace("\r\n", "\n")
+        self.assertIn("  load...\n", text)
+        self.assertIn("  warmup...\n", text)
+        self.assertIn("  measure...\n", text)
+        self.assertLess(text.index("  load..."), text.index("  measure..."))
 
     def test_run_help_lists_every_exit_code(self):
         r = run(["run", "--help"])
